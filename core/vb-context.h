@@ -1,0 +1,61 @@
+/*
+ * Copyright 2026 The Vestibule authors
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+
+#pragma once
+
+#include "vb-bus.h"
+#include "vb-http-server.h"
+#include "vb-metrics.h"
+#include "vb-plugin.h"
+#include "vb-store.h"
+
+G_BEGIN_DECLS
+
+#define VB_TYPE_CONTEXT (vb_context_get_type())
+G_DECLARE_FINAL_TYPE(VbContext, vb_context, VB, CONTEXT, GObject)
+
+/**
+ * VbAlertSeverity:
+ * @VB_ALERT_INFO: for the record
+ * @VB_ALERT_WARNING: needs a look today
+ * @VB_ALERT_CRITICAL: needs a look now: money or a door is at stake
+ *
+ * How urgent an operator alert is.
+ *
+ * Since: 0.1
+ */
+typedef enum {
+	VB_ALERT_INFO,
+	VB_ALERT_WARNING,
+	VB_ALERT_CRITICAL,
+} VbAlertSeverity;
+
+VbBus *
+vb_context_get_bus(VbContext *self);
+VbStore *
+vb_context_get_store(VbContext *self);
+VbHttpServer *
+vb_context_get_http_server(VbContext *self);
+VbMetrics *
+vb_context_get_metrics(VbContext *self);
+const gchar *
+vb_context_get_store_name(VbContext *self);
+const gchar *
+vb_context_get_default_language(VbContext *self);
+const gchar *
+vb_context_get_country(VbContext *self);
+const gchar *
+vb_context_get_currency(VbContext *self);
+void
+vb_context_alert(VbContext *self,
+		 VbAlertSeverity severity,
+		 const gchar *source,
+		 const gchar *format,
+		 ...) G_GNUC_PRINTF(4, 5);
+const gchar *
+vb_context_gettext(VbContext *self, const gchar *language, const gchar *msgid);
+
+G_END_DECLS

@@ -1,0 +1,513 @@
+/*
+ * Copyright 2026 The Vestibule authors
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+
+#include "config.h"
+
+#include "vb-bus.h"
+#include "vb-context-private.h"
+#include "vb-daemon-private.h"
+#include "vb-error.h"
+#include "vb-http-server-private.h"
+#include "vb-redact-private.h"
+#include "vb-store-private.h"
+
+/* the control API behind `vestibulectl`; only on the control socket, whose
+ * file mode (0660) decides who may use it */
+
+#define VB_EVENTS_DEFAULT_LIMIT 50
+#define VB_EVENTS_MAX_LIMIT 1000
+#define VB_FOLLOWERS_MAX 16
+
+typedef struct {
+	VbDaemon *daemon;
+	GPtrArray *followers; /* of SoupServerMessage */
+	gulong event_handler;
+} VbControl;
+
+static GQuark
+vb_control_quark(void)
+{
+	return g_quark_from_static_string("vb-control");
+}
+
+static void
+vb_control_reply_variant(SoupServerMessage *msg, GVariant *value)
+{
+	g_autoptr(JsonNode) node = NULL;
+
+	g_variant_ref_sink(value);
+	node = json_gvariant_serialize(value);
+	g_variant_unref(value);
+	vb_http_reply_json(msg, SOUP_STATUS_OK, node);
+}
+
+static gboolean
+vb_control_query_uint(GHashTable *query, const gchar *key, guint64 max, guint64 *value,
+		      SoupServerMessage *msg)
+{
+	const gchar *str = query != NULL ? g_hash_table_lookup(query, key) : NULL;
+	g_autoptr(GError) error = NULL;
+
+	if (str == NULL)
+		return TRUE;
+	if (!g_ascii_string_to_unsigned(str, 10, 0, max, value, &error)) {
+		vb_http_reply_error(msg,
+				    SOUP_STATUS_BAD_REQUEST,
+				    "invalid-data",
+				    "query parameter '%s': %s",
+				    key,
+				    error->message);
+		return FALSE;
+	}
+	return TRUE;
+}
+
+static gboolean
+vb_control_check_method(SoupServerMessage *msg, const gchar *method)
+{
+	if (g_strcmp0(soup_server_message_get_method(msg), method) == 0)
+		return TRUE;
+	vb_http_reply_error(msg,
+			    SOUP_STATUS_METHOD_NOT_ALLOWED,
+			    "invalid-data",
+			    "use %s for this path",
+			    method);
+	return FALSE;
+}
+
+static void
+vb_control_status_cb(VbHttpServer *server,
+		     SoupServerMessage *msg,
+		     const gchar *path,
+		     GHashTable *query,
+		     gpointer user_data)
+{
+	VbControl *ctl = user_data;
+	if (!vb_control_check_method(msg, "GET"))
+		return;
+	vb_control_reply_variant(msg, vb_daemon_get_status(ctl->daemon));
+}
+
+static void
+vb_control_plugins_cb(VbHttpServer *server,
+		      SoupServerMessage *msg,
+		      const gchar *path,
+		      GHashTable *query,
+		      gpointer user_data)
+{
+	VbControl *ctl = user_data;
+	VbPluginLoader *loader = vb_daemon_get_loader(ctl->daemon);
+	g_autoptr(GPtrArray) modules = vb_plugin_loader_list_modules(loader);
+
+	if (!vb_control_check_method(msg, "GET"))
+		return;
+	vb_control_reply_variant(
+	    msg,
+	    g_variant_new_parsed(
+		"{'instances': <%@aa{sv}>, 'available': <%@as>}",
+		vb_plugin_loader_to_variant(loader),
+		g_variant_new_strv((const gchar *const *)modules->pdata, (gssize)modules->len)));
+}
+
+static void
+vb_control_doors_cb(VbHttpServer *server,
+		    SoupServerMessage *msg,
+		    const gchar *path,
+		    GHashTable *query,
+		    gpointer user_data)
+{
+	VbControl *ctl = user_data;
+	if (!vb_control_check_method(msg, "GET"))
+		return;
+	vb_control_reply_variant(msg, vb_daemon_get_doors(ctl->daemon));
+}
+
+static void
+vb_control_visits_cb(VbHttpServer *server,
+		     SoupServerMessage *msg,
+		     const gchar *path,
+		     GHashTable *query,
+		     gpointer user_data)
+{
+	VbControl *ctl = user_data;
+	VbStore *store = vb_context_get_store(vb_daemon_get_context(ctl->daemon));
+	g_autoptr(GPtrArray) visits = NULL;
+	g_autoptr(GError) error = NULL;
+	guint64 limit = 50;
+	GVariantBuilder builder;
+
+	if (!vb_control_check_method(msg, "GET"))
+		return;
+	if (!vb_control_query_uint(query, "limit", 10000, &limit, msg))
+		return;
+	visits = vb_store_visit_list(store, (guint)limit, &error);
+	if (visits == NULL) {
+		vb_http_reply_gerror(msg, error);
+		return;
+	}
+	g_variant_builder_init(&builder, G_VARIANT_TYPE("aa{sv}"));
+	for (guint i = 0; i < visits->len; i++)
+		g_variant_builder_add_value(&builder, g_ptr_array_index(visits, i));
+	vb_control_reply_variant(msg,
+				 g_variant_new_parsed("{'visits': <%v>}",
+						      g_variant_builder_end(&builder)));
+}
+
+static void
+vb_control_reload_cb(VbHttpServer *server,
+		     SoupServerMessage *msg,
+		     const gchar *path,
+		     GHashTable *query,
+		     gpointer user_data)
+{
+	VbControl *ctl = user_data;
+	g_autoptr(GError) error = NULL;
+
+	if (!vb_control_check_method(msg, "POST"))
+		return;
+	if (!vb_daemon_reload(ctl->daemon, &error)) {
+		vb_http_reply_gerror(msg, error);
+		return;
+	}
+	vb_control_reply_variant(msg, g_variant_new_parsed("{'status': <'applied'>}"));
+}
+
+static void
+vb_control_tokens_cb(VbHttpServer *server,
+		     SoupServerMessage *msg,
+		     const gchar *path,
+		     GHashTable *query,
+		     gpointer user_data)
+{
+	VbControl *ctl = user_data;
+	VbStore *store = vb_context_get_store(vb_daemon_get_context(ctl->daemon));
+	const gchar *method = soup_server_message_get_method(msg);
+	g_autoptr(GError) error = NULL;
+
+	if (g_strcmp0(method, "GET") == 0 && g_strcmp0(path, "/v1/tokens") == 0) {
+		g_autoptr(GPtrArray) tokens = vb_store_token_list(store, &error);
+		GVariantBuilder builder;
+		if (tokens == NULL) {
+			vb_http_reply_gerror(msg, error);
+			return;
+		}
+		g_variant_builder_init(&builder, G_VARIANT_TYPE("aa{sv}"));
+		for (guint i = 0; i < tokens->len; i++)
+			g_variant_builder_add_value(&builder, g_ptr_array_index(tokens, i));
+		vb_control_reply_variant(msg,
+					 g_variant_new_parsed("{'tokens': <%v>}",
+							      g_variant_builder_end(&builder)));
+		return;
+	}
+	if (g_strcmp0(method, "POST") == 0 && g_strcmp0(path, "/v1/tokens") == 0) {
+		g_autoptr(JsonNode) body = vb_http_parse_json_body(msg, &error);
+		JsonObject *obj;
+		const gchar *name, *scope;
+		g_autofree gchar *token = NULL;
+		if (body == NULL) {
+			vb_http_reply_gerror(msg, error);
+			return;
+		}
+		obj = JSON_NODE_HOLDS_OBJECT(body) ? json_node_get_object(body) : NULL;
+		name = obj != NULL ? json_object_get_string_member_with_default(obj, "name", NULL)
+				   : NULL;
+		scope = obj != NULL
+			    ? json_object_get_string_member_with_default(obj, "scope", NULL)
+			    : NULL;
+		if (name == NULL || scope == NULL || name[0] == '\0' || scope[0] == '\0') {
+			vb_http_reply_error(msg,
+					    SOUP_STATUS_BAD_REQUEST,
+					    "invalid-data",
+					    "give a JSON object with the token's \"name\" and "
+					    "\"scope\" (such as \"orders\" or \"metrics\")");
+			return;
+		}
+		token = vb_http_server_create_token(vb_context_get_http_server(
+							vb_daemon_get_context(ctl->daemon)),
+						    name,
+						    scope,
+						    &error);
+		if (token == NULL) {
+			vb_http_reply_gerror(msg, error);
+			return;
+		}
+		vb_control_reply_variant(msg,
+					 g_variant_new_parsed("{'name': <%s>, 'scope': <%s>, "
+							      "'token': <%s>}",
+							      name,
+							      scope,
+							      token));
+		return;
+	}
+	if (g_strcmp0(method, "DELETE") == 0 && g_str_has_prefix(path, "/v1/tokens/")) {
+		const gchar *name = path + strlen("/v1/tokens/");
+		if (!vb_store_token_remove(store, name, &error)) {
+			vb_http_reply_gerror(msg, error);
+			return;
+		}
+		vb_control_reply_variant(msg, g_variant_new_parsed("{'removed': <%s>}", name));
+		return;
+	}
+	vb_http_reply_error(msg,
+			    SOUP_STATUS_NOT_FOUND,
+			    "not-found",
+			    "use GET or POST /v1/tokens, or DELETE /v1/tokens/NAME");
+}
+
+static void
+vb_control_follower_finished_cb(SoupServerMessage *msg, gpointer user_data)
+{
+	VbControl *ctl = user_data;
+	g_ptr_array_remove(ctl->followers, msg);
+}
+
+static void
+vb_control_append_line(SoupServerMessage *msg, JsonNode *node)
+{
+	g_autofree gchar *line = json_to_string(node, FALSE);
+	SoupMessageBody *body = soup_server_message_get_response_body(msg);
+	soup_message_body_append(body, SOUP_MEMORY_COPY, line, strlen(line));
+	soup_message_body_append(body, SOUP_MEMORY_STATIC, "\n", 1);
+}
+
+static void
+vb_control_event_cb(VbBus *bus, VbEvent *event, gpointer user_data)
+{
+	VbControl *ctl = user_data;
+	g_autoptr(JsonNode) node = NULL;
+
+	if (ctl->followers->len == 0)
+		return;
+	node = vb_redact_event_to_json(event);
+	for (guint i = 0; i < ctl->followers->len; i++) {
+		SoupServerMessage *msg = g_ptr_array_index(ctl->followers, i);
+		vb_control_append_line(msg, node);
+		soup_server_message_unpause(msg);
+	}
+}
+
+static JsonNode *
+vb_control_audit_row_to_json(GVariant *row)
+{
+	g_autoptr(JsonBuilder) builder = json_builder_new();
+	g_autoptr(JsonParser) parser = json_parser_new();
+	g_autoptr(GDateTime) dt = NULL;
+	g_autofree gchar *iso = NULL;
+	const gchar *name = "", *source = "", *door = "", *payload = "{}";
+	guint64 seq = 0;
+	gint64 real = 0;
+
+	g_variant_lookup(row, "seq", "t", &seq);
+	g_variant_lookup(row, "name", "&s", &name);
+	g_variant_lookup(row, "source", "&s", &source);
+	g_variant_lookup(row, "door", "&s", &door);
+	g_variant_lookup(row, "real", "x", &real);
+	g_variant_lookup(row, "payload", "&s", &payload);
+	dt = g_date_time_new_from_unix_utc(real / G_USEC_PER_SEC);
+	iso = g_date_time_format_iso8601(dt);
+
+	json_builder_begin_object(builder);
+	json_builder_set_member_name(builder, "seq");
+	json_builder_add_int_value(builder, (gint64)seq);
+	json_builder_set_member_name(builder, "name");
+	json_builder_add_string_value(builder, name);
+	json_builder_set_member_name(builder, "time");
+	json_builder_add_string_value(builder, iso);
+	if (source[0] != '\0') {
+		json_builder_set_member_name(builder, "source");
+		json_builder_add_string_value(builder, source);
+	}
+	if (door[0] != '\0') {
+		json_builder_set_member_name(builder, "door");
+		json_builder_add_string_value(builder, door);
+	}
+	json_builder_set_member_name(builder, "payload");
+	if (json_parser_load_from_data(parser, payload, -1, NULL))
+		json_builder_add_value(builder, json_node_copy(json_parser_get_root(parser)));
+	else
+		json_builder_add_null_value(builder);
+	json_builder_end_object(builder);
+	return json_builder_get_root(builder);
+}
+
+static void
+vb_control_events_cb(VbHttpServer *server,
+		     SoupServerMessage *msg,
+		     const gchar *path,
+		     GHashTable *query,
+		     gpointer user_data)
+{
+	VbControl *ctl = user_data;
+	VbContext *context = vb_daemon_get_context(ctl->daemon);
+	g_autoptr(GPtrArray) rows = NULL;
+	g_autoptr(GError) error = NULL;
+	guint64 limit = VB_EVENTS_DEFAULT_LIMIT;
+	guint64 after = 0;
+	gboolean follow;
+
+	if (!vb_control_check_method(msg, "GET"))
+		return;
+	if (!vb_control_query_uint(query, "limit", VB_EVENTS_MAX_LIMIT, &limit, msg) ||
+	    !vb_control_query_uint(query, "after", G_MAXINT64, &after, msg))
+		return;
+	follow = query != NULL && g_strcmp0(g_hash_table_lookup(query, "follow"), "1") == 0;
+
+	/* the backlog comes from the audit log, so write out what it buffered */
+	vb_context_flush_audit(context);
+	rows = vb_store_audit_list(vb_context_get_store(context), after, (guint)limit, &error);
+	if (rows == NULL) {
+		vb_http_reply_gerror(msg, error);
+		return;
+	}
+
+	if (!follow) {
+		g_autoptr(JsonBuilder) builder = json_builder_new();
+		g_autoptr(JsonNode) root = NULL;
+		json_builder_begin_object(builder);
+		json_builder_set_member_name(builder, "events");
+		json_builder_begin_array(builder);
+		/* oldest first, as a log reads */
+		for (guint i = rows->len; i > 0; i--)
+			json_builder_add_value(
+			    builder,
+			    vb_control_audit_row_to_json(g_ptr_array_index(rows, i - 1)));
+		json_builder_end_array(builder);
+		json_builder_end_object(builder);
+		root = json_builder_get_root(builder);
+		vb_http_reply_json(msg, SOUP_STATUS_OK, root);
+		return;
+	}
+
+	if (ctl->followers->len >= VB_FOLLOWERS_MAX) {
+		vb_http_reply_error(msg,
+				    SOUP_STATUS_SERVICE_UNAVAILABLE,
+				    "rate-limited",
+				    "too many clients follow the events (%u); close one",
+				    VB_FOLLOWERS_MAX);
+		return;
+	}
+	soup_server_message_set_status(msg, SOUP_STATUS_OK, NULL);
+	soup_message_headers_set_content_type(soup_server_message_get_response_headers(msg),
+					      "application/x-ndjson",
+					      NULL);
+	soup_message_headers_set_encoding(soup_server_message_get_response_headers(msg),
+					  SOUP_ENCODING_CHUNKED);
+	for (guint i = rows->len; i > 0; i--) {
+		g_autoptr(JsonNode) node =
+		    vb_control_audit_row_to_json(g_ptr_array_index(rows, i - 1));
+		vb_control_append_line(msg, node);
+	}
+	g_ptr_array_add(ctl->followers, g_object_ref(msg));
+	g_signal_connect(msg, "finished", G_CALLBACK(vb_control_follower_finished_cb), ctl);
+	g_signal_connect(msg, "disconnected", G_CALLBACK(vb_control_follower_finished_cb), ctl);
+	if (rows->len == 0)
+		soup_server_message_pause(msg);
+}
+
+static void
+vb_control_free(VbControl *ctl)
+{
+	for (guint i = 0; i < ctl->followers->len; i++) {
+		SoupServerMessage *msg = g_ptr_array_index(ctl->followers, i);
+		g_signal_handlers_disconnect_by_data(msg, ctl);
+	}
+	g_ptr_array_unref(ctl->followers);
+	g_free(ctl);
+}
+
+void
+vb_control_register(VbDaemon *daemon, VbHttpServer *http)
+{
+	VbControl *ctl = g_new0(VbControl, 1);
+	VbBus *bus = vb_context_get_bus(vb_daemon_get_context(daemon));
+
+	ctl->daemon = daemon;
+	ctl->followers = g_ptr_array_new_with_free_func(g_object_unref);
+	ctl->event_handler = g_signal_connect(bus, "event", G_CALLBACK(vb_control_event_cb), ctl);
+	g_object_set_qdata_full(G_OBJECT(daemon),
+				vb_control_quark(),
+				ctl,
+				(GDestroyNotify)vb_control_free);
+
+	vb_http_server_add_handler(http,
+				   VB_HTTP_LISTENER_CONTROL,
+				   "/v1/status",
+				   NULL,
+				   vb_control_status_cb,
+				   ctl,
+				   NULL);
+	vb_http_server_add_handler(http,
+				   VB_HTTP_LISTENER_CONTROL,
+				   "/v1/plugins",
+				   NULL,
+				   vb_control_plugins_cb,
+				   ctl,
+				   NULL);
+	vb_http_server_add_handler(http,
+				   VB_HTTP_LISTENER_CONTROL,
+				   "/v1/doors",
+				   NULL,
+				   vb_control_doors_cb,
+				   ctl,
+				   NULL);
+	vb_http_server_add_handler(http,
+				   VB_HTTP_LISTENER_CONTROL,
+				   "/v1/events",
+				   NULL,
+				   vb_control_events_cb,
+				   ctl,
+				   NULL);
+	vb_http_server_add_handler(http,
+				   VB_HTTP_LISTENER_CONTROL,
+				   "/v1/visits",
+				   NULL,
+				   vb_control_visits_cb,
+				   ctl,
+				   NULL);
+	vb_http_server_add_handler(http,
+				   VB_HTTP_LISTENER_CONTROL,
+				   "/v1/reload",
+				   NULL,
+				   vb_control_reload_cb,
+				   ctl,
+				   NULL);
+	vb_http_server_add_handler(http,
+				   VB_HTTP_LISTENER_CONTROL,
+				   "/v1/tokens",
+				   NULL,
+				   vb_control_tokens_cb,
+				   ctl,
+				   NULL);
+}
+
+void
+vb_control_unregister(VbDaemon *daemon, VbHttpServer *http)
+{
+	VbControl *ctl = g_object_get_qdata(G_OBJECT(daemon), vb_control_quark());
+	static const gchar *paths[] = {"/v1/status",
+				       "/v1/plugins",
+				       "/v1/doors",
+				       "/v1/events",
+				       "/v1/visits",
+				       "/v1/reload",
+				       "/v1/tokens"};
+
+	if (ctl == NULL)
+		return;
+	for (guint i = 0; i < G_N_ELEMENTS(paths); i++)
+		vb_http_server_remove_handler(http, VB_HTTP_LISTENER_CONTROL, paths[i]);
+	/* followers get a clean end of stream rather than a cut connection */
+	while (ctl->followers->len > 0) {
+		g_autoptr(SoupServerMessage) msg = g_object_ref(g_ptr_array_index(ctl->followers, 0));
+		g_ptr_array_remove_index(ctl->followers, 0);
+		g_signal_handlers_disconnect_by_data(msg, ctl);
+		soup_message_body_complete(soup_server_message_get_response_body(msg));
+		soup_server_message_unpause(msg);
+	}
+	g_clear_signal_handler(&ctl->event_handler,
+			       vb_context_get_bus(vb_daemon_get_context(daemon)));
+	g_object_set_qdata(G_OBJECT(daemon), vb_control_quark(), NULL);
+}

@@ -1,0 +1,364 @@
+/*
+ * Copyright 2026 The Vestibule authors
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+
+#include "config.h"
+
+#include <math.h>
+
+#include "vb-metrics.h"
+
+/**
+ * VbMetrics:
+ *
+ * Counters and gauges that the core and plugins update, rendered in the
+ * Prometheus text exposition format for `GET /metrics`.
+ *
+ * Every update takes a lock, so plugin worker threads may count too.
+ *
+ * Since: 0.1
+ */
+
+typedef struct {
+	gchar *name;
+	gchar *help;
+	VbMetricKind kind;
+	GHashTable *values; /* labels (gchar*) -> gdouble* */
+} VbMetricFamily;
+
+struct _VbMetrics {
+	GObject parent_instance;
+	GMutex mutex;
+	GHashTable *families; /* name -> VbMetricFamily */
+};
+
+G_DEFINE_TYPE(VbMetrics, vb_metrics, G_TYPE_OBJECT)
+
+static void
+vb_metric_family_free(VbMetricFamily *family)
+{
+	g_free(family->name);
+	g_free(family->help);
+	g_hash_table_unref(family->values);
+	g_free(family);
+}
+
+static gboolean
+vb_metrics_name_is_valid(const gchar *name)
+{
+	if (name == NULL || name[0] == '\0' || g_ascii_isdigit(name[0]))
+		return FALSE;
+	for (const gchar *p = name; *p != '\0'; p++) {
+		if (!g_ascii_isalnum(*p) && *p != '_' && *p != ':')
+			return FALSE;
+	}
+	return TRUE;
+}
+
+static const gchar *
+vb_metric_kind_to_string(VbMetricKind kind)
+{
+	if (kind == VB_METRIC_GAUGE)
+		return "gauge";
+	return "counter";
+}
+
+/* called with the lock held */
+static VbMetricFamily *
+vb_metrics_declare_locked(VbMetrics *self, const gchar *name, VbMetricKind kind, const gchar *help)
+{
+	VbMetricFamily *family = g_hash_table_lookup(self->families, name);
+
+	if (family != NULL) {
+		if (family->kind != kind) {
+			g_warning("metric %s was declared as a %s and is now declared as a %s; "
+				  "keeping the first",
+				  name, vb_metric_kind_to_string(family->kind),
+				  vb_metric_kind_to_string(kind));
+			return family;
+		}
+		g_free(family->help);
+		family->help = g_strdup(help != NULL ? help : "");
+		return family;
+	}
+	family = g_new0(VbMetricFamily, 1);
+	family->name = g_strdup(name);
+	family->help = g_strdup(help != NULL ? help : "");
+	family->kind = kind;
+	family->values = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+	g_hash_table_insert(self->families, family->name, family);
+	return family;
+}
+
+/* called with the lock held; an undeclared name is a bug in the caller, so say
+ * so once and then count it anyway rather than lose the value */
+static VbMetricFamily *
+vb_metrics_ensure_locked(VbMetrics *self, const gchar *name, VbMetricKind kind)
+{
+	VbMetricFamily *family = g_hash_table_lookup(self->families, name);
+
+	if (family != NULL)
+		return family;
+	g_warning("metric %s is used without vb_metrics_declare(); declaring it as a %s", name,
+		  vb_metric_kind_to_string(kind));
+	return vb_metrics_declare_locked(self, name, kind, NULL);
+}
+
+static gdouble *
+vb_metric_family_lookup_value(VbMetricFamily *family, const gchar *labels)
+{
+	gdouble *value = g_hash_table_lookup(family->values, labels != NULL ? labels : "");
+
+	if (value == NULL) {
+		value = g_new0(gdouble, 1);
+		g_hash_table_insert(family->values, g_strdup(labels != NULL ? labels : ""), value);
+	}
+	return value;
+}
+
+/**
+ * vb_metrics_new:
+ *
+ * Creates an empty set of metrics.
+ *
+ * Returns: (transfer full): a new #VbMetrics
+ *
+ * Since: 0.1
+ */
+VbMetrics *
+vb_metrics_new(void)
+{
+	return g_object_new(VB_TYPE_METRICS, NULL);
+}
+
+/**
+ * vb_metrics_declare:
+ * @self: a #VbMetrics
+ * @name: the metric name, such as `vb_visits_total`
+ * @kind: a counter or a gauge
+ * @help: the one-line description shown in the `# HELP` line
+ *
+ * Declares a metric so that it is rendered with its type and help text, even
+ * before it has a value. Declaring it again updates the help text.
+ *
+ * Since: 0.1
+ */
+void
+vb_metrics_declare(VbMetrics *self, const gchar *name, VbMetricKind kind, const gchar *help)
+{
+	g_autoptr(GMutexLocker) locker = NULL;
+
+	g_return_if_fail(VB_IS_METRICS(self));
+	g_return_if_fail(vb_metrics_name_is_valid(name));
+
+	locker = g_mutex_locker_new(&self->mutex);
+	vb_metrics_declare_locked(self, name, kind, help);
+}
+
+/**
+ * vb_metrics_add:
+ * @self: a #VbMetrics
+ * @name: a declared metric name
+ * @labels: (nullable): the label pairs, such as `code="200",listener="public"`
+ * @delta: the amount to add; must not be negative for a counter
+ *
+ * Adds @delta to the value of @name with @labels, starting from zero.
+ *
+ * Since: 0.1
+ */
+void
+vb_metrics_add(VbMetrics *self, const gchar *name, const gchar *labels, gdouble delta)
+{
+	g_autoptr(GMutexLocker) locker = NULL;
+	VbMetricFamily *family;
+
+	g_return_if_fail(VB_IS_METRICS(self));
+	g_return_if_fail(vb_metrics_name_is_valid(name));
+
+	locker = g_mutex_locker_new(&self->mutex);
+	family = vb_metrics_ensure_locked(self, name, VB_METRIC_COUNTER);
+	if (family->kind == VB_METRIC_COUNTER && delta < 0) {
+		g_warning("counter %s cannot go down; use a gauge", name);
+		return;
+	}
+	*vb_metric_family_lookup_value(family, labels) += delta;
+}
+
+/**
+ * vb_metrics_set:
+ * @self: a #VbMetrics
+ * @name: a declared metric name
+ * @labels: (nullable): the label pairs, such as `door="front"`
+ * @value: the new value
+ *
+ * Sets the value of @name with @labels, typically of a gauge.
+ *
+ * Since: 0.1
+ */
+void
+vb_metrics_set(VbMetrics *self, const gchar *name, const gchar *labels, gdouble value)
+{
+	g_autoptr(GMutexLocker) locker = NULL;
+	VbMetricFamily *family;
+
+	g_return_if_fail(VB_IS_METRICS(self));
+	g_return_if_fail(vb_metrics_name_is_valid(name));
+
+	locker = g_mutex_locker_new(&self->mutex);
+	family = vb_metrics_ensure_locked(self, name, VB_METRIC_GAUGE);
+	*vb_metric_family_lookup_value(family, labels) = value;
+}
+
+/**
+ * vb_metrics_get:
+ * @self: a #VbMetrics
+ * @name: a metric name
+ * @labels: (nullable): the label pairs
+ *
+ * Gets the current value of @name with @labels.
+ *
+ * Returns: the value, or 0 if it was never set
+ *
+ * Since: 0.1
+ */
+gdouble
+vb_metrics_get(VbMetrics *self, const gchar *name, const gchar *labels)
+{
+	g_autoptr(GMutexLocker) locker = NULL;
+	VbMetricFamily *family;
+	gdouble *value;
+
+	g_return_val_if_fail(VB_IS_METRICS(self), 0);
+	g_return_val_if_fail(name != NULL, 0);
+
+	locker = g_mutex_locker_new(&self->mutex);
+	family = g_hash_table_lookup(self->families, name);
+	if (family == NULL)
+		return 0;
+	value = g_hash_table_lookup(family->values, labels != NULL ? labels : "");
+	return value != NULL ? *value : 0;
+}
+
+/* the exposition format escapes only backslash and newline in help text */
+static void
+vb_metrics_append_help(GString *out, const gchar *help)
+{
+	for (const gchar *p = help; *p != '\0'; p++) {
+		if (*p == '\\')
+			g_string_append(out, "\\\\");
+		else if (*p == '\n')
+			g_string_append(out, "\\n");
+		else
+			g_string_append_c(out, *p);
+	}
+}
+
+static void
+vb_metrics_append_value(GString *out, gdouble value)
+{
+	gchar buf[G_ASCII_DTOSTR_BUF_SIZE];
+
+	if (isnan(value)) {
+		g_string_append(out, "NaN");
+	} else if (isinf(value)) {
+		g_string_append(out, value > 0 ? "+Inf" : "-Inf");
+	} else if (value == floor(value) && fabs(value) < 9007199254740992.0) {
+		/* whole numbers without an exponent, as people read counters */
+		g_string_append_printf(out, "%" G_GINT64_FORMAT, (gint64)value);
+	} else {
+		g_string_append(out, g_ascii_dtostr(buf, sizeof(buf), value));
+	}
+}
+
+static gint
+vb_metrics_strcmp(gconstpointer a, gconstpointer b)
+{
+	return g_strcmp0(*(const gchar *const *)a, *(const gchar *const *)b);
+}
+
+/**
+ * vb_metrics_render:
+ * @self: a #VbMetrics
+ *
+ * Renders every metric in the Prometheus text exposition format (version
+ * 0.0.4), sorted by name and then by labels so that the output is stable.
+ *
+ * Returns: (transfer full): the text
+ *
+ * Since: 0.1
+ */
+gchar *
+vb_metrics_render(VbMetrics *self)
+{
+	g_autoptr(GMutexLocker) locker = NULL;
+	g_autoptr(GString) out = g_string_new(NULL);
+	g_autoptr(GPtrArray) names = g_ptr_array_new();
+	GHashTableIter iter;
+	gpointer key;
+
+	g_return_val_if_fail(VB_IS_METRICS(self), NULL);
+
+	locker = g_mutex_locker_new(&self->mutex);
+	g_hash_table_iter_init(&iter, self->families);
+	while (g_hash_table_iter_next(&iter, &key, NULL))
+		g_ptr_array_add(names, key);
+	g_ptr_array_sort(names, vb_metrics_strcmp);
+
+	for (guint i = 0; i < names->len; i++) {
+		VbMetricFamily *family = g_hash_table_lookup(self->families, names->pdata[i]);
+		g_autoptr(GPtrArray) labels = g_ptr_array_new();
+
+		if (family->help[0] != '\0') {
+			g_string_append_printf(out, "# HELP %s ", family->name);
+			vb_metrics_append_help(out, family->help);
+			g_string_append_c(out, '\n');
+		}
+		g_string_append_printf(out, "# TYPE %s %s\n", family->name,
+				       vb_metric_kind_to_string(family->kind));
+
+		g_hash_table_iter_init(&iter, family->values);
+		while (g_hash_table_iter_next(&iter, &key, NULL))
+			g_ptr_array_add(labels, key);
+		g_ptr_array_sort(labels, vb_metrics_strcmp);
+		for (guint j = 0; j < labels->len; j++) {
+			const gchar *label = labels->pdata[j];
+			gdouble *value = g_hash_table_lookup(family->values, label);
+
+			g_string_append(out, family->name);
+			if (label[0] != '\0')
+				g_string_append_printf(out, "{%s}", label);
+			g_string_append_c(out, ' ');
+			vb_metrics_append_value(out, *value);
+			g_string_append_c(out, '\n');
+		}
+	}
+	return g_string_free(g_steal_pointer(&out), FALSE);
+}
+
+static void
+vb_metrics_finalize(GObject *object)
+{
+	VbMetrics *self = VB_METRICS(object);
+
+	g_hash_table_unref(self->families);
+	g_mutex_clear(&self->mutex);
+	G_OBJECT_CLASS(vb_metrics_parent_class)->finalize(object);
+}
+
+static void
+vb_metrics_init(VbMetrics *self)
+{
+	g_mutex_init(&self->mutex);
+	self->families = g_hash_table_new_full(g_str_hash, g_str_equal, NULL,
+					       (GDestroyNotify)vb_metric_family_free);
+}
+
+static void
+vb_metrics_class_init(VbMetricsClass *klass)
+{
+	GObjectClass *object_class = G_OBJECT_CLASS(klass);
+
+	object_class->finalize = vb_metrics_finalize;
+}

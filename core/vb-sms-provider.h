@@ -1,0 +1,71 @@
+/*
+ * Copyright 2026 The Vestibule authors
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+
+#pragma once
+
+#include <gio/gio.h>
+
+#include "vb-plugin.h"
+
+G_BEGIN_DECLS
+
+#define VB_TYPE_SMS_PROVIDER (vb_sms_provider_get_type())
+G_DECLARE_INTERFACE(VbSmsProvider, vb_sms_provider, VB, SMS_PROVIDER, VbPlugin)
+
+/**
+ * VbSmsMessage:
+ * @to: the recipient, E.164
+ * @body: the text, UTF-8
+ * @idempotency_key: stable across retries of the same message; a provider
+ *   uses it to make sure a retry never sends the message twice
+ *
+ * One outgoing SMS.
+ *
+ * Since: 0.1
+ */
+typedef struct {
+	const gchar *to;
+	const gchar *body;
+	const gchar *idempotency_key;
+	/*< private >*/
+	gpointer padding[8];
+} VbSmsMessage;
+
+/**
+ * VbSmsProviderInterface:
+ * @g_iface: the parent interface
+ * @send_async: starts sending @message
+ * @send_finish: returns the provider's message id, or %NULL with an error:
+ *   %VB_ERROR_UNREACHABLE, %VB_ERROR_TIMED_OUT and %VB_ERROR_RATE_LIMITED
+ *   are retried by the outbox; any other code is permanent
+ *
+ * Sends SMS. Inbound messages are reported on the bus as
+ * #VB_EVENT_SMS_RECEIVED, delivery reports as #VB_EVENT_SMS_STATUS.
+ *
+ * Since: 0.1
+ */
+struct _VbSmsProviderInterface {
+	GTypeInterface g_iface;
+	void (*send_async)(VbSmsProvider *self,
+			   const VbSmsMessage *message,
+			   GCancellable *cancellable,
+			   GAsyncReadyCallback callback,
+			   gpointer user_data);
+	gchar *(*send_finish)(VbSmsProvider *self, GAsyncResult *result, GError **error);
+	/*< private >*/
+	gpointer padding[14];
+};
+
+void
+vb_sms_provider_send_async(VbSmsProvider *self,
+			   const VbSmsMessage *message,
+			   GCancellable *cancellable,
+			   GAsyncReadyCallback callback,
+			   gpointer user_data);
+gchar *
+vb_sms_provider_send_finish(VbSmsProvider *self, GAsyncResult *result, GError **error);
+
+G_END_DECLS

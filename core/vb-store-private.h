@@ -1,0 +1,74 @@
+/*
+ * Copyright 2026 The Vestibule authors
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+
+#pragma once
+
+#include "vb-event.h"
+#include "vb-store.h"
+
+G_BEGIN_DECLS
+
+/* the newest core schema version; each step has one migration function */
+guint
+vb_store_schema_version_latest(void);
+
+VbStore *
+vb_store_new(void);
+/* opens (creating if needed) and migrates; on a failed integrity check the file
+ * and its -wal/-shm are renamed to PATH.corrupt-YYYYmmddTHHMMSS and
+ * VB_ERROR_STORE_CORRUPT is returned: the caller decides whether to start anew */
+gboolean
+vb_store_open(VbStore *self, const gchar *path, GError **error);
+/* opens an existing database and migrates it up to @target_version only; for tests */
+gboolean
+vb_store_open_at_version(VbStore *self, const gchar *path, guint target_version, GError **error);
+void
+vb_store_close(VbStore *self);
+const gchar *
+vb_store_get_path(VbStore *self);
+guint
+vb_store_get_schema_version(VbStore *self);
+/* the file that the last failed integrity check moved aside, or NULL */
+const gchar *
+vb_store_get_quarantined_path(VbStore *self);
+gboolean
+vb_store_checkpoint(VbStore *self, GError **error);
+
+/* the audit log: the caller has already redacted the payload */
+gboolean
+vb_store_audit_append(VbStore *self, VbEvent *event, const gchar *payload_json, GError **error);
+/* rows newest first: array of GVariant a{sv} with seq, name, source, door, mono, real, payload */
+GPtrArray *
+vb_store_audit_list(VbStore *self, guint64 after_seq, guint limit, GError **error);
+
+/* bearer tokens for the public HTTP API, stored as SHA-256 hashes */
+gboolean
+vb_store_token_add(VbStore *self,
+		   const gchar *name,
+		   const gchar *scope,
+		   const gchar *token_hash_hex,
+		   GError **error);
+/* returns the token's name if @token_hash_hex exists with @scope, else NULL */
+gchar *
+vb_store_token_lookup(VbStore *self,
+		      const gchar *token_hash_hex,
+		      const gchar *scope,
+		      GError **error);
+gboolean
+vb_store_token_remove(VbStore *self, const gchar *name, GError **error);
+/* array of GVariant a{sv}: name, scope, created */
+GPtrArray *
+vb_store_token_list(VbStore *self, GError **error);
+
+G_END_DECLS
+
+G_BEGIN_DECLS
+/* visits: the visit logic fills these; listed by `vestibulectl visits`.
+ * array of GVariant a{sv}: id (s), door (s), state (s), first6 (s), last4 (s),
+ * created (x, unix µs), updated (x) */
+GPtrArray *
+vb_store_visit_list(VbStore *self, guint limit, GError **error);
+G_END_DECLS

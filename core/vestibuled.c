@@ -1,0 +1,87 @@
+/*
+ * Copyright 2026 The Vestibule authors
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+
+#include "config.h"
+
+#include <glib/gi18n.h>
+#include <locale.h>
+#include <stdlib.h>
+
+#include "vb-daemon-private.h"
+#include "vb-log-private.h"
+
+int
+main(int argc, char **argv)
+{
+	g_autoptr(GOptionContext) option_context = NULL;
+	g_autoptr(GError) error = NULL;
+	g_autoptr(VbDaemon) daemon = NULL;
+	g_autofree gchar *config_path = NULL;
+	g_autofree gchar *secrets_path = NULL;
+	g_auto(GStrv) plugin_dirs = NULL;
+	gboolean verbose = FALSE;
+	gboolean version = FALSE;
+	const GOptionEntry entries[] = {
+	    {"config",
+	     'c',
+	     0,
+	     G_OPTION_ARG_FILENAME,
+	     &config_path,
+	     /* TRANSLATORS: --config */
+	     N_("Main configuration file (default: " VB_SYSCONFDIR "/vestibule.conf)"),
+	     N_("FILE")},
+	    {"secrets",
+	     's',
+	     0,
+	     G_OPTION_ARG_FILENAME,
+	     &secrets_path,
+	     N_("Secrets file (default: $CREDENTIALS_DIRECTORY/vestibule-secrets, else " VB_SYSCONFDIR
+		"/secrets.conf)"),
+	     N_("FILE")},
+	    {"plugin-dir",
+	     'p',
+	     0,
+	     G_OPTION_ARG_FILENAME_ARRAY,
+	     &plugin_dirs,
+	     N_("Plugin directory, may be repeated (default: $VESTIBULE_PLUGIN_DIR, else " VB_PLUGIN_DIR
+		")"),
+	     N_("DIR")},
+	    {"verbose", 'v', 0, G_OPTION_ARG_NONE, &verbose, N_("Show debug messages"), NULL},
+	    {"version", 0, 0, G_OPTION_ARG_NONE, &version, N_("Show the version"), NULL},
+	    {NULL}};
+
+	setlocale(LC_ALL, "");
+	bindtextdomain(GETTEXT_PACKAGE, VB_LOCALEDIR);
+	bind_textdomain_codeset(GETTEXT_PACKAGE, "UTF-8");
+	textdomain(GETTEXT_PACKAGE);
+
+	option_context = g_option_context_new(NULL);
+	g_option_context_set_summary(option_context,
+				     _("The Vestibule daemon: card readers, door locks, keypads, "
+				       "payments and SMS for an unattended store."));
+	g_option_context_add_main_entries(option_context, entries, GETTEXT_PACKAGE);
+	if (!g_option_context_parse(option_context, &argc, &argv, &error)) {
+		g_printerr("%s: %s\n", g_get_prgname(), error->message);
+		return 2;
+	}
+	if (version) {
+		g_print("vestibuled %s (plugin ABI %d.%d)\n",
+			PACKAGE_VERSION,
+			VB_PLUGIN_ABI_MAJOR,
+			VB_PLUGIN_ABI_MINOR);
+		return 0;
+	}
+
+	vb_log_setup(verbose);
+	daemon = vb_daemon_new(config_path, secrets_path, (const gchar *const *)plugin_dirs);
+	if (!vb_daemon_start(daemon, &error)) {
+		/* a configuration error lists every problem with its file and line */
+		g_printerr("vestibuled: %s\n", error->message);
+		vb_daemon_stop(daemon);
+		return 1;
+	}
+	return vb_daemon_run(daemon);
+}

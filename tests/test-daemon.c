@@ -1,0 +1,449 @@
+/*
+ * Copyright 2026 The Vestibule authors
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+
+#include "config.h"
+
+#include <glib/gstdio.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "vb-error.h"
+#include "vb-test-daemon.h"
+
+#define TEST_PAN "4111111111111111"
+#define TEST_PAN2 "5555555555554444"
+
+static JsonObject *
+ctl_ok(VbTestDaemon *d, JsonNode **keep, const gchar *method, const gchar *path,
+       const gchar *body)
+{
+	g_autoptr(GError) error = NULL;
+	*keep = vb_test_daemon_ctl(d, method, path, body, &error);
+	g_assert_no_error(error);
+	g_assert_nonnull(*keep);
+	return json_node_get_object(*keep);
+}
+
+static JsonObject *
+find_by_name(JsonArray *array, const gchar *name)
+{
+	for (guint i = 0; i < json_array_get_length(array); i++) {
+		JsonObject *obj = json_array_get_object_element(array, i);
+		if (g_strcmp0(json_object_get_string_member(obj, "name"), name) == 0)
+			return obj;
+	}
+	return NULL;
+}
+
+static void
+test_daemon_start_status(void)
+{
+	g_autoptr(VbTestDaemon) d = vb_test_daemon_new(NULL);
+	g_autoptr(GError) error = NULL;
+	g_autoptr(JsonNode) status = NULL;
+	g_autoptr(JsonNode) plugins = NULL;
+	JsonObject *obj, *door;
+	JsonArray *instances;
+	struct stat st;
+
+	g_assert_true(vb_test_daemon_start(d, &error));
+	g_assert_no_error(error);
+
+	obj = ctl_ok(d, &status, "GET", "/v1/status", NULL);
+	g_assert_cmpstr(json_object_get_string_member(obj, "store-name"), ==, "Test store");
+	g_assert_cmpint(json_object_get_int_member(obj, "plugins-running"), ==, 6);
+	g_assert_cmpint(json_object_get_int_member(obj, "plugins-disabled"), ==, 0);
+	door = find_by_name(json_object_get_array_member(json_object_get_object_member(obj,
+										       "doors"),
+							 "doors"),
+			    "front");
+	g_assert_nonnull(door);
+	g_assert_cmpstr(json_object_get_string_member(door, "state"), ==, "ready");
+	g_assert_true(json_object_get_boolean_member(door, "locked"));
+
+	obj = ctl_ok(d, &plugins, "GET", "/v1/plugins", NULL);
+	instances = json_object_get_array_member(obj, "instances");
+	g_assert_cmpuint(json_array_get_length(instances), ==, 6);
+	g_assert_cmpstr(json_object_get_string_member(find_by_name(instances, "front-reader"),
+						      "door"),
+			==,
+			"front");
+
+	/* the control socket is for the daemon's user and group only */
+	g_assert_cmpint(g_stat(d->socket_path, &st), ==, 0);
+	g_assert_true(S_ISSOCK(st.st_mode));
+	g_assert_cmpint(st.st_mode & 0777, ==, 0660);
+
+	g_assert_cmpint(vb_test_daemon_stop(d), ==, 0);
+	/* a clean stop removes nothing the operator needs and leaves the lock locked */
+	g_assert_true(g_file_test(d->state_dir, G_FILE_TEST_IS_DIR));
+}
+
+static void
+test_daemon_tap_no_pan(void)
+{
+	g_autoptr(VbTestDaemon) d = vb_test_daemon_new(NULL);
+	g_autoptr(GError) error = NULL;
+	g_autoptr(JsonNode) tap = NULL;
+	g_autoptr(GPtrArray) cards = NULL;
+	g_autoptr(JsonNode) card = NULL;
+	JsonObject *obj;
+
+	g_assert_true(vb_test_daemon_start(d, &error));
+	g_assert_no_error(error);
+	ctl_ok(d, &tap, "POST", "/v1/sim/front-reader/tap",
+	       "{\"pan\": \"" TEST_PAN "\", \"expiry\": \"2812\", \"language\": \"fr\"}");
+
+	cards = vb_test_daemon_events(d, "card-presented");
+	g_assert_cmpuint(cards->len, ==, 1);
+	card = json_from_string(g_ptr_array_index(cards, 0), &error);
+	g_assert_no_error(error);
+	obj = json_node_get_object(card);
+	g_assert_cmpstr(json_object_get_string_member(obj, "first6"), ==, "411111");
+	g_assert_cmpstr(json_object_get_string_member(obj, "last4"), ==, "1111");
+	g_assert_cmpstr(json_object_get_string_member(obj, "expiry"), ==, "2028-12");
+	g_assert_cmpstr(json_object_get_string_member(obj, "language"), ==, "fr");
+	g_assert_cmpstr(json_object_get_string_member(obj, "scheme"), ==, "visa");
+	g_assert_cmpuint(strlen(json_object_get_string_member(obj, "token")), ==, 64);
+
+	/* a bad PAN is refused with a message that does not echo it */
+	g_assert_null(vb_test_daemon_ctl(d, "POST", "/v1/sim/front-reader/tap",
+					 "{\"pan\": \"4111111111111112\"}", &error));
+	g_assert_error(error, VB_ERROR, VB_ERROR_INVALID_DATA);
+	g_assert_null(strstr(error->message, "4111111111111112"));
+	g_clear_error(&error);
+
+	g_assert_cmpint(vb_test_daemon_stop(d), ==, 0);
+	/* neither the database, its WAL, nor the log has the card number */
+	g_assert_false(vb_test_daemon_files_contain(d, TEST_PAN));
+	g_assert_false(vb_test_daemon_files_contain(d, "4111111111111112"));
+}
+
+static void
+test_daemon_same_card_same_token(void)
+{
+	g_autoptr(VbTestDaemon) d = vb_test_daemon_new(NULL);
+	g_autoptr(GError) error = NULL;
+	g_autoptr(JsonNode) t1 = NULL;
+	g_autoptr(JsonNode) t2 = NULL;
+	g_autoptr(JsonNode) t3 = NULL;
+	g_autoptr(GPtrArray) cards = NULL;
+
+	g_assert_true(vb_test_daemon_start(d, &error));
+	ctl_ok(d, &t1, "POST", "/v1/sim/front-reader/tap", "{\"pan\": \"" TEST_PAN "\"}");
+	ctl_ok(d, &t2, "POST", "/v1/sim/front-reader/tap", "{\"pan\": \"" TEST_PAN2 "\"}");
+	ctl_ok(d, &t3, "POST", "/v1/sim/front-reader/tap", "{\"pan\": \"" TEST_PAN "\"}");
+	cards = vb_test_daemon_events(d, "card-presented");
+	g_assert_cmpuint(cards->len, ==, 3);
+	{
+		g_autoptr(JsonNode) a = json_from_string(g_ptr_array_index(cards, 0), NULL);
+		g_autoptr(JsonNode) b = json_from_string(g_ptr_array_index(cards, 1), NULL);
+		g_autoptr(JsonNode) c = json_from_string(g_ptr_array_index(cards, 2), NULL);
+		const gchar *ta = json_object_get_string_member(json_node_get_object(a), "token");
+		const gchar *tb = json_object_get_string_member(json_node_get_object(b), "token");
+		const gchar *tc = json_object_get_string_member(json_node_get_object(c), "token");
+		/* a returning card is recognized by its token, never by its number */
+		g_assert_cmpstr(ta, ==, tc);
+		g_assert_cmpstr(ta, !=, tb);
+		g_assert_cmpstr(json_object_get_string_member(json_node_get_object(b), "scheme"),
+				==,
+				"mastercard");
+	}
+}
+
+static gboolean
+wait_reloaded(VbTestDaemon *d, const gchar *state, guint n, gchar **payload_out)
+{
+	gint64 deadline = g_get_monotonic_time() + 10 * G_USEC_PER_SEC;
+	while (g_get_monotonic_time() < deadline) {
+		g_autoptr(GPtrArray) evs = vb_test_daemon_events(d, "config-reloaded");
+		if (evs->len >= n) {
+			const gchar *p = g_ptr_array_index(evs, n - 1);
+			if (payload_out != NULL)
+				*payload_out = g_strdup(p);
+			return strstr(p, state) != NULL;
+		}
+		g_usleep(20000);
+	}
+	return FALSE;
+}
+
+static void
+test_daemon_reload(void)
+{
+	g_autoptr(VbTestDaemon) d = vb_test_daemon_new(NULL);
+	g_autoptr(GError) error = NULL;
+	g_autoptr(JsonNode) plugins = NULL;
+	g_autoptr(JsonNode) plugins2 = NULL;
+	g_autoptr(JsonNode) tap = NULL;
+	g_autofree gchar *payload = NULL;
+	JsonArray *instances;
+
+	g_assert_true(vb_test_daemon_start(d, &error));
+	g_assert_no_error(error);
+
+	/* a valid change: a second door with its own reader and lock */
+	vb_test_daemon_write_config(d,
+				    "[door:back]\nreader=back-reader\nlock=back-lock\n"
+				    "[instance:back-reader]\nplugin=sim-reader\n"
+				    "[instance:back-lock]\nplugin=sim-lock\n");
+	vb_test_daemon_signal(d, SIGHUP);
+	g_assert_true(wait_reloaded(d, "applied", 1, NULL));
+	instances = json_object_get_array_member(
+	    ctl_ok(d, &plugins, "GET", "/v1/plugins", NULL), "instances");
+	g_assert_cmpuint(json_array_get_length(instances), ==, 8);
+	g_assert_cmpstr(json_object_get_string_member(find_by_name(instances, "back-reader"),
+						      "state"),
+			==,
+			"running");
+	g_assert_cmpstr(json_object_get_string_member(find_by_name(instances, "back-reader"),
+						      "door"),
+			==,
+			"back");
+	ctl_ok(d, &tap, "POST", "/v1/sim/back-reader/tap", "{\"pan\": \"" TEST_PAN "\"}");
+
+	/* an invalid change is rejected as a whole, with its file and line */
+	vb_test_daemon_write_config(d,
+				    "[door:back]\nreader=back-reader\n"
+				    "[instance:back-reader]\nplugin=sim-reader\n"
+				    "[instance:extra]\nplugin=sim-keypad\n"
+				    "[instance:pay2]\nplugin=sim-payment\nlatency-ms=soon\n");
+	vb_test_daemon_signal(d, SIGHUP);
+	g_assert_true(wait_reloaded(d, "rejected", 2, &payload));
+	g_assert_nonnull(strstr(payload, "vestibule.conf:"));
+	g_assert_nonnull(strstr(payload, "soon"));
+	/* the running configuration stays: still two doors, no extra keypad */
+	instances = json_object_get_array_member(
+	    ctl_ok(d, &plugins2, "GET", "/v1/plugins", NULL), "instances");
+	g_assert_cmpuint(json_array_get_length(instances), ==, 8);
+	g_assert_null(find_by_name(instances, "extra"));
+
+	/* the same through the control API, as `vestibulectl reload` does */
+	g_assert_null(vb_test_daemon_ctl(d, "POST", "/v1/reload", NULL, &error));
+	g_assert_error(error, VB_ERROR, VB_ERROR_INVALID_CONFIG);
+	g_assert_nonnull(strstr(error->message, "soon"));
+	g_assert_cmpint(vb_test_daemon_stop(d), ==, 0);
+}
+
+static void
+test_daemon_bad_config(void)
+{
+	g_autoptr(VbTestDaemon) d = vb_test_daemon_new("[instance:pay2]\nplugin=sim-payment\n"
+						       "latency-ms=-5\n");
+	g_autoptr(GError) error = NULL;
+	g_autofree gchar *log = NULL;
+
+	/* the daemon refuses to start, saying where the problem is */
+	g_assert_false(vb_test_daemon_start(d, &error));
+	g_assert_true(g_subprocess_wait(d->proc, NULL, NULL));
+	g_assert_cmpint(g_subprocess_get_exit_status(d->proc), ==, 1);
+	log = vb_test_daemon_read_log(d);
+	g_assert_nonnull(strstr(log, "vestibule.conf:32"));
+	g_assert_nonnull(strstr(log, "latency-ms"));
+}
+
+static void
+test_daemon_disabled_plugins(void)
+{
+	g_autoptr(VbTestDaemon) d = NULL;
+	g_autoptr(GError) error = NULL;
+	g_autoptr(JsonNode) plugins = NULL;
+	g_autoptr(JsonNode) status = NULL;
+	g_autoptr(JsonNode) tap = NULL;
+	g_autofree gchar *env = NULL;
+	JsonArray *instances;
+	JsonObject *obj, *door;
+
+	d = vb_test_daemon_new("[door:side]\nreader=side-reader\nlock=side-lock\n"
+			       "[instance:side-reader]\nplugin=not-installed\n"
+			       "[instance:side-lock]\nplugin=sim-lock\n"
+			       "[instance:broken]\nplugin=test-good\nfail-startup=true\n");
+	env = g_strdup_printf("VESTIBULE_PLUGIN_DIR=%s:%s", g_getenv("VESTIBULE_PLUGIN_DIR"),
+			      TEST_PLUGIN_DIR);
+	g_ptr_array_add(d->env, g_steal_pointer(&env));
+	g_assert_true(vb_test_daemon_start(d, &error));
+	g_assert_no_error(error);
+
+	instances = json_object_get_array_member(ctl_ok(d, &plugins, "GET", "/v1/plugins", NULL),
+						 "instances");
+	obj = find_by_name(instances, "side-reader");
+	g_assert_cmpstr(json_object_get_string_member(obj, "state"), ==, "disabled");
+	g_assert_nonnull(strstr(json_object_get_string_member(obj, "error"),
+				"plugin 'not-installed' not found"));
+	obj = find_by_name(instances, "broken");
+	g_assert_cmpstr(json_object_get_string_member(obj, "state"), ==, "disabled");
+	g_assert_nonnull(strstr(json_object_get_string_member(obj, "error"),
+				"the test device is not there"));
+
+	/* the daemon goes on: the other door works, the broken one says it is out */
+	obj = ctl_ok(d, &status, "GET", "/v1/status", NULL);
+	door = find_by_name(json_object_get_array_member(json_object_get_object_member(obj,
+										       "doors"),
+							 "doors"),
+			    "side");
+	g_assert_cmpstr(json_object_get_string_member(door, "state"), ==, "unavailable");
+	door = find_by_name(json_object_get_array_member(json_object_get_object_member(obj,
+										       "doors"),
+							 "doors"),
+			    "front");
+	g_assert_cmpstr(json_object_get_string_member(door, "state"), ==, "ready");
+	ctl_ok(d, &tap, "POST", "/v1/sim/front-reader/tap", "{\"pan\": \"" TEST_PAN "\"}");
+	g_assert_cmpint(vb_test_daemon_stop(d), ==, 0);
+}
+
+static void
+test_daemon_corrupt_store(void)
+{
+	g_autoptr(VbTestDaemon) d = vb_test_daemon_new(NULL);
+	g_autoptr(GError) error = NULL;
+	g_autoptr(JsonNode) status = NULL;
+	g_autoptr(GPtrArray) alerts = NULL;
+	g_autofree gchar *db = g_build_filename(d->state_dir, "vestibule.db", NULL);
+	const gchar *quarantined;
+	JsonObject *obj;
+
+	g_assert_cmpint(g_mkdir_with_parents(d->state_dir, 0700), ==, 0);
+	g_assert_true(g_file_set_contents(db, "this is not a database, it is a bad SD card", -1,
+					  NULL));
+	g_assert_true(vb_test_daemon_start(d, &error));
+	g_assert_no_error(error);
+	obj = ctl_ok(d, &status, "GET", "/v1/status", NULL);
+	quarantined = json_object_get_string_member_with_default(obj, "store-quarantined", NULL);
+	g_assert_nonnull(quarantined);
+	/* moved aside with its content, never wiped */
+	{
+		g_autofree gchar *content = NULL;
+		g_assert_true(g_file_get_contents(quarantined, &content, NULL, NULL));
+		g_assert_cmpstr(content, ==, "this is not a database, it is a bad SD card");
+	}
+	alerts = vb_test_daemon_events(d, "alert");
+	g_assert_cmpuint(alerts->len, >=, 1);
+	g_assert_nonnull(strstr(g_ptr_array_index(alerts, 0), "critical"));
+	g_assert_nonnull(strstr(g_ptr_array_index(alerts, 0), "integrity check"));
+}
+
+static void
+test_daemon_watchdog(void)
+{
+	g_autoptr(VbTestDaemon) d = vb_test_daemon_new(NULL);
+	g_autoptr(GError) error = NULL;
+
+	g_ptr_array_add(d->env, g_strdup("WATCHDOG_USEC=200000"));
+	g_assert_true(vb_test_daemon_start(d, &error));
+	g_assert_no_error(error);
+	/* fed at half the interval while the main loop turns */
+	g_assert_true(vb_test_daemon_wait_notify(d, "WATCHDOG=1", 1000));
+	g_assert_true(vb_test_daemon_wait_notify(d, "WATCHDOG=1", 1000));
+	/* a stopped main loop starves it: SIGSTOP freezes the whole process */
+	vb_test_daemon_signal(d, SIGSTOP);
+	g_assert_false(vb_test_daemon_wait_notify(d, "WATCHDOG=1", 500));
+	vb_test_daemon_signal(d, SIGCONT);
+	g_assert_true(vb_test_daemon_wait_notify(d, "WATCHDOG=1", 1000));
+	g_assert_cmpint(vb_test_daemon_stop(d), ==, 0);
+}
+
+static gint
+run_ctl(VbTestDaemon *d, gchar **out, gchar **err, ...)
+{
+	g_autoptr(GPtrArray) argv = g_ptr_array_new_with_free_func(g_free);
+	g_autoptr(GSubprocess) proc = NULL;
+	g_autoptr(GError) error = NULL;
+	const gchar *arg;
+	va_list args;
+
+	g_ptr_array_add(argv, vb_test_build_path("core", "vestibulectl", NULL));
+	g_ptr_array_add(argv, g_strdup("--socket"));
+	g_ptr_array_add(argv, g_strdup(d->socket_path));
+	va_start(args, err);
+	for (arg = va_arg(args, const gchar *); arg != NULL; arg = va_arg(args, const gchar *))
+		g_ptr_array_add(argv, g_strdup(arg));
+	va_end(args);
+	g_ptr_array_add(argv, NULL);
+	proc = g_subprocess_newv((const gchar *const *)argv->pdata,
+				 G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_PIPE,
+				 &error);
+	g_assert_no_error(error);
+	g_assert_true(g_subprocess_communicate_utf8(proc, NULL, NULL, out, err, &error));
+	g_assert_no_error(error);
+	return g_subprocess_get_exit_status(proc);
+}
+
+static void
+test_daemon_vestibulectl(void)
+{
+	g_autoptr(VbTestDaemon) d = vb_test_daemon_new(NULL);
+	g_autoptr(GError) error = NULL;
+	g_autofree gchar *out = NULL;
+	g_autofree gchar *err = NULL;
+
+	/* no daemon: a script can tell, from the exit code */
+	g_assert_cmpint(run_ctl(d, &out, &err, "status", NULL), ==, 3);
+	g_assert_nonnull(strstr(err, "is it running?"));
+	g_clear_pointer(&out, g_free);
+	g_clear_pointer(&err, g_free);
+
+	g_assert_true(vb_test_daemon_start(d, &error));
+	g_assert_no_error(error);
+	g_assert_cmpint(run_ctl(d, &out, &err, "status", NULL), ==, 0);
+	g_assert_nonnull(strstr(out, "Test store: vestibuled"));
+	g_assert_nonnull(strstr(out, "door front: ready"));
+	g_clear_pointer(&out, g_free);
+	g_clear_pointer(&err, g_free);
+
+	g_assert_cmpint(run_ctl(d, &out, &err, "--json", "plugins", NULL), ==, 0);
+	{
+		g_autoptr(JsonNode) node = json_from_string(out, &error);
+		g_assert_no_error(error);
+		g_assert_true(JSON_NODE_HOLDS_OBJECT(node));
+	}
+	g_clear_pointer(&out, g_free);
+	g_clear_pointer(&err, g_free);
+
+	g_assert_cmpint(run_ctl(d, &out, &err, "sim", "tap", TEST_PAN, NULL), ==, 0);
+	g_clear_pointer(&out, g_free);
+	g_clear_pointer(&err, g_free);
+	g_assert_cmpint(run_ctl(d, &out, &err, "events", "--limit", "100", NULL), ==, 0);
+	g_assert_nonnull(strstr(out, "card-presented [front-reader@front]"));
+	g_assert_nonnull(strstr(out, "last4=1111"));
+	g_assert_null(strstr(out, TEST_PAN));
+	g_clear_pointer(&out, g_free);
+	g_clear_pointer(&err, g_free);
+
+	/* usage errors are 2 */
+	g_assert_cmpint(run_ctl(d, &out, &err, "frobnicate", NULL), ==, 2);
+	g_clear_pointer(&out, g_free);
+	g_clear_pointer(&err, g_free);
+
+	/* config check validates without starting anything */
+	g_assert_cmpint(run_ctl(d, &out, &err, "config", "check", d->config_path, NULL), ==, 0);
+	g_assert_nonnull(strstr(out, "configuration is valid"));
+	g_clear_pointer(&out, g_free);
+	g_clear_pointer(&err, g_free);
+	vb_test_daemon_write_config(d, "[instance:front-lock]\nheld-open-s=forever\n");
+	g_assert_cmpint(run_ctl(d, &out, &err, "config", "check", d->config_path, NULL), ==, 1);
+	g_assert_nonnull(strstr(err, "vestibule.conf:"));
+	g_assert_nonnull(strstr(err, "forever"));
+	g_assert_cmpint(vb_test_daemon_stop(d), ==, 0);
+}
+
+int
+main(int argc, char **argv)
+{
+	g_test_init(&argc, &argv, NULL);
+	/* operator warnings are expected here; criticals stay fatal */
+	g_log_set_always_fatal(G_LOG_FATAL_MASK | G_LOG_LEVEL_CRITICAL);
+	g_test_add_func("/daemon/start-status-socket", test_daemon_start_status);
+	g_test_add_func("/daemon/tap-keeps-no-pan", test_daemon_tap_no_pan);
+	g_test_add_func("/daemon/same-card-same-token", test_daemon_same_card_same_token);
+	g_test_add_func("/daemon/sighup-reload", test_daemon_reload);
+	g_test_add_func("/daemon/bad-config-at-start", test_daemon_bad_config);
+	g_test_add_func("/daemon/disabled-plugins", test_daemon_disabled_plugins);
+	g_test_add_func("/daemon/corrupt-store", test_daemon_corrupt_store);
+	g_test_add_func("/daemon/watchdog", test_daemon_watchdog);
+	g_test_add_func("/daemon/vestibulectl", test_daemon_vestibulectl);
+	return g_test_run();
+}

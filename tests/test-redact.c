@@ -1,0 +1,141 @@
+/*
+ * Copyright 2026 The Vestibule authors
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+
+#include "config.h"
+
+#include <string.h>
+
+#include "vb-events.h"
+#include "vb-i18n.h"
+#include "vb-prompts-private.h"
+#include "vb-redact-private.h"
+
+static void
+test_redact_mask_phone(void)
+{
+	struct {
+		const gchar *in;
+		const gchar *out;
+	} cases[] = {
+	    {"+33612345678", "+33 6•• •• •• 78"},
+	    {"+447911123456", "+44 7• •• •• •• 56"},
+	    {"+12025550123", "+1 2• •• •• •• 23"},
+	    {"0612345678", "•••"},
+	    {"+33", "•••"},
+	    {"+3361234567x", "•••"},
+	    {NULL, "•••"},
+	};
+	for (guint i = 0; i < G_N_ELEMENTS(cases); i++) {
+		g_autofree gchar *masked = vb_mask_phone(cases[i].in);
+		g_assert_cmpstr(masked, ==, cases[i].out);
+	}
+}
+
+static void
+test_redact_text(void)
+{
+	struct {
+		const gchar *in;
+		const gchar *out;
+	} cases[] = {
+	    /* card numbers, plain or grouped, keep only the last four */
+	    {"pan 4111111111111111 read", "pan ••••1111 read"},
+	    {"pan 4111 1111 1111 1111.", "pan ••••1111."},
+	    {"pan 5555-5555-5555-4444", "pan ••••4444"},
+	    /* a number that fails the check digit is left alone */
+	    {"order 4111111111111112", "order 4111111111111112"},
+	    /* phone numbers are masked */
+	    {"sms to +33612345678 sent", "sms to +33 6•• •• •• 78 sent"},
+	    /* short numbers, amounts and times are not touched */
+	    {"hold of 5000 EUR at 12:30, code length 6", "hold of 5000 EUR at 12:30, code length 6"},
+	    /* a PAN is not found inside a longer run of digits */
+	    {"ts 14111111111111111999", "ts 14111111111111111999"},
+	};
+	for (guint i = 0; i < G_N_ELEMENTS(cases); i++) {
+		g_autofree gchar *out = vb_redact_text(cases[i].in);
+		g_assert_cmpstr(out, ==, cases[i].out);
+	}
+}
+
+static void
+test_redact_event(void)
+{
+	g_autoptr(VbEvent) event = NULL;
+	g_autoptr(JsonNode) node = NULL;
+	g_autofree gchar *json = NULL;
+
+	event = vb_event_new(VB_EVENT_SMS_RECEIVED,
+			     "sms",
+			     NULL,
+			     g_variant_new_parsed("{%s: <'+33612345678'>, %s: <'my card is "
+						  "4111111111111111, code 123456'>, "
+						  "'note': <'call +33698765432'>}",
+						  VB_KEY_PHONE,
+						  VB_KEY_BODY));
+	node = vb_redact_event_to_json(event);
+	json = json_to_string(node, FALSE);
+	/* what the audit log and `vestibulectl events` show */
+	g_assert_null(strstr(json, "+33612345678"));
+	g_assert_null(strstr(json, "4111111111111111"));
+	g_assert_null(strstr(json, "123456"));
+	g_assert_null(strstr(json, "+33698765432"));
+	g_assert_nonnull(strstr(json, "\"phone\":\"+33 6•• •• •• 78\""));
+	g_assert_nonnull(strstr(json, "\"body\":\"[40 characters]\""));
+	g_assert_nonnull(strstr(json, "\"name\":\"sms-received\""));
+}
+
+static void
+test_redact_luhn(void)
+{
+	g_assert_true(vb_luhn_valid("4111111111111111", 16));
+	g_assert_true(vb_luhn_valid("5555555555554444", 16));
+	g_assert_false(vb_luhn_valid("4111111111111112", 16));
+	g_assert_false(vb_luhn_valid("41111111a1111111", 16));
+	g_assert_false(vb_luhn_valid("", 0));
+}
+
+static void
+test_i18n_per_language(void)
+{
+	/* the catalog is chosen per call, not per process */
+	const gchar *fr = vb_i18n_gettext("fr", "Please type your phone number");
+	const gchar *en = vb_i18n_gettext("en", "Please type your phone number");
+	const gchar *bad = vb_i18n_gettext("../../etc", "Please type your phone number");
+
+	g_assert_cmpstr(en, ==, "Please type your phone number");
+	g_assert_cmpstr(bad, ==, "Please type your phone number");
+	g_assert_cmpstr(fr, ==, "Veuillez saisir votre numéro de téléphone");
+	g_assert_cmpstr(vb_i18n_gettext("FR", "Please type your phone number"), ==, fr);
+	g_assert_cmpstr(vb_i18n_gettext("fr_CA", "Please type your phone number"), ==, fr);
+	/* French uses the singular for 0 and 1, English only for 1 */
+	{
+		g_autofree gchar *fr0 = vb_prompt_welcome_back("fr", 0);
+		g_autofree gchar *fr2 = vb_prompt_welcome_back("fr", 2);
+		g_autofree gchar *en0 = vb_prompt_welcome_back("en", 0);
+		g_autofree gchar *en1 = vb_prompt_welcome_back("en", 1);
+		g_assert_cmpstr(fr0, ==, "Bon retour ! 0 visite jusqu’ici");
+		g_assert_cmpstr(fr2, ==, "Bon retour ! 2 visites jusqu’ici");
+		g_assert_cmpstr(en0, ==, "Welcome back! 0 visits so far");
+		g_assert_cmpstr(en1, ==, "Welcome back! 1 visit so far");
+	}
+	/* prompts for the display: an id and a text in the visit's language */
+	g_assert_cmpstr(vb_prompt_get_id(VB_PROMPT_DECLINED), ==, "declined");
+	g_assert_cmpstr(vb_prompt_get_text(VB_PROMPT_ENTER_PHONE, "fr"), ==, fr);
+}
+
+int
+main(int argc, char **argv)
+{
+	g_test_init(&argc, &argv, NULL);
+	/* operator warnings are expected here; criticals stay fatal */
+	g_log_set_always_fatal(G_LOG_FATAL_MASK | G_LOG_LEVEL_CRITICAL);
+	g_test_add_func("/redact/mask-phone", test_redact_mask_phone);
+	g_test_add_func("/redact/text", test_redact_text);
+	g_test_add_func("/redact/event", test_redact_event);
+	g_test_add_func("/redact/luhn", test_redact_luhn);
+	g_test_add_func("/i18n/per-language", test_i18n_per_language);
+	return g_test_run();
+}

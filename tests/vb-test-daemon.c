@@ -1,0 +1,305 @@
+/*
+ * Copyright 2026 The Vestibule authors
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+
+#include "config.h"
+
+#include <glib/gstdio.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "vb-test-daemon.h"
+
+#define TEST_CARD_TOKEN_KEY "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
+
+gchar *
+vb_test_build_path(const gchar *first, ...)
+{
+	const gchar *root = g_getenv("VB_BUILD_ROOT");
+	g_autoptr(GPtrArray) parts = g_ptr_array_new();
+	va_list args;
+	const gchar *part;
+
+	g_assert_nonnull(root);
+	g_ptr_array_add(parts, (gpointer)root);
+	va_start(args, first);
+	for (part = first; part != NULL; part = va_arg(args, const gchar *))
+		g_ptr_array_add(parts, (gpointer)part);
+	va_end(args);
+	g_ptr_array_add(parts, NULL);
+	return g_build_filenamev((gchar **)parts->pdata);
+}
+
+void
+vb_test_daemon_write_config(VbTestDaemon *self, const gchar *extra)
+{
+	g_autofree gchar *config = NULL;
+
+	config = g_strdup_printf("[vestibule]\n"
+				 "name=Test store\n"
+				 "state-dir=%s\n"
+				 "[http]\n"
+				 "address=127.0.0.1\n"
+				 "port=0\n"
+				 "control-socket=%s\n"
+				 "[services]\n"
+				 "sms=sms\n"
+				 "payment=pay\n"
+				 "[door:front]\n"
+				 "reader=front-reader\n"
+				 "lock=front-lock\n"
+				 "keypad=front-keypad\n"
+				 "display=front-display\n"
+				 "[instance:front-reader]\n"
+				 "plugin=sim-reader\n"
+				 "[instance:front-lock]\n"
+				 "plugin=sim-lock\n"
+				 "[instance:front-keypad]\n"
+				 "plugin=sim-keypad\n"
+				 "[instance:front-display]\n"
+				 "plugin=console\n"
+				 "output=none\n"
+				 "[instance:sms]\n"
+				 "plugin=log-sms\n"
+				 "path=%s\n"
+				 "[instance:pay]\n"
+				 "plugin=sim-payment\n"
+				 "%s",
+				 self->state_dir,
+				 self->socket_path,
+				 self->sms_path,
+				 extra != NULL ? extra : "");
+	g_assert_true(g_file_set_contents(self->config_path, config, -1, NULL));
+}
+
+VbTestDaemon *
+vb_test_daemon_new(const gchar *extra)
+{
+	VbTestDaemon *self = g_new0(VbTestDaemon, 1);
+	g_autoptr(GSocketAddress) address = NULL;
+	g_autoptr(GError) error = NULL;
+
+	self->dir = g_dir_make_tmp("vb-daemon-XXXXXX", &error);
+	g_assert_no_error(error);
+	self->config_path = g_build_filename(self->dir, "vestibule.conf", NULL);
+	self->secrets_path = g_build_filename(self->dir, "secrets.conf", NULL);
+	self->socket_path = g_build_filename(self->dir, "run", "control.sock", NULL);
+	self->state_dir = g_build_filename(self->dir, "state", NULL);
+	self->sms_path = g_build_filename(self->dir, "sms.jsonl", NULL);
+	self->log_path = g_build_filename(self->dir, "vestibuled.log", NULL);
+	self->notify_path = g_build_filename(self->dir, "notify.sock", NULL);
+	self->env = g_ptr_array_new_with_free_func(g_free);
+	vb_test_daemon_write_config(self, extra);
+	g_assert_true(g_file_set_contents_full(self->secrets_path,
+					       "[vestibule]\ncard-token-key=" TEST_CARD_TOKEN_KEY
+					       "\n",
+					       -1,
+					       G_FILE_SET_CONTENTS_NONE,
+					       0600,
+					       NULL));
+
+	/* the daemon tells us it is ready the way it tells systemd */
+	self->notify = g_socket_new(G_SOCKET_FAMILY_UNIX,
+				    G_SOCKET_TYPE_DATAGRAM,
+				    G_SOCKET_PROTOCOL_DEFAULT,
+				    &error);
+	g_assert_no_error(error);
+	address = g_unix_socket_address_new(self->notify_path);
+	g_assert_true(g_socket_bind(self->notify, address, TRUE, &error));
+	g_assert_no_error(error);
+	self->client = vb_ctl_client_new(self->socket_path);
+	return self;
+}
+
+gboolean
+vb_test_daemon_wait_notify(VbTestDaemon *self, const gchar *prefix, guint timeout_ms)
+{
+	gint64 deadline = g_get_monotonic_time() + (gint64)timeout_ms * 1000;
+
+	for (;;) {
+		gchar buf[512];
+		gssize n;
+		gint64 left = deadline - g_get_monotonic_time();
+		g_autoptr(GError) error = NULL;
+
+		if (left <= 0)
+			return FALSE;
+		if (!g_socket_condition_timed_wait(self->notify, G_IO_IN, left, NULL, NULL))
+			return FALSE;
+		n = g_socket_receive(self->notify, buf, sizeof(buf) - 1, NULL, &error);
+		if (n <= 0)
+			continue;
+		buf[n] = '\0';
+		if (g_str_has_prefix(buf, prefix))
+			return TRUE;
+	}
+}
+
+gboolean
+vb_test_daemon_start(VbTestDaemon *self, GError **error)
+{
+	g_autoptr(GSubprocessLauncher) launcher = NULL;
+	g_autofree gchar *daemon = vb_test_build_path("core", "vestibuled", NULL);
+	g_autofree gchar *locale = vb_test_build_path("po", NULL);
+
+	launcher = g_subprocess_launcher_new(G_SUBPROCESS_FLAGS_NONE);
+	g_subprocess_launcher_setenv(launcher, "NOTIFY_SOCKET", self->notify_path, TRUE);
+	g_subprocess_launcher_setenv(launcher, "VESTIBULE_LOCALEDIR", locale, TRUE);
+	g_subprocess_launcher_unsetenv(launcher, "CREDENTIALS_DIRECTORY");
+	g_subprocess_launcher_unsetenv(launcher, "WATCHDOG_USEC");
+	for (guint i = 0; i < self->env->len; i++) {
+		g_auto(GStrv) kv = g_strsplit(g_ptr_array_index(self->env, i), "=", 2);
+		g_subprocess_launcher_setenv(launcher, kv[0], kv[1], TRUE);
+	}
+	/* the log is kept to be scanned for secrets */
+	g_subprocess_launcher_set_stderr_file_path(launcher, self->log_path);
+	g_subprocess_launcher_set_stdout_file_path(launcher, "/dev/null");
+	self->proc = g_subprocess_launcher_spawn(launcher,
+						 error,
+						 daemon,
+						 "--config",
+						 self->config_path,
+						 "--secrets",
+						 self->secrets_path,
+						 "--verbose",
+						 NULL);
+	if (self->proc == NULL)
+		return FALSE;
+	if (!vb_test_daemon_wait_notify(self, "READY=1", 10000)) {
+		g_autofree gchar *log = vb_test_daemon_read_log(self);
+		g_set_error(error,
+			    G_IO_ERROR,
+			    G_IO_ERROR_TIMED_OUT,
+			    "vestibuled did not become ready; its log:\n%s",
+			    log);
+		return FALSE;
+	}
+	return TRUE;
+}
+
+JsonNode *
+vb_test_daemon_ctl(VbTestDaemon *self,
+		   const gchar *method,
+		   const gchar *path,
+		   const gchar *json_body,
+		   GError **error)
+{
+	g_autoptr(JsonNode) body = NULL;
+
+	if (json_body != NULL) {
+		body = json_from_string(json_body, error);
+		if (body == NULL)
+			return NULL;
+	}
+	return vb_ctl_client_request(self->client, method, path, body, error);
+}
+
+GPtrArray *
+vb_test_daemon_events(VbTestDaemon *self, const gchar *name)
+{
+	g_autoptr(GError) error = NULL;
+	g_autoptr(JsonNode) node = NULL;
+	GPtrArray *out = g_ptr_array_new_with_free_func(g_free);
+	JsonArray *events;
+
+	node = vb_test_daemon_ctl(self, "GET", "/v1/events?limit=1000", NULL, &error);
+	g_assert_no_error(error);
+	events = json_object_get_array_member(json_node_get_object(node), "events");
+	for (guint i = 0; i < json_array_get_length(events); i++) {
+		JsonObject *ev = json_array_get_object_element(events, i);
+		if (g_strcmp0(json_object_get_string_member(ev, "name"), name) != 0)
+			continue;
+		g_ptr_array_add(out, json_to_string(json_object_get_member(ev, "payload"), FALSE));
+	}
+	return out;
+}
+
+void
+vb_test_daemon_signal(VbTestDaemon *self, gint signum)
+{
+	g_assert_nonnull(self->proc);
+	g_subprocess_send_signal(self->proc, signum);
+}
+
+gint
+vb_test_daemon_stop(VbTestDaemon *self)
+{
+	g_autoptr(GError) error = NULL;
+	gint status;
+
+	if (self->proc == NULL)
+		return -1;
+	g_subprocess_send_signal(self->proc, SIGTERM);
+	g_assert_true(g_subprocess_wait(self->proc, NULL, &error));
+	g_assert_no_error(error);
+	status = g_subprocess_get_if_exited(self->proc) ? g_subprocess_get_exit_status(self->proc)
+							 : 128 + g_subprocess_get_term_sig(self->proc);
+	g_clear_object(&self->proc);
+	return status;
+}
+
+gchar *
+vb_test_daemon_read_log(VbTestDaemon *self)
+{
+	gchar *log = NULL;
+	if (!g_file_get_contents(self->log_path, &log, NULL, NULL))
+		return g_strdup("");
+	return log;
+}
+
+static gboolean
+vb_test_file_contains(const gchar *path, const gchar *needle)
+{
+	g_autofree gchar *data = NULL;
+	gsize len = 0;
+
+	if (!g_file_get_contents(path, &data, &len, NULL))
+		return FALSE;
+	return memmem(data, len, needle, strlen(needle)) != NULL;
+}
+
+gboolean
+vb_test_daemon_files_contain(VbTestDaemon *self, const gchar *needle)
+{
+	g_autoptr(GDir) dir = g_dir_open(self->state_dir, 0, NULL);
+	const gchar *name;
+
+	if (vb_test_file_contains(self->log_path, needle))
+		return TRUE;
+	while (dir != NULL && (name = g_dir_read_name(dir)) != NULL) {
+		g_autofree gchar *path = g_build_filename(self->state_dir, name, NULL);
+		if (vb_test_file_contains(path, needle))
+			return TRUE;
+	}
+	return FALSE;
+}
+
+void
+vb_test_daemon_free(VbTestDaemon *self)
+{
+	g_autofree gchar *cmd = NULL;
+
+	if (self->proc != NULL) {
+		g_subprocess_force_exit(self->proc);
+		g_subprocess_wait(self->proc, NULL, NULL);
+		g_clear_object(&self->proc);
+	}
+	g_clear_object(&self->client);
+	g_clear_object(&self->notify);
+	cmd = g_strdup_printf("rm -rf '%s'", self->dir);
+	if (system(cmd) != 0)
+		g_warning("could not remove %s", self->dir);
+	g_free(self->dir);
+	g_free(self->config_path);
+	g_free(self->secrets_path);
+	g_free(self->socket_path);
+	g_free(self->state_dir);
+	g_free(self->sms_path);
+	g_free(self->log_path);
+	g_free(self->notify_path);
+	g_ptr_array_unref(self->env);
+	g_free(self);
+}
