@@ -29,7 +29,7 @@ struct _VbBus {
 	GMainContext *context;
 	GThread *owner;
 	GMutex mutex;
-	GQueue queue; /* of VbEvent, guarded by mutex */
+	GQueue queue;	  /* of VbEvent, guarded by mutex */
 	GSource *wakeup;  /* guarded by mutex */
 	guint64 sequence; /* guarded by mutex */
 	guint64 delivered;
@@ -57,10 +57,8 @@ vb_bus_dispatch(VbBus *self)
 		if (event == NULL)
 			break;
 		self->delivered++;
-		g_signal_emit(self,
-			      signals[SIGNAL_EVENT],
-			      g_quark_from_string(vb_event_get_name(event)),
-			      event);
+		g_signal_emit(self, signals[SIGNAL_EVENT],
+			      g_quark_from_string(vb_event_get_name(event)), event);
 	}
 	self->dispatching = FALSE;
 }
@@ -104,9 +102,7 @@ vb_bus_emit(VbBus *self, VbEvent *event)
 	if (!owner && self->wakeup == NULL) {
 		self->wakeup = g_idle_source_new();
 		g_source_set_priority(self->wakeup, G_PRIORITY_HIGH);
-		g_source_set_callback(self->wakeup,
-				      vb_bus_wakeup_cb,
-				      g_object_ref(self),
+		g_source_set_callback(self->wakeup, vb_bus_wakeup_cb, g_object_ref(self),
 				      g_object_unref);
 		g_source_set_static_name(self->wakeup, "[vestibule] bus wakeup");
 		g_source_attach(self->wakeup, self->context);
@@ -214,16 +210,9 @@ vb_bus_class_init(VbBusClass *klass)
 	 *
 	 * Since: 0.1
 	 */
-	signals[SIGNAL_EVENT] = g_signal_new("event",
-					     G_TYPE_FROM_CLASS(klass),
-					     G_SIGNAL_RUN_LAST | G_SIGNAL_DETAILED,
-					     0,
-					     NULL,
-					     NULL,
-					     NULL,
-					     G_TYPE_NONE,
-					     1,
-					     VB_TYPE_EVENT | G_SIGNAL_TYPE_STATIC_SCOPE);
+	signals[SIGNAL_EVENT] = g_signal_new(
+	    "event", G_TYPE_FROM_CLASS(klass), G_SIGNAL_RUN_LAST | G_SIGNAL_DETAILED, 0, NULL, NULL,
+	    NULL, G_TYPE_NONE, 1, VB_TYPE_EVENT | G_SIGNAL_TYPE_STATIC_SCOPE);
 }
 
 static void
@@ -239,8 +228,8 @@ vb_bus_new(GMainContext *context)
 {
 	VbBus *self = g_object_new(VB_TYPE_BUS, NULL);
 
-	self->context = context != NULL ? g_main_context_ref(context)
-					 : g_main_context_ref_thread_default();
+	self->context =
+	    context != NULL ? g_main_context_ref(context) : g_main_context_ref_thread_default();
 	self->owner = g_thread_self();
 	return self;
 }

@@ -178,6 +178,22 @@ vb_context_get_currency(VbContext *self)
 }
 
 /**
+ * vb_context_get_state_dir:
+ * @self: a #VbContext
+ *
+ * Returns: the directory of the store's database, where a plugin may keep
+ *   files of its own (the daemon's user alone can read it)
+ *
+ * Since: 0.1
+ */
+const gchar *
+vb_context_get_state_dir(VbContext *self)
+{
+	g_return_val_if_fail(VB_IS_CONTEXT(self), NULL);
+	return vb_context_get_core_string(self, "state-dir", VB_STATEDIR);
+}
+
+/**
  * vb_context_alert:
  * @self: a #VbContext
  * @severity: how urgent it is
@@ -212,9 +228,7 @@ vb_context_alert(VbContext *self,
 	if (severity == VB_ALERT_INFO)
 		g_message("alert from %s: %s", source != NULL ? source : "core", message);
 	else
-		g_warning("%s alert from %s: %s",
-			  names[severity],
-			  source != NULL ? source : "core",
+		g_warning("%s alert from %s: %s", names[severity], source != NULL ? source : "core",
 			  message);
 	vb_metrics_add(self->metrics, "vb_alerts_total", NULL, 1);
 	g_variant_dict_init(&dict, NULL);
@@ -280,12 +294,8 @@ vb_context_get_secret(VbContext *self, const gchar *group, const gchar *key, GEr
 	if (self->config != NULL)
 		secret = vb_config_get_secret(self->config, group, key);
 	if (secret == NULL) {
-		g_set_error(error,
-			    VB_ERROR,
-			    VB_ERROR_NOT_FOUND,
-			    "no secret '%s' in section [%s] of the secrets file %s",
-			    key,
-			    group,
+		g_set_error(error, VB_ERROR, VB_ERROR_NOT_FOUND,
+			    "no secret '%s' in section [%s] of the secrets file %s", key, group,
 			    self->config != NULL ? vb_config_get_secrets_path(self->config)
 						 : "(none loaded)");
 	}
@@ -315,9 +325,7 @@ vb_context_tokenize_card_unlocked(VbContext *self, VbCardRead *read, GError **er
 	gsize pan_len;
 
 	if (self->card_token_key == NULL) {
-		g_set_error(error,
-			    VB_ERROR,
-			    VB_ERROR_INVALID_CONFIG,
+		g_set_error(error, VB_ERROR, VB_ERROR_INVALID_CONFIG,
 			    "no card-token-key in [vestibule] of the secrets file %s: cards "
 			    "cannot be identified; see data/config-reference.md",
 			    self->config != NULL ? vb_config_get_secrets_path(self->config)
@@ -328,9 +336,7 @@ vb_context_tokenize_card_unlocked(VbContext *self, VbCardRead *read, GError **er
 	g_variant_dict_init(&dict, NULL);
 	if (read->kind == VB_CARD_KIND_UID) {
 		if (read->uid_len == 0 || read->uid_len > sizeof(read->uid)) {
-			g_set_error_literal(error,
-					    VB_ERROR,
-					    VB_ERROR_INVALID_DATA,
+			g_set_error_literal(error, VB_ERROR, VB_ERROR_INVALID_DATA,
 					    "the tag UID is empty or too long");
 			g_variant_dict_clear(&dict);
 			return NULL;
@@ -341,38 +347,28 @@ vb_context_tokenize_card_unlocked(VbContext *self, VbCardRead *read, GError **er
 		pan_len = strnlen(read->pan, sizeof(read->pan));
 		if (pan_len < 12 || pan_len > 19 || !vb_luhn_valid(read->pan, pan_len)) {
 			/* never say which digits: the message may be logged */
-			g_set_error_literal(error,
-					    VB_ERROR,
-					    VB_ERROR_INVALID_DATA,
+			g_set_error_literal(error, VB_ERROR, VB_ERROR_INVALID_DATA,
 					    "the card number read is not 12 to 19 digits with a "
 					    "valid check digit");
 			g_variant_dict_clear(&dict);
 			return NULL;
 		}
-		token = vb_crypto_hmac_hex(self->card_token_key,
-					   "pan:",
-					   (const guint8 *)read->pan,
+		token = vb_crypto_hmac_hex(self->card_token_key, "pan:", (const guint8 *)read->pan,
 					   pan_len);
 		g_variant_dict_insert(&dict, VB_KEY_CARD_KIND, "s", "payment");
-		g_variant_dict_insert_value(&dict,
-					    VB_KEY_FIRST6,
+		g_variant_dict_insert_value(&dict, VB_KEY_FIRST6,
 					    g_variant_new_take_string(g_strndup(read->pan, 6)));
 		g_variant_dict_insert_value(
-		    &dict,
-		    VB_KEY_LAST4,
+		    &dict, VB_KEY_LAST4,
 		    g_variant_new_take_string(g_strndup(read->pan + pan_len - 4, 4)));
-		g_variant_dict_insert(&dict,
-				      VB_KEY_SCHEME,
-				      "s",
-				      read->scheme[0] != '\0' ? read->scheme
-							      : vb_context_scheme_from_pan(read->pan));
+		g_variant_dict_insert(
+		    &dict, VB_KEY_SCHEME, "s",
+		    read->scheme[0] != '\0' ? read->scheme : vb_context_scheme_from_pan(read->pan));
 		if (strnlen(read->expiry, sizeof(read->expiry)) == 4) {
 			g_variant_dict_insert_value(
-			    &dict,
-			    VB_KEY_EXPIRY,
-			    g_variant_new_take_string(g_strdup_printf("20%.2s-%.2s",
-								      read->expiry,
-								      read->expiry + 2)));
+			    &dict, VB_KEY_EXPIRY,
+			    g_variant_new_take_string(
+				g_strdup_printf("20%.2s-%.2s", read->expiry, read->expiry + 2)));
 		}
 	}
 	g_variant_dict_insert(&dict, VB_KEY_TOKEN, "s", token);
@@ -425,8 +421,7 @@ vb_context_flush_audit(VbContext *self)
 	if (error != NULL) {
 		vb_metrics_add(self->metrics, "vb_audit_failures_total", NULL, 1);
 		g_warning("could not write %u events to the audit log: %s",
-			  self->audit_pending->len,
-			  error->message);
+			  self->audit_pending->len, error->message);
 	}
 	g_ptr_array_set_size(self->audit_pending, 0);
 }
@@ -524,13 +519,9 @@ vb_context_new(VbBus *bus, VbStore *store, VbHttpServer *http, VbMetrics *metric
 	self->store = store != NULL ? g_object_ref(store) : NULL;
 	self->http = http != NULL ? g_object_ref(http) : NULL;
 	self->metrics = metrics != NULL ? g_object_ref(metrics) : vb_metrics_new();
-	vb_metrics_declare(self->metrics,
-			   "vb_alerts_total",
-			   VB_METRIC_COUNTER,
+	vb_metrics_declare(self->metrics, "vb_alerts_total", VB_METRIC_COUNTER,
 			   "Operator alerts raised");
-	vb_metrics_declare(self->metrics,
-			   "vb_audit_failures_total",
-			   VB_METRIC_COUNTER,
+	vb_metrics_declare(self->metrics, "vb_audit_failures_total", VB_METRIC_COUNTER,
 			   "Batches of events the audit log could not write");
 	return self;
 }

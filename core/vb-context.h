@@ -49,6 +49,8 @@ const gchar *
 vb_context_get_country(VbContext *self);
 const gchar *
 vb_context_get_currency(VbContext *self);
+const gchar *
+vb_context_get_state_dir(VbContext *self);
 void
 vb_context_alert(VbContext *self,
 		 VbAlertSeverity severity,

@@ -45,7 +45,10 @@ vb_control_reply_variant(SoupServerMessage *msg, GVariant *value)
 }
 
 static gboolean
-vb_control_query_uint(GHashTable *query, const gchar *key, guint64 max, guint64 *value,
+vb_control_query_uint(GHashTable *query,
+		      const gchar *key,
+		      guint64 max,
+		      guint64 *value,
 		      SoupServerMessage *msg)
 {
 	const gchar *str = query != NULL ? g_hash_table_lookup(query, key) : NULL;
@@ -54,12 +57,8 @@ vb_control_query_uint(GHashTable *query, const gchar *key, guint64 max, guint64 
 	if (str == NULL)
 		return TRUE;
 	if (!g_ascii_string_to_unsigned(str, 10, 0, max, value, &error)) {
-		vb_http_reply_error(msg,
-				    SOUP_STATUS_BAD_REQUEST,
-				    "invalid-data",
-				    "query parameter '%s': %s",
-				    key,
-				    error->message);
+		vb_http_reply_error(msg, SOUP_STATUS_BAD_REQUEST, "invalid-data",
+				    "query parameter '%s': %s", key, error->message);
 		return FALSE;
 	}
 	return TRUE;
@@ -70,11 +69,8 @@ vb_control_check_method(SoupServerMessage *msg, const gchar *method)
 {
 	if (g_strcmp0(soup_server_message_get_method(msg), method) == 0)
 		return TRUE;
-	vb_http_reply_error(msg,
-			    SOUP_STATUS_METHOD_NOT_ALLOWED,
-			    "invalid-data",
-			    "use %s for this path",
-			    method);
+	vb_http_reply_error(msg, SOUP_STATUS_METHOD_NOT_ALLOWED, "invalid-data",
+			    "use %s for this path", method);
 	return FALSE;
 }
 
@@ -105,11 +101,10 @@ vb_control_plugins_cb(VbHttpServer *server,
 	if (!vb_control_check_method(msg, "GET"))
 		return;
 	vb_control_reply_variant(
-	    msg,
-	    g_variant_new_parsed(
-		"{'instances': <%@aa{sv}>, 'available': <%@as>}",
-		vb_plugin_loader_to_variant(loader),
-		g_variant_new_strv((const gchar *const *)modules->pdata, (gssize)modules->len)));
+	    msg, g_variant_new_parsed("{'instances': <%@aa{sv}>, 'available': <%@as>}",
+				      vb_plugin_loader_to_variant(loader),
+				      g_variant_new_strv((const gchar *const *)modules->pdata,
+							 (gssize)modules->len)));
 }
 
 static void
@@ -151,9 +146,8 @@ vb_control_visits_cb(VbHttpServer *server,
 	g_variant_builder_init(&builder, G_VARIANT_TYPE("aa{sv}"));
 	for (guint i = 0; i < visits->len; i++)
 		g_variant_builder_add_value(&builder, g_ptr_array_index(visits, i));
-	vb_control_reply_variant(msg,
-				 g_variant_new_parsed("{'visits': <%v>}",
-						      g_variant_builder_end(&builder)));
+	vb_control_reply_variant(
+	    msg, g_variant_new_parsed("{'visits': <%v>}", g_variant_builder_end(&builder)));
 }
 
 static void
@@ -197,9 +191,8 @@ vb_control_tokens_cb(VbHttpServer *server,
 		g_variant_builder_init(&builder, G_VARIANT_TYPE("aa{sv}"));
 		for (guint i = 0; i < tokens->len; i++)
 			g_variant_builder_add_value(&builder, g_ptr_array_index(tokens, i));
-		vb_control_reply_variant(msg,
-					 g_variant_new_parsed("{'tokens': <%v>}",
-							      g_variant_builder_end(&builder)));
+		vb_control_reply_variant(
+		    msg, g_variant_new_parsed("{'tokens': <%v>}", g_variant_builder_end(&builder)));
 		return;
 	}
 	if (g_strcmp0(method, "POST") == 0 && g_strcmp0(path, "/v1/tokens") == 0) {
@@ -214,32 +207,24 @@ vb_control_tokens_cb(VbHttpServer *server,
 		obj = JSON_NODE_HOLDS_OBJECT(body) ? json_node_get_object(body) : NULL;
 		name = obj != NULL ? json_object_get_string_member_with_default(obj, "name", NULL)
 				   : NULL;
-		scope = obj != NULL
-			    ? json_object_get_string_member_with_default(obj, "scope", NULL)
-			    : NULL;
+		scope = obj != NULL ? json_object_get_string_member_with_default(obj, "scope", NULL)
+				    : NULL;
 		if (name == NULL || scope == NULL || name[0] == '\0' || scope[0] == '\0') {
-			vb_http_reply_error(msg,
-					    SOUP_STATUS_BAD_REQUEST,
-					    "invalid-data",
+			vb_http_reply_error(msg, SOUP_STATUS_BAD_REQUEST, "invalid-data",
 					    "give a JSON object with the token's \"name\" and "
 					    "\"scope\" (such as \"orders\" or \"metrics\")");
 			return;
 		}
-		token = vb_http_server_create_token(vb_context_get_http_server(
-							vb_daemon_get_context(ctl->daemon)),
-						    name,
-						    scope,
-						    &error);
+		token = vb_http_server_create_token(
+		    vb_context_get_http_server(vb_daemon_get_context(ctl->daemon)), name, scope,
+		    &error);
 		if (token == NULL) {
 			vb_http_reply_gerror(msg, error);
 			return;
 		}
-		vb_control_reply_variant(msg,
-					 g_variant_new_parsed("{'name': <%s>, 'scope': <%s>, "
-							      "'token': <%s>}",
-							      name,
-							      scope,
-							      token));
+		vb_control_reply_variant(msg, g_variant_new_parsed("{'name': <%s>, 'scope': <%s>, "
+								   "'token': <%s>}",
+								   name, scope, token));
 		return;
 	}
 	if (g_strcmp0(method, "DELETE") == 0 && g_str_has_prefix(path, "/v1/tokens/")) {
@@ -251,9 +236,7 @@ vb_control_tokens_cb(VbHttpServer *server,
 		vb_control_reply_variant(msg, g_variant_new_parsed("{'removed': <%s>}", name));
 		return;
 	}
-	vb_http_reply_error(msg,
-			    SOUP_STATUS_NOT_FOUND,
-			    "not-found",
+	vb_http_reply_error(msg, SOUP_STATUS_NOT_FOUND, "not-found",
 			    "use GET or POST /v1/tokens, or DELETE /v1/tokens/NAME");
 }
 
@@ -372,8 +355,7 @@ vb_control_events_cb(VbHttpServer *server,
 		/* oldest first, as a log reads */
 		for (guint i = rows->len; i > 0; i--)
 			json_builder_add_value(
-			    builder,
-			    vb_control_audit_row_to_json(g_ptr_array_index(rows, i - 1)));
+			    builder, vb_control_audit_row_to_json(g_ptr_array_index(rows, i - 1)));
 		json_builder_end_array(builder);
 		json_builder_end_object(builder);
 		root = json_builder_get_root(builder);
@@ -382,17 +364,14 @@ vb_control_events_cb(VbHttpServer *server,
 	}
 
 	if (ctl->followers->len >= VB_FOLLOWERS_MAX) {
-		vb_http_reply_error(msg,
-				    SOUP_STATUS_SERVICE_UNAVAILABLE,
-				    "rate-limited",
+		vb_http_reply_error(msg, SOUP_STATUS_SERVICE_UNAVAILABLE, "rate-limited",
 				    "too many clients follow the events (%u); close one",
 				    VB_FOLLOWERS_MAX);
 		return;
 	}
 	soup_server_message_set_status(msg, SOUP_STATUS_OK, NULL);
 	soup_message_headers_set_content_type(soup_server_message_get_response_headers(msg),
-					      "application/x-ndjson",
-					      NULL);
+					      "application/x-ndjson", NULL);
 	soup_message_headers_set_encoding(soup_server_message_get_response_headers(msg),
 					  SOUP_ENCODING_CHUNKED);
 	for (guint i = rows->len; i > 0; i--) {
@@ -427,73 +406,31 @@ vb_control_register(VbDaemon *daemon, VbHttpServer *http)
 	ctl->daemon = daemon;
 	ctl->followers = g_ptr_array_new_with_free_func(g_object_unref);
 	ctl->event_handler = g_signal_connect(bus, "event", G_CALLBACK(vb_control_event_cb), ctl);
-	g_object_set_qdata_full(G_OBJECT(daemon),
-				vb_control_quark(),
-				ctl,
+	g_object_set_qdata_full(G_OBJECT(daemon), vb_control_quark(), ctl,
 				(GDestroyNotify)vb_control_free);
 
-	vb_http_server_add_handler(http,
-				   VB_HTTP_LISTENER_CONTROL,
-				   "/v1/status",
-				   NULL,
-				   vb_control_status_cb,
-				   ctl,
-				   NULL);
-	vb_http_server_add_handler(http,
-				   VB_HTTP_LISTENER_CONTROL,
-				   "/v1/plugins",
-				   NULL,
-				   vb_control_plugins_cb,
-				   ctl,
-				   NULL);
-	vb_http_server_add_handler(http,
-				   VB_HTTP_LISTENER_CONTROL,
-				   "/v1/doors",
-				   NULL,
-				   vb_control_doors_cb,
-				   ctl,
-				   NULL);
-	vb_http_server_add_handler(http,
-				   VB_HTTP_LISTENER_CONTROL,
-				   "/v1/events",
-				   NULL,
-				   vb_control_events_cb,
-				   ctl,
-				   NULL);
-	vb_http_server_add_handler(http,
-				   VB_HTTP_LISTENER_CONTROL,
-				   "/v1/visits",
-				   NULL,
-				   vb_control_visits_cb,
-				   ctl,
-				   NULL);
-	vb_http_server_add_handler(http,
-				   VB_HTTP_LISTENER_CONTROL,
-				   "/v1/reload",
-				   NULL,
-				   vb_control_reload_cb,
-				   ctl,
-				   NULL);
-	vb_http_server_add_handler(http,
-				   VB_HTTP_LISTENER_CONTROL,
-				   "/v1/tokens",
-				   NULL,
-				   vb_control_tokens_cb,
-				   ctl,
-				   NULL);
+	vb_http_server_add_handler(http, VB_HTTP_LISTENER_CONTROL, "/v1/status", NULL,
+				   vb_control_status_cb, ctl, NULL);
+	vb_http_server_add_handler(http, VB_HTTP_LISTENER_CONTROL, "/v1/plugins", NULL,
+				   vb_control_plugins_cb, ctl, NULL);
+	vb_http_server_add_handler(http, VB_HTTP_LISTENER_CONTROL, "/v1/doors", NULL,
+				   vb_control_doors_cb, ctl, NULL);
+	vb_http_server_add_handler(http, VB_HTTP_LISTENER_CONTROL, "/v1/events", NULL,
+				   vb_control_events_cb, ctl, NULL);
+	vb_http_server_add_handler(http, VB_HTTP_LISTENER_CONTROL, "/v1/visits", NULL,
+				   vb_control_visits_cb, ctl, NULL);
+	vb_http_server_add_handler(http, VB_HTTP_LISTENER_CONTROL, "/v1/reload", NULL,
+				   vb_control_reload_cb, ctl, NULL);
+	vb_http_server_add_handler(http, VB_HTTP_LISTENER_CONTROL, "/v1/tokens", NULL,
+				   vb_control_tokens_cb, ctl, NULL);
 }
 
 void
 vb_control_unregister(VbDaemon *daemon, VbHttpServer *http)
 {
 	VbControl *ctl = g_object_get_qdata(G_OBJECT(daemon), vb_control_quark());
-	static const gchar *paths[] = {"/v1/status",
-				       "/v1/plugins",
-				       "/v1/doors",
-				       "/v1/events",
-				       "/v1/visits",
-				       "/v1/reload",
-				       "/v1/tokens"};
+	static const gchar *paths[] = {"/v1/status", "/v1/plugins", "/v1/doors", "/v1/events",
+				       "/v1/visits", "/v1/reload",  "/v1/tokens"};
 
 	if (ctl == NULL)
 		return;
@@ -501,7 +438,8 @@ vb_control_unregister(VbDaemon *daemon, VbHttpServer *http)
 		vb_http_server_remove_handler(http, VB_HTTP_LISTENER_CONTROL, paths[i]);
 	/* followers get a clean end of stream rather than a cut connection */
 	while (ctl->followers->len > 0) {
-		g_autoptr(SoupServerMessage) msg = g_object_ref(g_ptr_array_index(ctl->followers, 0));
+		g_autoptr(SoupServerMessage) msg =
+		    g_object_ref(g_ptr_array_index(ctl->followers, 0));
 		g_ptr_array_remove_index(ctl->followers, 0);
 		g_signal_handlers_disconnect_by_data(msg, ctl);
 		soup_message_body_complete(soup_server_message_get_response_body(msg));

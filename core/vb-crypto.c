@@ -15,9 +15,7 @@ gboolean
 vb_crypto_init(GError **error)
 {
 	if (sodium_init() < 0) {
-		g_set_error_literal(error,
-				    VB_ERROR,
-				    VB_ERROR_NOT_SUPPORTED,
+		g_set_error_literal(error, VB_ERROR, VB_ERROR_NOT_SUPPORTED,
 				    "libsodium failed to initialize: no secure random source?");
 		return FALSE;
 	}

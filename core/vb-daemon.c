@@ -77,10 +77,8 @@ vb_daemon_open_store(VbDaemon *self, GError **error)
 	if (vb_store_open(self->store, path, &error_local))
 		return TRUE;
 	if (!g_error_matches(error_local, VB_ERROR, VB_ERROR_STORE_CORRUPT)) {
-		g_propagate_prefixed_error(error,
-					   g_steal_pointer(&error_local),
-					   "cannot open the store %s: ",
-					   path);
+		g_propagate_prefixed_error(error, g_steal_pointer(&error_local),
+					   "cannot open the store %s: ", path);
 		return FALSE;
 	}
 	/* the damaged file was moved aside, never wiped: start on a new one, loudly */
@@ -142,8 +140,7 @@ vb_daemon_start(VbDaemon *self, GError **error)
 	self->metrics = vb_metrics_new();
 	self->http = vb_http_server_new(self->store, self->metrics);
 	vb_http_server_set_limits(
-	    self->http,
-	    (gsize)vb_config_get_int(self->config, "http", "max-body-bytes"),
+	    self->http, (gsize)vb_config_get_int(self->config, "http", "max-body-bytes"),
 	    (gsize)vb_config_get_int(self->config, "http", "max-header-bytes"));
 	self->context = vb_context_new(self->bus, self->store, self->http, self->metrics);
 	if (!vb_context_set_config(self->context, self->config, error))
@@ -151,32 +148,26 @@ vb_daemon_start(VbDaemon *self, GError **error)
 	vb_context_start_audit(self->context);
 
 	if (!vb_http_server_listen_control(
-		self->http,
-		vb_config_get_string(self->config, "http", "control-socket"),
-		0660,
+		self->http, vb_config_get_string(self->config, "http", "control-socket"), 0660,
 		error))
 		return FALSE;
-	if (!vb_http_server_listen_public(self->http,
-					  vb_config_get_string(self->config, "http", "address"),
-					  (guint)vb_config_get_int(self->config, "http", "port"),
-					  error))
+	if (!vb_http_server_listen_public(
+		self->http, vb_config_get_string(self->config, "http", "address"),
+		(guint)vb_config_get_int(self->config, "http", "port"), error))
 		return FALSE;
 	public_url = vb_config_get_string(self->config, "http", "public-url");
 	if (public_url != NULL && public_url[0] != '\0') {
 		vb_http_server_set_public_url(self->http, public_url);
 	} else {
-		g_autofree gchar *url =
-		    g_strdup_printf("http://%s:%u",
-				    vb_config_get_string(self->config, "http", "address"),
-				    vb_http_server_get_public_port(self->http));
+		g_autofree gchar *url = g_strdup_printf(
+		    "http://%s:%u", vb_config_get_string(self->config, "http", "address"),
+		    vb_http_server_get_public_port(self->http));
 		vb_http_server_set_public_url(self->http, url);
 	}
 	vb_control_register(self, self->http);
 
 	if (self->quarantined != NULL) {
-		vb_context_alert(self->context,
-				 VB_ALERT_CRITICAL,
-				 NULL,
+		vb_context_alert(self->context, VB_ALERT_CRITICAL, NULL,
 				 "the store failed its integrity check and was moved to %s; a new "
 				 "store was started: restore from backup or contact support",
 				 self->quarantined);
@@ -185,7 +176,8 @@ vb_daemon_start(VbDaemon *self, GError **error)
 	self->loader = vb_plugin_loader_new(self->context, (const gchar *const *)self->plugin_dirs);
 	unloadable = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
 	g_ptr_array_set_size(warnings, 0);
-	resolved = vb_plugin_loader_resolve(self->loader, self->config, unloadable, warnings, error);
+	resolved =
+	    vb_plugin_loader_resolve(self->loader, self->config, unloadable, warnings, error);
 	if (resolved == NULL)
 		return FALSE;
 	vb_daemon_log_warnings(warnings);
@@ -197,8 +189,7 @@ vb_daemon_start(VbDaemon *self, GError **error)
 	g_variant_dict_init(&dict, NULL);
 	g_variant_dict_insert(&dict, VB_KEY_DURATION_MS, "x", self->ready_us / 1000);
 	vb_bus_emit_simple(self->bus, NULL, NULL, VB_EVENT_DAEMON_READY, g_variant_dict_end(&dict));
-	g_message("ready in %.1f ms; public API at %s",
-		  self->ready_us / 1000.0,
+	g_message("ready in %.1f ms; public API at %s", self->ready_us / 1000.0,
 		  vb_http_server_get_public_url(self->http));
 	if (!vb_sd_notify("READY=1\nSTATUS=ready", &error_local))
 		g_warning("%s", error_local->message);
@@ -208,13 +199,13 @@ vb_daemon_start(VbDaemon *self, GError **error)
 static gboolean
 vb_daemon_http_changed(VbConfig *old, VbConfig *new)
 {
-	static const gchar *keys[] = {"address", "port", "control-socket", "public-url"};
+	static const gchar *keys[] = {"address", "control-socket", "public-url"};
 	for (guint i = 0; i < G_N_ELEMENTS(keys); i++) {
-		if (g_strcmp0(vb_config_get_raw(old, "http", keys[i]),
-			      vb_config_get_raw(new, "http", keys[i])) != 0)
+		if (g_strcmp0(vb_config_get_string(old, "http", keys[i]),
+			      vb_config_get_string(new, "http", keys[i])) != 0)
 			return TRUE;
 	}
-	return FALSE;
+	return vb_config_get_int(old, "http", "port") != vb_config_get_int(new, "http", "port");
 }
 
 static void
@@ -226,10 +217,7 @@ vb_daemon_emit_reloaded(VbDaemon *self, const GError *error)
 	g_variant_dict_insert(&dict, VB_KEY_STATE, "s", error == NULL ? "applied" : "rejected");
 	if (error != NULL)
 		g_variant_dict_insert(&dict, VB_KEY_ERROR, "s", error->message);
-	vb_bus_emit_simple(self->bus,
-			   NULL,
-			   NULL,
-			   VB_EVENT_CONFIG_RELOADED,
+	vb_bus_emit_simple(self->bus, NULL, NULL, VB_EVENT_CONFIG_RELOADED,
 			   g_variant_dict_end(&dict));
 }
 
@@ -400,58 +388,41 @@ vb_daemon_get_doors(VbDaemon *self)
 			if (plugin != NULL && VB_IS_CARD_READER(plugin) &&
 			    vb_plugin_get_state(plugin) == VB_PLUGIN_STATE_RUNNING) {
 				g_variant_dict_insert(
-				    &door,
-				    "reader-state",
-				    "s",
+				    &door, "reader-state", "s",
 				    vb_reader_state_to_string(
 					vb_card_reader_get_state(VB_CARD_READER(plugin))));
 			}
 			if (plugin != NULL && VB_IS_DOOR_LOCK(plugin) &&
 			    vb_plugin_get_state(plugin) == VB_PLUGIN_STATE_RUNNING) {
 				VbDoorLock *lock = VB_DOOR_LOCK(plugin);
-				g_variant_dict_insert(&door,
-						      "locked",
-						      "b",
+				g_variant_dict_insert(&door, "locked", "b",
 						      vb_door_lock_is_locked(lock));
 				g_variant_dict_insert(
-				    &door,
-				    "door-state",
-				    "s",
+				    &door, "door-state", "s",
 				    vb_door_state_to_string(vb_door_lock_get_door_state(lock)));
 			}
 		}
 		/* a door without a working reader or lock cannot serve anyone: it stays shut */
-		g_variant_dict_insert(&door,
-				      "state",
-				      "s",
+		g_variant_dict_insert(&door, "state", "s",
 				      missing->len == 0 ? "ready" : "unavailable");
 		g_variant_dict_insert_value(
-		    &door,
-		    "missing",
+		    &door, "missing",
 		    g_variant_new_strv((const gchar *const *)missing->pdata, (gssize)missing->len));
 		g_variant_builder_add_value(&doors, g_variant_dict_end(&door));
 	}
 	g_variant_dict_init(&services, NULL);
-	g_variant_dict_insert(&services,
-			      "sms",
-			      "s",
+	g_variant_dict_insert(&services, "sms", "s",
 			      vb_config_get_string(self->config, "services", "sms"));
-	g_variant_dict_insert(&services,
-			      "sms-fallback",
-			      "s",
+	g_variant_dict_insert(&services, "sms-fallback", "s",
 			      vb_config_get_string(self->config, "services", "sms-fallback"));
-	g_variant_dict_insert(&services,
-			      "payment",
-			      "s",
+	g_variant_dict_insert(&services, "payment", "s",
 			      vb_config_get_string(self->config, "services", "payment"));
 	loyalty = vb_config_get_string_list(self->config, "services", "loyalty");
 	g_variant_dict_insert_value(
-	    &services,
-	    "loyalty",
+	    &services, "loyalty",
 	    g_variant_new_strv((const gchar *const *)loyalty, loyalty != NULL ? -1 : 0));
 	return g_variant_new_parsed("{'doors': <%v>, 'services': <%v>}",
-				    g_variant_builder_end(&doors),
-				    g_variant_dict_end(&services));
+				    g_variant_builder_end(&doors), g_variant_dict_end(&services));
 }
 
 GVariant *
@@ -478,19 +449,17 @@ vb_daemon_get_status(VbDaemon *self)
 	g_variant_dict_init(&dict, NULL);
 	g_variant_dict_insert(&dict, "version", "s", PACKAGE_VERSION);
 	g_variant_dict_insert(&dict, "pid", "x", (gint64)getpid());
-	g_variant_dict_insert(&dict,
-			      "uptime-s",
-			      "x",
+	g_variant_dict_insert(&dict, "uptime-s", "x",
 			      (g_get_monotonic_time() - self->started_at) / G_USEC_PER_SEC);
 	g_variant_dict_insert(&dict, "ready-ms", "d", self->ready_us / 1000.0);
 	g_variant_dict_insert(&dict, "store-name", "s", vb_context_get_store_name(self->context));
 	g_variant_dict_insert(&dict, "store-path", "s", vb_store_get_path(self->store));
-	g_variant_dict_insert(&dict, "schema-version", "u", vb_store_get_schema_version(self->store));
+	g_variant_dict_insert(&dict, "schema-version", "u",
+			      vb_store_get_schema_version(self->store));
 	if (self->quarantined != NULL)
 		g_variant_dict_insert(&dict, "store-quarantined", "s", self->quarantined);
 	g_variant_dict_insert_value(
-	    &dict,
-	    "config-files",
+	    &dict, "config-files",
 	    g_variant_new_strv((const gchar *const *)files->pdata, (gssize)files->len));
 	g_variant_dict_insert(&dict, "public-url", "s", vb_http_server_get_public_url(self->http));
 	g_variant_dict_insert(&dict, "plugins-running", "u", running);
@@ -548,8 +517,8 @@ vb_daemon_new(const gchar *config_path, const gchar *secrets_path, const gchar *
 {
 	VbDaemon *self = g_object_new(VB_TYPE_DAEMON, NULL);
 
-	self->config_path = g_strdup(config_path != NULL ? config_path
-							 : VB_SYSCONFDIR "/vestibule.conf");
+	self->config_path =
+	    g_strdup(config_path != NULL ? config_path : VB_SYSCONFDIR "/vestibule.conf");
 	self->secrets_path = g_strdup(secrets_path);
 	self->plugin_dirs = plugin_dirs != NULL ? g_strdupv((gchar **)plugin_dirs)
 						: vb_plugin_loader_default_dirs();

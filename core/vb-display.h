@@ -27,7 +27,10 @@ G_DECLARE_INTERFACE(VbDisplay, vb_display, VB, DISPLAY, VbPlugin)
  */
 struct _VbDisplayInterface {
 	GTypeInterface g_iface;
-	gboolean (*show)(VbDisplay *self, const gchar *prompt_id, const gchar *text, GError **error);
+	gboolean (*show)(VbDisplay *self,
+			 const gchar *prompt_id,
+			 const gchar *text,
+			 GError **error);
 	void (*clear)(VbDisplay *self);
 	/*< private >*/
 	gpointer padding[14];

@@ -106,8 +106,7 @@ vb_door_lock_get_door_state(VbDoorLock *self)
 
 	g_return_val_if_fail(VB_IS_DOOR_LOCK(self), VB_DOOR_STATE_UNKNOWN);
 	iface = VB_DOOR_LOCK_GET_IFACE(self);
-	return iface->get_door_state != NULL ? iface->get_door_state(self)
-					     : VB_DOOR_STATE_UNKNOWN;
+	return iface->get_door_state != NULL ? iface->get_door_state(self) : VB_DOOR_STATE_UNKNOWN;
 }
 
 /**

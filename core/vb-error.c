@@ -17,7 +17,7 @@
  *
  * Since: 0.1
  */
-G_DEFINE_QUARK(vb-error-quark, vb_error)
+G_DEFINE_QUARK(vb - error - quark, vb_error)
 
 /**
  * vb_error_to_code:

@@ -50,9 +50,8 @@ vb_event_new(const gchar *name, const gchar *source, const gchar *door, GVariant
 	VbEvent *self;
 
 	g_return_val_if_fail(name != NULL, NULL);
-	g_return_val_if_fail(payload == NULL ||
-				 g_variant_is_of_type(payload, G_VARIANT_TYPE_VARDICT),
-			     NULL);
+	g_return_val_if_fail(
+	    payload == NULL || g_variant_is_of_type(payload, G_VARIANT_TYPE_VARDICT), NULL);
 
 	self = g_new0(VbEvent, 1);
 	g_atomic_ref_count_init(&self->refcount);

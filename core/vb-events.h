@@ -36,7 +36,9 @@
 /**
  * VB_EVENT_CARD_REMOVED:
  *
- * The card that was presented left the field. Payload: #VB_KEY_TOKEN.
+ * The card that was presented left the field. No payload: the reader forgets
+ * the card once it is tokenized, and the core knows which card the reader
+ * presented last.
  *
  * Since: 0.1
  */

@@ -506,7 +506,8 @@ vb_http_server_reject(VbHttpRequest *req,
 {
 	VbHttpServer *self = req->ep->self;
 	const gchar *remote = soup_server_message_get_remote_host(msg);
-	g_autoptr(SoupServerMessage) msg_ref = g_object_ref(msg);
+	/* keeps the message alive while its connection is taken over */
+	g_autoptr(SoupServerMessage) msg_ref G_GNUC_UNUSED = g_object_ref(msg);
 	g_autoptr(GIOStream) stream = NULL;
 	g_autoptr(GString) response = g_string_new(NULL);
 	g_autofree gchar *message = NULL;

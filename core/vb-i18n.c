@@ -28,8 +28,8 @@
 
 typedef struct {
 	GMappedFile *file;
-	GHashTable *table; /* msgid -> translation, both inside file */
-	GHashTable *lengths; /* msgid -> translation length, for plurals */
+	GHashTable *table;	/* msgid -> translation, both inside file */
+	GHashTable *lengths;	/* msgid -> translation length, for plurals */
 	gboolean plural_gt_one; /* "plural=(n > 1)", as in French */
 	guint nplurals;
 } VbCatalog;
@@ -105,8 +105,10 @@ vb_catalog_load(const gchar *path)
 			vb_catalog_parse_plural(catalog, (const gchar *)data + toff);
 			continue;
 		}
-		g_hash_table_insert(catalog->table, (gpointer)(data + ooff), (gpointer)(data + toff));
-		g_hash_table_insert(catalog->lengths, (gpointer)(data + ooff), GUINT_TO_POINTER(tlen));
+		g_hash_table_insert(catalog->table, (gpointer)(data + ooff),
+				    (gpointer)(data + toff));
+		g_hash_table_insert(catalog->lengths, (gpointer)(data + ooff),
+				    GUINT_TO_POINTER(tlen));
 	}
 	catalog->file = g_steal_pointer(&file);
 	return catalog;
@@ -157,7 +159,8 @@ vb_i18n_get_catalog(const gchar *language)
 		/* pt_BR falls back to pt */
 		g_autofree gchar *base = g_strndup(lang, 2);
 		g_free(path);
-		path = g_build_filename(localedir, base, "LC_MESSAGES", GETTEXT_PACKAGE ".mo", NULL);
+		path =
+		    g_build_filename(localedir, base, "LC_MESSAGES", GETTEXT_PACKAGE ".mo", NULL);
 		catalog = vb_catalog_load(path);
 	}
 	/* the catalogs live as long as the process; at most one per language */

@@ -62,8 +62,7 @@ vb_keypad_emit_key(VbKeypad *self, VbKeypadKey key)
 {
 	g_return_if_fail(VB_IS_KEYPAD(self));
 	g_return_if_fail(key < VB_KEYPAD_KEY_INVALID);
-	vb_plugin_emit(VB_PLUGIN(self),
-		       VB_EVENT_KEYPAD_KEY,
+	vb_plugin_emit(VB_PLUGIN(self), VB_EVENT_KEYPAD_KEY,
 		       g_variant_new_parsed("{%s: <%s>}", VB_KEY_KEY, vb_keypad_key_names[key]));
 }
 

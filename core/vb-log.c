@@ -15,10 +15,7 @@
  * full phone number that a bug put in a message is masked, not shipped to
  * the journal */
 static GLogWriterOutput
-vb_log_writer(GLogLevelFlags log_level,
-	      const GLogField *fields,
-	      gsize n_fields,
-	      gpointer user_data)
+vb_log_writer(GLogLevelFlags log_level, const GLogField *fields, gsize n_fields, gpointer user_data)
 {
 	g_autofree GLogField *copy = NULL;
 	g_autofree gchar *redacted = NULL;

@@ -72,12 +72,8 @@ vb_loyalty_partner_notify_async(VbLoyaltyPartner *self,
 	g_return_if_fail(event != NULL && idempotency_key != NULL);
 	iface = VB_LOYALTY_PARTNER_GET_IFACE(self);
 	if (iface->notify_async == NULL) {
-		g_task_report_new_error(self,
-					callback,
-					user_data,
-					vb_loyalty_partner_notify_async,
-					VB_ERROR,
-					VB_ERROR_NOT_SUPPORTED,
+		g_task_report_new_error(self, callback, user_data, vb_loyalty_partner_notify_async,
+					VB_ERROR, VB_ERROR_NOT_SUPPORTED,
 					"this partner takes no notifications");
 		return;
 	}

@@ -52,13 +52,9 @@ vb_payment_processor_execute_async(VbPaymentProcessor *self,
 	g_return_if_fail(request != NULL && request->idempotency_key != NULL);
 	iface = VB_PAYMENT_PROCESSOR_GET_IFACE(self);
 	if (iface->execute_async == NULL) {
-		g_task_report_new_error(self,
-					callback,
-					user_data,
-					vb_payment_processor_execute_async,
-					VB_ERROR,
-					VB_ERROR_NOT_SUPPORTED,
-					"this processor cannot %s",
+		g_task_report_new_error(self, callback, user_data,
+					vb_payment_processor_execute_async, VB_ERROR,
+					VB_ERROR_NOT_SUPPORTED, "this processor cannot %s",
 					vb_payment_op_to_string(request->op));
 		return;
 	}

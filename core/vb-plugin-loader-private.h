@@ -41,7 +41,9 @@ vb_plugin_loader_resolve(VbPluginLoader *self,
 			 GError **error);
 /* creates and starts the instances of a resolved config; failures disable the instance */
 void
-vb_plugin_loader_start(VbPluginLoader *self, VbConfig *config, GHashTable *resolved,
+vb_plugin_loader_start(VbPluginLoader *self,
+		       VbConfig *config,
+		       GHashTable *resolved,
 		       GHashTable *unloadable);
 /* applies a resolved new config: reloads changed instances, starts new ones, stops
  * removed ones. Fails, changing nothing, if an instance refuses its new settings */

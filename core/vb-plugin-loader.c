@@ -33,7 +33,7 @@ struct _VbPluginLoader {
 	GObject parent_instance;
 	VbContext *context; /* unowned */
 	GStrv dirs;
-	GHashTable *modules; /* name -> GType as pointer */
+	GHashTable *modules;  /* name -> GType as pointer */
 	GPtrArray *instances; /* of VbInstance, in config order */
 };
 
@@ -80,41 +80,27 @@ vb_plugin_loader_check_file(const gchar *path, GError **error)
 	struct stat st;
 
 	if (stat(path, &st) != 0) {
-		g_set_error(error,
-			    VB_ERROR,
-			    vb_error_from_errno(errno),
-			    "%s: %s",
-			    path,
+		g_set_error(error, VB_ERROR, vb_error_from_errno(errno), "%s: %s", path,
 			    g_strerror(errno));
 		return FALSE;
 	}
 	if (!S_ISREG(st.st_mode)) {
-		g_set_error(error,
-			    VB_ERROR,
-			    VB_ERROR_PERMISSION_DENIED,
-			    "%s is not a regular file; refusing to load it",
-			    path);
+		g_set_error(error, VB_ERROR, VB_ERROR_PERMISSION_DENIED,
+			    "%s is not a regular file; refusing to load it", path);
 		return FALSE;
 	}
 	if ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
-		g_set_error(error,
-			    VB_ERROR,
-			    VB_ERROR_PERMISSION_DENIED,
+		g_set_error(error, VB_ERROR, VB_ERROR_PERMISSION_DENIED,
 			    "%s is writable by group or others (mode %04o); refusing to load it: "
 			    "run chmod go-w %s",
-			    path,
-			    (guint)(st.st_mode & 07777),
-			    path);
+			    path, (guint)(st.st_mode & 07777), path);
 		return FALSE;
 	}
 	if (st.st_uid != 0 && st.st_uid != geteuid()) {
-		g_set_error(error,
-			    VB_ERROR,
-			    VB_ERROR_PERMISSION_DENIED,
+		g_set_error(error, VB_ERROR, VB_ERROR_PERMISSION_DENIED,
 			    "%s is owned by uid %u, neither root nor the daemon's user; refusing "
 			    "to load it",
-			    path,
-			    (guint)st.st_uid);
+			    path, (guint)st.st_uid);
 		return FALSE;
 	}
 	return TRUE;
@@ -134,9 +120,7 @@ vb_plugin_loader_load_module(VbPluginLoader *self, const gchar *name, GError **e
 	g_return_val_if_fail(VB_IS_PLUGIN_LOADER(self), G_TYPE_INVALID);
 
 	if (!vb_plugin_loader_name_valid(name)) {
-		g_set_error(error,
-			    VB_ERROR,
-			    VB_ERROR_INVALID_CONFIG,
+		g_set_error(error, VB_ERROR, VB_ERROR_INVALID_CONFIG,
 			    "'%s' is not a plugin name: use lower-case letters, digits and dashes",
 			    name != NULL ? name : "");
 		return G_TYPE_INVALID;
@@ -154,13 +138,8 @@ vb_plugin_loader_load_module(VbPluginLoader *self, const gchar *name, GError **e
 	}
 	if (path == NULL) {
 		g_autofree gchar *dirs = g_strjoinv(":", self->dirs);
-		g_set_error(error,
-			    VB_ERROR,
-			    VB_ERROR_NOT_FOUND,
-			    "plugin '%s' not found: no %s in %s",
-			    name,
-			    basename,
-			    dirs);
+		g_set_error(error, VB_ERROR, VB_ERROR_NOT_FOUND,
+			    "plugin '%s' not found: no %s in %s", name, basename, dirs);
 		return G_TYPE_INVALID;
 	}
 	if (!vb_plugin_loader_check_file(path, error))
@@ -168,11 +147,7 @@ vb_plugin_loader_load_module(VbPluginLoader *self, const gchar *name, GError **e
 
 	module = g_module_open(path, G_MODULE_BIND_LAZY | G_MODULE_BIND_LOCAL);
 	if (module == NULL) {
-		g_set_error(error,
-			    VB_ERROR,
-			    VB_ERROR_IO,
-			    "cannot load plugin %s: %s",
-			    path,
+		g_set_error(error, VB_ERROR, VB_ERROR_IO, "cannot load plugin %s: %s", path,
 			    g_module_error());
 		return G_TYPE_INVALID;
 	}
@@ -180,9 +155,7 @@ vb_plugin_loader_load_module(VbPluginLoader *self, const gchar *name, GError **e
 	    !g_module_symbol(module, "vb_plugin_abi_minor", &sym_minor) ||
 	    !g_module_symbol(module, "vb_plugin_query", &sym_query) || sym_major == NULL ||
 	    sym_minor == NULL || sym_query == NULL) {
-		g_set_error(error,
-			    VB_ERROR,
-			    VB_ERROR_ABI_MISMATCH,
+		g_set_error(error, VB_ERROR, VB_ERROR_ABI_MISMATCH,
 			    "%s is not a Vestibule plugin: it lacks the symbols that "
 			    "VB_PLUGIN_DEFINE() exports",
 			    path);
@@ -192,26 +165,18 @@ vb_plugin_loader_load_module(VbPluginLoader *self, const gchar *name, GError **e
 	major = *(const guint32 *)sym_major;
 	minor = *(const guint32 *)sym_minor;
 	if (major != VB_PLUGIN_ABI_MAJOR || minor > VB_PLUGIN_ABI_MINOR) {
-		g_set_error(error,
-			    VB_ERROR,
-			    VB_ERROR_ABI_MISMATCH,
+		g_set_error(error, VB_ERROR, VB_ERROR_ABI_MISMATCH,
 			    "%s was built for plugin ABI %u.%u but this vestibuled provides "
 			    "%u.%u: rebuild the plugin against the installed vestibule-1 SDK",
-			    path,
-			    major,
-			    minor,
-			    (guint)VB_PLUGIN_ABI_MAJOR,
+			    path, major, minor, (guint)VB_PLUGIN_ABI_MAJOR,
 			    (guint)VB_PLUGIN_ABI_MINOR);
 		g_module_close(module);
 		return G_TYPE_INVALID;
 	}
 	type = ((GType(*)(void))sym_query)();
 	if (!g_type_is_a(type, VB_TYPE_PLUGIN) || G_TYPE_IS_ABSTRACT(type)) {
-		g_set_error(error,
-			    VB_ERROR,
-			    VB_ERROR_ABI_MISMATCH,
-			    "%s does not provide a concrete VbPlugin subclass",
-			    path);
+		g_set_error(error, VB_ERROR, VB_ERROR_ABI_MISMATCH,
+			    "%s does not provide a concrete VbPlugin subclass", path);
 		g_module_close(module);
 		return G_TYPE_INVALID;
 	}
@@ -284,12 +249,8 @@ vb_plugin_loader_check_binding(VbPluginLoader *self,
 	if (type != G_TYPE_INVALID && !g_type_is_a(type, binding->get_type())) {
 		g_string_append_printf(errors,
 				       "%s: [%s] %s: instance '%s' (plugin %s) is not a %s\n",
-				       origin != NULL ? origin : "?",
-				       group,
-				       binding->key,
-				       instance,
-				       module,
-				       binding->role);
+				       origin != NULL ? origin : "?", group, binding->key, instance,
+				       module, binding->role);
 	}
 }
 
@@ -304,9 +265,7 @@ vb_plugin_loader_resolve(VbPluginLoader *self,
 	g_auto(GStrv) groups = NULL;
 	g_autoptr(GString) errors = g_string_new(NULL);
 
-	resolved = g_hash_table_new_full(g_str_hash,
-					 g_str_equal,
-					 g_free,
+	resolved = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
 					 (GDestroyNotify)g_hash_table_unref);
 	groups = vb_config_get_groups(config);
 	for (guint i = 0; groups[i] != NULL; i++) {
@@ -331,25 +290,16 @@ vb_plugin_loader_resolve(VbPluginLoader *self,
 		if (type == G_TYPE_INVALID) {
 			g_warning("instance %s disabled: %s", name, error_local->message);
 			if (unloadable != NULL)
-				g_hash_table_insert(unloadable,
-						    g_strdup(name),
+				g_hash_table_insert(unloadable, g_strdup(name),
 						    g_strdup(error_local->message));
 			continue;
 		}
 		klass = g_type_class_ref(type);
 		specs = vb_plugin_class_get_settings(VB_PLUGIN_CLASS(klass), &n_specs);
-		values = g_hash_table_new_full(g_str_hash,
-					       g_str_equal,
-					       g_free,
+		values = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
 					       (GDestroyNotify)g_variant_unref);
-		if (!vb_config_resolve(config,
-				       groups[i],
-				       specs,
-				       n_specs,
-				       vb_instance_core_keys,
-				       values,
-				       warnings,
-				       &error_local)) {
+		if (!vb_config_resolve(config, groups[i], specs, n_specs, vb_instance_core_keys,
+				       values, warnings, &error_local)) {
 			g_string_append_printf(errors, "%s\n", error_local->message);
 			continue;
 		}
@@ -360,44 +310,32 @@ vb_plugin_loader_resolve(VbPluginLoader *self,
 	for (guint i = 0; groups[i] != NULL; i++) {
 		if (g_str_has_prefix(groups[i], "door:")) {
 			for (guint j = 0; j < G_N_ELEMENTS(vb_door_roles); j++) {
-				const gchar *inst = vb_config_get_string(config,
-									 groups[i],
-									 vb_door_roles[j].key);
+				const gchar *inst =
+				    vb_config_get_string(config, groups[i], vb_door_roles[j].key);
 				if (inst == NULL || inst[0] == '\0')
 					continue;
-				vb_plugin_loader_check_binding(self,
-							       config,
-							       groups[i],
-							       &vb_door_roles[j],
-							       inst,
-							       resolved,
+				vb_plugin_loader_check_binding(self, config, groups[i],
+							       &vb_door_roles[j], inst, resolved,
 							       errors);
 			}
 		} else if (g_strcmp0(groups[i], "services") == 0) {
 			for (guint j = 0; j < G_N_ELEMENTS(vb_service_roles); j++) {
 				g_auto(GStrv) insts = NULL;
 				if (j == G_N_ELEMENTS(vb_service_roles) - 1) {
-					insts = vb_config_get_string_list(config,
-									  groups[i],
+					insts = vb_config_get_string_list(config, groups[i],
 									  vb_service_roles[j].key);
 				} else {
-					const gchar *inst =
-					    vb_config_get_string(config,
-								 groups[i],
-								 vb_service_roles[j].key);
+					const gchar *inst = vb_config_get_string(
+					    config, groups[i], vb_service_roles[j].key);
 					insts = g_new0(gchar *, 2);
 					insts[0] = g_strdup(inst);
 				}
 				for (guint k = 0; insts != NULL && insts[k] != NULL; k++) {
 					if (insts[k][0] == '\0')
 						continue;
-					vb_plugin_loader_check_binding(self,
-								       config,
-								       groups[i],
+					vb_plugin_loader_check_binding(self, config, groups[i],
 								       &vb_service_roles[j],
-								       insts[k],
-								       resolved,
-								       errors);
+								       insts[k], resolved, errors);
 				}
 			}
 		}
@@ -462,10 +400,8 @@ vb_plugin_loader_start_one(VbPluginLoader *self,
 	vb_plugin_set_door(inst->plugin, vb_plugin_loader_door_of(config, name));
 	vb_plugin_set_settings(inst->plugin, values);
 	if (!vb_plugin_startup(inst->plugin, &error)) {
-		g_warning("instance %s (plugin %s) disabled: startup failed: %s",
-			  name,
-			  inst->module,
-			  error->message);
+		g_warning("instance %s (plugin %s) disabled: startup failed: %s", name,
+			  inst->module, error->message);
 		/* release whatever a half-done startup took */
 		vb_plugin_shutdown(inst->plugin);
 	} else {
@@ -491,15 +427,12 @@ vb_plugin_loader_start(VbPluginLoader *self,
 			continue;
 		name = groups[i] + strlen("instance:");
 		values = g_hash_table_lookup(resolved, name);
-		unloadable_error = unloadable != NULL ? g_hash_table_lookup(unloadable, name) : NULL;
+		unloadable_error =
+		    unloadable != NULL ? g_hash_table_lookup(unloadable, name) : NULL;
 		if (values == NULL && unloadable_error == NULL)
 			continue; /* enabled=false */
-		g_ptr_array_add(self->instances,
-				vb_plugin_loader_start_one(self,
-							   config,
-							   name,
-							   values,
-							   unloadable_error));
+		g_ptr_array_add(self->instances, vb_plugin_loader_start_one(
+						     self, config, name, values, unloadable_error));
 	}
 }
 
@@ -552,17 +485,15 @@ vb_plugin_loader_apply(VbPluginLoader *self,
 			continue;
 		g_ptr_array_add(old_values, g_hash_table_ref(vb_plugin_get_settings(inst->plugin)));
 		if (!vb_plugin_reload(inst->plugin, values, &error_local)) {
-			g_propagate_prefixed_error(error,
-						   g_steal_pointer(&error_local),
-						   "instance %s refused its new settings: ",
-						   inst->name);
+			g_propagate_prefixed_error(
+			    error, g_steal_pointer(&error_local),
+			    "instance %s refused its new settings: ", inst->name);
 			g_ptr_array_remove_index(old_values, old_values->len - 1);
 			/* put back the ones already reloaded */
 			for (guint j = 0; j < reloaded->len; j++) {
 				VbInstance *prev = g_ptr_array_index(reloaded, j);
 				if (!vb_plugin_reload(prev->plugin,
-						      g_ptr_array_index(old_values, j),
-						      NULL))
+						      g_ptr_array_index(old_values, j), NULL))
 					g_warning("instance %s could not go back to its old "
 						  "settings",
 						  prev->name);
@@ -597,15 +528,12 @@ vb_plugin_loader_apply(VbPluginLoader *self,
 			continue;
 		}
 		values = g_hash_table_lookup(resolved, name);
-		unloadable_error = unloadable != NULL ? g_hash_table_lookup(unloadable, name) : NULL;
+		unloadable_error =
+		    unloadable != NULL ? g_hash_table_lookup(unloadable, name) : NULL;
 		if (values == NULL && unloadable_error == NULL)
 			continue;
-		g_ptr_array_add(self->instances,
-				vb_plugin_loader_start_one(self,
-							   config,
-							   name,
-							   values,
-							   unloadable_error));
+		g_ptr_array_add(self->instances, vb_plugin_loader_start_one(
+						     self, config, name, values, unloadable_error));
 	}
 	return TRUE;
 }
@@ -635,9 +563,7 @@ vb_plugin_loader_to_variant(VbPluginLoader *self)
 		}
 		g_variant_builder_open(&builder, G_VARIANT_TYPE_VARDICT);
 		g_variant_builder_add(&builder, "{sv}", "name", g_variant_new_string(inst->name));
-		g_variant_builder_add(&builder,
-				      "{sv}",
-				      "plugin",
+		g_variant_builder_add(&builder, "{sv}", "plugin",
 				      g_variant_new_string(inst->module));
 		g_variant_builder_add(&builder, "{sv}", "state", g_variant_new_string("disabled"));
 		g_variant_builder_add(&builder, "{sv}", "error", g_variant_new_string(inst->error));

@@ -45,7 +45,7 @@ typedef struct {
 	gchar *door;
 	VbPluginState state;
 	gchar *error;
-	GHashTable *settings;	 /* key -> GVariant */
+	GHashTable *settings;	/* key -> GVariant */
 	GHashTable *strv_cache; /* key -> GStrv */
 } VbPluginPrivate;
 
@@ -352,10 +352,7 @@ vb_plugin_emit(VbPlugin *self, const gchar *event_name, GVariant *payload)
 	g_return_if_fail(event_name != NULL);
 
 	priv = GET_PRIVATE(self);
-	vb_bus_emit_simple(vb_context_get_bus(priv->context),
-			   priv->name,
-			   priv->door,
-			   event_name,
+	vb_bus_emit_simple(vb_context_get_bus(priv->context), priv->name, priv->door, event_name,
 			   payload);
 }
 
@@ -440,11 +437,8 @@ vb_plugin_set_state(VbPlugin *self, VbPluginState state, const gchar *error_mess
 	g_variant_dict_insert(&dict, VB_KEY_STATE, "s", vb_plugin_state_to_string(state));
 	if (error_message != NULL)
 		g_variant_dict_insert(&dict, VB_KEY_ERROR, "s", error_message);
-	vb_bus_emit_simple(vb_context_get_bus(priv->context),
-			   priv->name,
-			   priv->door,
-			   VB_EVENT_PLUGIN_STATE,
-			   g_variant_dict_end(&dict));
+	vb_bus_emit_simple(vb_context_get_bus(priv->context), priv->name, priv->door,
+			   VB_EVENT_PLUGIN_STATE, g_variant_dict_end(&dict));
 }
 
 gboolean
@@ -456,9 +450,7 @@ vb_plugin_startup(VbPlugin *self, GError **error)
 	if (klass->startup != NULL && !klass->startup(self, &error_local)) {
 		/* a vfunc that fails without saying why still gets a message */
 		if (error_local == NULL)
-			g_set_error_literal(&error_local,
-					    VB_ERROR,
-					    VB_ERROR_FAILED,
+			g_set_error_literal(&error_local, VB_ERROR, VB_ERROR_FAILED,
 					    "startup failed without a reason");
 		vb_plugin_set_state(self, VB_PLUGIN_STATE_DISABLED, error_local->message);
 		g_propagate_error(error, g_steal_pointer(&error_local));
@@ -496,9 +488,7 @@ vb_plugin_reload(VbPlugin *self, GHashTable *values, GError **error)
 	if (klass->reload != NULL && !klass->reload(self, error)) {
 		vb_plugin_set_settings(self, old);
 		if (error != NULL && *error == NULL)
-			g_set_error_literal(error,
-					    VB_ERROR,
-					    VB_ERROR_FAILED,
+			g_set_error_literal(error, VB_ERROR, VB_ERROR_FAILED,
 					    "reload failed without a reason");
 		return FALSE;
 	}
@@ -539,18 +529,14 @@ vb_plugin_to_variant(VbPlugin *self)
 	g_variant_builder_init(&builder, G_VARIANT_TYPE_VARDICT);
 	g_variant_builder_add(&builder, "{sv}", "name", g_variant_new_string(priv->name));
 	g_variant_builder_add(&builder, "{sv}", "plugin", g_variant_new_string(priv->module_name));
-	g_variant_builder_add(&builder,
-			      "{sv}",
-			      "state",
+	g_variant_builder_add(&builder, "{sv}", "state",
 			      g_variant_new_string(vb_plugin_state_to_string(priv->state)));
 	if (priv->error != NULL)
 		g_variant_builder_add(&builder, "{sv}", "error", g_variant_new_string(priv->error));
 	if (priv->door != NULL)
 		g_variant_builder_add(&builder, "{sv}", "door", g_variant_new_string(priv->door));
 	g_variant_builder_add(
-	    &builder,
-	    "{sv}",
-	    "roles",
+	    &builder, "{sv}", "roles",
 	    g_variant_new_strv((const gchar *const *)roles->pdata, (gssize)roles->len));
 	g_variant_builder_init(&status, G_VARIANT_TYPE_VARDICT);
 	if (klass->get_status != NULL && priv->state == VB_PLUGIN_STATE_RUNNING)

@@ -19,8 +19,7 @@ static const struct {
     [VB_PROMPT_WELCOME] = {"welcome", N_("Tap your card to enter")},
     /* TRANSLATORS: first visit of a card: the keypad asks for a phone number */
     [VB_PROMPT_ENTER_PHONE] = {"enter-phone", N_("Please type your phone number")},
-    [VB_PROMPT_INVALID_PHONE] = {"invalid-phone",
-				 N_("That number is not valid. Please try again")},
+    [VB_PROMPT_INVALID_PHONE] = {"invalid-phone", N_("That number is not valid. Please try again")},
     /* TRANSLATORS: a one-time code was sent by SMS to prove the phone is the shopper's */
     [VB_PROMPT_ENTER_CODE] = {"enter-code", N_("Type the code we sent by SMS")},
     [VB_PROMPT_WRONG_CODE] = {"wrong-code", N_("Wrong code. Please try again")},
@@ -28,12 +27,10 @@ static const struct {
     [VB_PROMPT_AUTHORIZING] = {"authorizing", N_("One moment, please")},
     [VB_PROMPT_DECLINED] = {"declined", N_("Your card was declined. The door stays locked")},
     [VB_PROMPT_PROCESSOR_UNAVAILABLE] =
-	{"processor-unavailable",
-	 N_("Payments are unavailable right now. The door stays locked")},
+	{"processor-unavailable", N_("Payments are unavailable right now. The door stays locked")},
     [VB_PROMPT_DOOR_OPEN] = {"door-open", N_("Welcome! You may open the door")},
     [VB_PROMPT_TIMED_OUT] = {"timed-out", N_("Time is up. Please tap your card again")},
-    [VB_PROMPT_OUT_OF_SERVICE] = {"out-of-service",
-				  N_("Sorry, this door is out of service")},
+    [VB_PROMPT_OUT_OF_SERVICE] = {"out-of-service", N_("Sorry, this door is out of service")},
 };
 
 const gchar *
@@ -55,10 +52,8 @@ vb_prompt_welcome_back(const gchar *language, guint visits)
 {
 	/* TRANSLATORS: a returning card; %u is how many visits it made.
 	 * xgettext finds this through the ngettext keyword given in po/meson.build */
-	const gchar *format = vb_i18n_ngettext(language,
-					       "Welcome back! %u visit so far",
-					       "Welcome back! %u visits so far",
-					       visits);
+	const gchar *format = vb_i18n_ngettext(language, "Welcome back! %u visit so far",
+					       "Welcome back! %u visits so far", visits);
 	/* the format comes from our own catalog, where msgfmt --check verified it */
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wformat-nonliteral"

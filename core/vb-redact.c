@@ -45,11 +45,11 @@ vb_luhn_valid(const gchar *digits, gsize len)
 static guint
 vb_country_code_length(const gchar *digits)
 {
-	static const gchar *two[] = {"20", "27", "30", "31", "32", "33", "34", "36", "39", "40",
-				     "41", "43", "44", "45", "46", "47", "48", "49", "51", "52",
-				     "53", "54", "55", "56", "57", "58", "60", "61", "62", "63",
-				     "64", "65", "66", "81", "82", "84", "86", "90", "91", "92",
-				     "93", "94", "95", "98"};
+	static const gchar *two[] = {"20", "27", "30", "31", "32", "33", "34", "36", "39",
+				     "40", "41", "43", "44", "45", "46", "47", "48", "49",
+				     "51", "52", "53", "54", "55", "56", "57", "58", "60",
+				     "61", "62", "63", "64", "65", "66", "81", "82", "84",
+				     "86", "90", "91", "92", "93", "94", "95", "98"};
 	if (digits[0] == '1' || digits[0] == '7')
 		return 1;
 	for (guint i = 0; i < G_N_ELEMENTS(two); i++) {
@@ -59,13 +59,25 @@ vb_country_code_length(const gchar *digits)
 	return 3;
 }
 
+/**
+ * vb_mask_phone:
+ * @e164: (nullable): a phone number in E.164 form
+ *
+ * Masks a phone number for display: the country code, the first national
+ * digit and the last two stay, as in `+33 6•• •• •• 78`. Anything that is not
+ * E.164 becomes `•••`. This is the only form in which a phone number may
+ * reach a log line, a display or an operator.
+ *
+ * Returns: (transfer full): the masked number
+ *
+ * Since: 0.1
+ */
 gchar *
 vb_mask_phone(const gchar *e164)
 {
 	GString *out;
 	const gchar *national;
 	gsize len, cc;
-	g_autofree gchar *masked = NULL;
 	gsize first;
 
 	if (e164 == NULL || e164[0] != '+')
@@ -124,6 +136,19 @@ vb_redact_match_pan(const gchar *p, gchar *digits, gsize *n_digits)
 	return i;
 }
 
+/**
+ * vb_redact_text:
+ * @text: (nullable): any text
+ *
+ * Masks what looks like a card number (a Luhn-valid run of 13 to 19 digits,
+ * single spaces or dashes allowed between) down to its last four digits, and
+ * every E.164 phone number as vb_mask_phone() does. The core passes every log
+ * line through it; plugins use it on text from outside before logging it.
+ *
+ * Returns: (transfer full) (nullable): the redacted text
+ *
+ * Since: 0.1
+ */
 gchar *
 vb_redact_text(const gchar *text)
 {
@@ -188,8 +213,7 @@ vb_redact_variant_to_json(const gchar *key, GVariant *value)
 		} else if (g_strcmp0(key, VB_KEY_BODY) == 0) {
 			/* free text written by a shopper may hold anything */
 			vb_json_node_take_string(
-			    node,
-			    g_strdup_printf("[%ld characters]", g_utf8_strlen(str, -1)));
+			    node, g_strdup_printf("[%ld characters]", g_utf8_strlen(str, -1)));
 		} else {
 			vb_json_node_take_string(node, vb_redact_text(str));
 		}

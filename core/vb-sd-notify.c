@@ -29,9 +29,7 @@ vb_sd_notify(const gchar *state, GError **error)
 		return TRUE;
 	path_len = strlen(path);
 	if ((path[0] != '/' && path[0] != '@') || path_len >= sizeof(addr.sun_path)) {
-		g_set_error(error,
-			    VB_ERROR,
-			    VB_ERROR_INVALID_DATA,
+		g_set_error(error, VB_ERROR, VB_ERROR_INVALID_DATA,
 			    "NOTIFY_SOCKET is not a socket path");
 		return FALSE;
 	}
@@ -49,12 +47,8 @@ vb_sd_notify(const gchar *state, GError **error)
 	sent = sendto(fd, state, strlen(state), MSG_NOSIGNAL, (struct sockaddr *)&addr, addr_len);
 	close(fd);
 	if (sent < 0) {
-		g_set_error(error,
-			    VB_ERROR,
-			    vb_error_from_errno(errno),
-			    "cannot notify systemd at %s: %s",
-			    path,
-			    g_strerror(errno));
+		g_set_error(error, VB_ERROR, vb_error_from_errno(errno),
+			    "cannot notify systemd at %s: %s", path, g_strerror(errno));
 		return FALSE;
 	}
 	return TRUE;

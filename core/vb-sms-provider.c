@@ -49,12 +49,8 @@ vb_sms_provider_send_async(VbSmsProvider *self,
 	g_return_if_fail(message != NULL && message->to != NULL && message->body != NULL);
 	iface = VB_SMS_PROVIDER_GET_IFACE(self);
 	if (iface->send_async == NULL) {
-		g_task_report_new_error(self,
-					callback,
-					user_data,
-					vb_sms_provider_send_async,
-					VB_ERROR,
-					VB_ERROR_NOT_SUPPORTED,
+		g_task_report_new_error(self, callback, user_data, vb_sms_provider_send_async,
+					VB_ERROR, VB_ERROR_NOT_SUPPORTED,
 					"this provider cannot send");
 		return;
 	}

@@ -23,6 +23,7 @@
 #include "vb-metrics.h"
 #include "vb-payment-processor.h"
 #include "vb-plugin.h"
+#include "vb-privacy.h"
 #include "vb-setting.h"
 #include "vb-sms-provider.h"
 #include "vb-store.h"

@@ -70,12 +70,10 @@ vb_ctl_status(VbCtl *ctl)
 	obj = json_node_get_object(node);
 	/* TRANSLATORS: vestibulectl status, first line */
 	g_print(_("%s: vestibuled %s, up %" G_GINT64_FORMAT " s, ready in %.1f ms\n"),
-		vb_obj_str(obj, "store-name"),
-		vb_obj_str(obj, "version"),
+		vb_obj_str(obj, "store-name"), vb_obj_str(obj, "version"),
 		json_object_get_int_member_with_default(obj, "uptime-s", 0),
 		json_object_get_double_member_with_default(obj, "ready-ms", 0));
-	g_print(_("store: %s (schema %" G_GINT64_FORMAT ")\n"),
-		vb_obj_str(obj, "store-path"),
+	g_print(_("store: %s (schema %" G_GINT64_FORMAT ")\n"), vb_obj_str(obj, "store-path"),
 		json_object_get_int_member_with_default(obj, "schema-version", 0));
 	if (json_object_has_member(obj, "store-quarantined"))
 		g_print(_("WARNING: a damaged store was moved to %s\n"),
@@ -93,7 +91,7 @@ vb_ctl_status(VbCtl *ctl)
 			g_print(_(", reader %s"), vb_obj_str(door, "reader-state"));
 		if (json_object_has_member(door, "locked"))
 			g_print(json_object_get_boolean_member(door, "locked") ? _(", locked")
-									      : _(", unlocked"));
+									       : _(", unlocked"));
 		if (json_object_has_member(door, "door-state"))
 			g_print(_(", door %s"), vb_obj_str(door, "door-state"));
 		g_print("\n");
@@ -131,10 +129,8 @@ vb_ctl_plugins(VbCtl *ctl)
 				g_string_append_c(roles_str, ',');
 			g_string_append(roles_str, json_array_get_string_element(roles, j));
 		}
-		g_print("%-20s %-16s %-9s %-10s %s\n",
-			vb_obj_str(inst, "name"),
-			vb_obj_str(inst, "plugin"),
-			vb_obj_str(inst, "state"),
+		g_print("%-20s %-16s %-9s %-10s %s\n", vb_obj_str(inst, "name"),
+			vb_obj_str(inst, "plugin"), vb_obj_str(inst, "state"),
 			json_object_has_member(inst, "door") ? vb_obj_str(inst, "door") : "-",
 			roles_str->len > 0 ? roles_str->str : "-");
 		if (json_object_has_member(inst, "error")) {
@@ -159,19 +155,17 @@ vb_ctl_print_event(JsonObject *ev)
 	JsonObject *payload = json_object_get_object_member(ev, "payload");
 	g_autoptr(GList) members = payload != NULL ? json_object_get_members(payload) : NULL;
 
-	g_print("%s #%" G_GINT64_FORMAT " %s",
-		vb_obj_str(ev, "time"),
-		json_object_get_int_member_with_default(ev, "seq", 0),
-		vb_obj_str(ev, "name"));
+	g_print("%s #%" G_GINT64_FORMAT " %s", vb_obj_str(ev, "time"),
+		json_object_get_int_member_with_default(ev, "seq", 0), vb_obj_str(ev, "name"));
 	if (json_object_has_member(ev, "source") || json_object_has_member(ev, "door"))
 		g_print(" [%s%s%s]",
 			json_object_has_member(ev, "source") ? vb_obj_str(ev, "source") : "core",
-			json_object_has_member(ev, "door") ? "@" : "",
-			vb_obj_str(ev, "door"));
+			json_object_has_member(ev, "door") ? "@" : "", vb_obj_str(ev, "door"));
 	for (GList *l = members; l != NULL; l = l->next) {
 		JsonNode *value = json_object_get_member(payload, l->data);
 		g_autofree gchar *text = NULL;
-		if (JSON_NODE_HOLDS_VALUE(value) && json_node_get_value_type(value) == G_TYPE_STRING)
+		if (JSON_NODE_HOLDS_VALUE(value) &&
+		    json_node_get_value_type(value) == G_TYPE_STRING)
 			text = g_strdup(json_node_get_string(value));
 		else
 			text = json_to_string(value, FALSE);
@@ -209,7 +203,8 @@ vb_ctl_events(VbCtl *ctl, gint argc, gchar **argv)
 		} else if (g_strcmp0(argv[i], "--limit") == 0 && i + 1 < argc) {
 			limit = atoi(argv[++i]);
 			if (limit <= 0 || limit > 1000) {
-				g_printerr(_("vestibulectl: --limit takes a number from 1 to 1000\n"));
+				g_printerr(
+				    _("vestibulectl: --limit takes a number from 1 to 1000\n"));
 				return VB_EXIT_USAGE;
 			}
 		} else {
@@ -263,12 +258,8 @@ vb_ctl_visits(VbCtl *ctl, gint argc, gchar **argv)
 	g_print("%-26s %-10s %-14s %s\n", _("VISIT"), _("DOOR"), _("STATE"), _("CARD"));
 	for (guint i = 0; i < json_array_get_length(visits); i++) {
 		JsonObject *v = json_array_get_object_element(visits, i);
-		g_print("%-26s %-10s %-14s %s••%s\n",
-			vb_obj_str(v, "id"),
-			vb_obj_str(v, "door"),
-			vb_obj_str(v, "state"),
-			vb_obj_str(v, "first6"),
-			vb_obj_str(v, "last4"));
+		g_print("%-26s %-10s %-14s %s••%s\n", vb_obj_str(v, "id"), vb_obj_str(v, "door"),
+			vb_obj_str(v, "state"), vb_obj_str(v, "first6"), vb_obj_str(v, "last4"));
 	}
 	return VB_EXIT_OK;
 }
@@ -309,13 +300,13 @@ vb_ctl_config_check(VbCtl *ctl, gint argc, gchar **argv)
 	    (secrets != NULL && !vb_config_load_secrets(config, secrets, &error)) ||
 	    !vb_config_validate(config, warnings, &error)) {
 		for (guint i = 0; i < warnings->len; i++)
-			g_printerr(_("warning: %s\n"), (const gchar *)g_ptr_array_index(warnings, i));
+			g_printerr(_("warning: %s\n"),
+				   (const gchar *)g_ptr_array_index(warnings, i));
 		g_printerr("%s\n", error->message);
 		return VB_EXIT_FAILED;
 	}
-	loader = vb_plugin_loader_new(NULL,
-				      plugin_dirs->len > 1 ? (const gchar *const *)plugin_dirs->pdata
-							   : NULL);
+	loader = vb_plugin_loader_new(
+	    NULL, plugin_dirs->len > 1 ? (const gchar *const *)plugin_dirs->pdata : NULL);
 	unloadable = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
 	resolved = vb_plugin_loader_resolve(loader, config, unloadable, warnings, &error);
 	for (guint i = 0; i < warnings->len; i++)
@@ -392,8 +383,7 @@ vb_ctl_token(VbCtl *ctl, gint argc, gchar **argv)
 			return VB_EXIT_OK;
 		}
 		/* TRANSLATORS: the token follows on its own line */
-		g_printerr(_("token for %s (scope %s); it is shown only once:\n"),
-			   argv[1],
+		g_printerr(_("token for %s (scope %s); it is shown only once:\n"), argv[1],
 			   argv[3]);
 		g_print("%s\n", vb_obj_str(json_node_get_object(node), "token"));
 		return VB_EXIT_OK;

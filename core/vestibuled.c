@@ -25,29 +25,16 @@ main(int argc, char **argv)
 	gboolean verbose = FALSE;
 	gboolean version = FALSE;
 	const GOptionEntry entries[] = {
-	    {"config",
-	     'c',
-	     0,
-	     G_OPTION_ARG_FILENAME,
-	     &config_path,
+	    {"config", 'c', 0, G_OPTION_ARG_FILENAME, &config_path,
 	     /* TRANSLATORS: --config */
-	     N_("Main configuration file (default: " VB_SYSCONFDIR "/vestibule.conf)"),
+	     N_("Main configuration file (default: " VB_SYSCONFDIR "/vestibule.conf)"), N_("FILE")},
+	    {"secrets", 's', 0, G_OPTION_ARG_FILENAME, &secrets_path,
+	     N_("Secrets file (default: $CREDENTIALS_DIRECTORY/vestibule-secrets, "
+		"else " VB_SYSCONFDIR "/secrets.conf)"),
 	     N_("FILE")},
-	    {"secrets",
-	     's',
-	     0,
-	     G_OPTION_ARG_FILENAME,
-	     &secrets_path,
-	     N_("Secrets file (default: $CREDENTIALS_DIRECTORY/vestibule-secrets, else " VB_SYSCONFDIR
-		"/secrets.conf)"),
-	     N_("FILE")},
-	    {"plugin-dir",
-	     'p',
-	     0,
-	     G_OPTION_ARG_FILENAME_ARRAY,
-	     &plugin_dirs,
-	     N_("Plugin directory, may be repeated (default: $VESTIBULE_PLUGIN_DIR, else " VB_PLUGIN_DIR
-		")"),
+	    {"plugin-dir", 'p', 0, G_OPTION_ARG_FILENAME_ARRAY, &plugin_dirs,
+	     N_("Plugin directory, may be repeated (default: $VESTIBULE_PLUGIN_DIR, "
+		"else " VB_PLUGIN_DIR ")"),
 	     N_("DIR")},
 	    {"verbose", 'v', 0, G_OPTION_ARG_NONE, &verbose, N_("Show debug messages"), NULL},
 	    {"version", 0, 0, G_OPTION_ARG_NONE, &version, N_("Show the version"), NULL},
@@ -68,9 +55,7 @@ main(int argc, char **argv)
 		return 2;
 	}
 	if (version) {
-		g_print("vestibuled %s (plugin ABI %d.%d)\n",
-			PACKAGE_VERSION,
-			VB_PLUGIN_ABI_MAJOR,
+		g_print("vestibuled %s (plugin ABI %d.%d)\n", PACKAGE_VERSION, VB_PLUGIN_ABI_MAJOR,
 			VB_PLUGIN_ABI_MINOR);
 		return 0;
 	}

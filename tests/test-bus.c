@@ -44,10 +44,7 @@ test_bus_detail(BusFixture *fx, gconstpointer data)
 {
 	g_signal_connect(fx->bus, "event::" VB_EVENT_CARD_PRESENTED, G_CALLBACK(record_cb), fx);
 	vb_bus_emit_simple(fx->bus, "r", "front", VB_EVENT_DOOR_OPENED, NULL);
-	vb_bus_emit_simple(fx->bus,
-			   "r",
-			   "front",
-			   VB_EVENT_CARD_PRESENTED,
+	vb_bus_emit_simple(fx->bus, "r", "front", VB_EVENT_CARD_PRESENTED,
 			   g_variant_new_parsed("{'n': <'1'>}"));
 	/* a listener on one event name sees only that name */
 	g_assert_cmpuint(fx->seen->len, ==, 1);
@@ -62,9 +59,7 @@ test_bus_event_fields(BusFixture *fx, gconstpointer data)
 	gint64 before = g_get_real_time();
 	gint64 value = 0;
 
-	event = vb_event_new(VB_EVENT_DOOR_UNLOCKED,
-			     "front-lock",
-			     "front",
+	event = vb_event_new(VB_EVENT_DOOR_UNLOCKED, "front-lock", "front",
 			     g_variant_new_parsed("{%s: <%x>}", VB_KEY_DURATION_MS, (gint64)3000));
 	g_assert_cmpstr(vb_event_get_name(event), ==, "door-unlocked");
 	g_assert_cmpstr(vb_event_get_source(event), ==, "front-lock");
@@ -123,10 +118,7 @@ emit_thread(gpointer user_data)
 	ThreadData *td = user_data;
 	for (guint i = 0; i < N_PER_THREAD; i++) {
 		g_autofree gchar *n = g_strdup_printf("%u-%04u", td->thread_no, i);
-		vb_bus_emit_simple(td->bus,
-				   "reader",
-				   NULL,
-				   VB_EVENT_KEYPAD_KEY,
+		vb_bus_emit_simple(td->bus, "reader", NULL, VB_EVENT_KEYPAD_KEY,
 				   g_variant_new_parsed("{'n': <%s>}", n));
 	}
 	return NULL;

@@ -18,8 +18,7 @@
 #define TEST_PAN2 "5555555555554444"
 
 static JsonObject *
-ctl_ok(VbTestDaemon *d, JsonNode **keep, const gchar *method, const gchar *path,
-       const gchar *body)
+ctl_ok(VbTestDaemon *d, JsonNode **keep, const gchar *method, const gchar *path, const gchar *body)
 {
 	g_autoptr(GError) error = NULL;
 	*keep = vb_test_daemon_ctl(d, method, path, body, &error);
@@ -57,10 +56,9 @@ test_daemon_start_status(void)
 	g_assert_cmpstr(json_object_get_string_member(obj, "store-name"), ==, "Test store");
 	g_assert_cmpint(json_object_get_int_member(obj, "plugins-running"), ==, 6);
 	g_assert_cmpint(json_object_get_int_member(obj, "plugins-disabled"), ==, 0);
-	door = find_by_name(json_object_get_array_member(json_object_get_object_member(obj,
-										       "doors"),
-							 "doors"),
-			    "front");
+	door = find_by_name(
+	    json_object_get_array_member(json_object_get_object_member(obj, "doors"), "doors"),
+	    "front");
 	g_assert_nonnull(door);
 	g_assert_cmpstr(json_object_get_string_member(door, "state"), ==, "ready");
 	g_assert_true(json_object_get_boolean_member(door, "locked"));
@@ -68,10 +66,9 @@ test_daemon_start_status(void)
 	obj = ctl_ok(d, &plugins, "GET", "/v1/plugins", NULL);
 	instances = json_object_get_array_member(obj, "instances");
 	g_assert_cmpuint(json_array_get_length(instances), ==, 6);
-	g_assert_cmpstr(json_object_get_string_member(find_by_name(instances, "front-reader"),
-						      "door"),
-			==,
-			"front");
+	g_assert_cmpstr(
+	    json_object_get_string_member(find_by_name(instances, "front-reader"), "door"), ==,
+	    "front");
 
 	/* the control socket is for the daemon's user and group only */
 	g_assert_cmpint(g_stat(d->socket_path, &st), ==, 0);
@@ -150,8 +147,7 @@ test_daemon_same_card_same_token(void)
 		g_assert_cmpstr(ta, ==, tc);
 		g_assert_cmpstr(ta, !=, tb);
 		g_assert_cmpstr(json_object_get_string_member(json_node_get_object(b), "scheme"),
-				==,
-				"mastercard");
+				==, "mastercard");
 	}
 }
 
@@ -187,38 +183,34 @@ test_daemon_reload(void)
 	g_assert_no_error(error);
 
 	/* a valid change: a second door with its own reader and lock */
-	vb_test_daemon_write_config(d,
-				    "[door:back]\nreader=back-reader\nlock=back-lock\n"
-				    "[instance:back-reader]\nplugin=sim-reader\n"
-				    "[instance:back-lock]\nplugin=sim-lock\n");
+	vb_test_daemon_write_config(d, "[door:back]\nreader=back-reader\nlock=back-lock\n"
+				       "[instance:back-reader]\nplugin=sim-reader\n"
+				       "[instance:back-lock]\nplugin=sim-lock\n");
 	vb_test_daemon_signal(d, SIGHUP);
 	g_assert_true(wait_reloaded(d, "applied", 1, NULL));
-	instances = json_object_get_array_member(
-	    ctl_ok(d, &plugins, "GET", "/v1/plugins", NULL), "instances");
+	instances = json_object_get_array_member(ctl_ok(d, &plugins, "GET", "/v1/plugins", NULL),
+						 "instances");
 	g_assert_cmpuint(json_array_get_length(instances), ==, 8);
-	g_assert_cmpstr(json_object_get_string_member(find_by_name(instances, "back-reader"),
-						      "state"),
-			==,
-			"running");
-	g_assert_cmpstr(json_object_get_string_member(find_by_name(instances, "back-reader"),
-						      "door"),
-			==,
-			"back");
+	g_assert_cmpstr(
+	    json_object_get_string_member(find_by_name(instances, "back-reader"), "state"), ==,
+	    "running");
+	g_assert_cmpstr(
+	    json_object_get_string_member(find_by_name(instances, "back-reader"), "door"), ==,
+	    "back");
 	ctl_ok(d, &tap, "POST", "/v1/sim/back-reader/tap", "{\"pan\": \"" TEST_PAN "\"}");
 
 	/* an invalid change is rejected as a whole, with its file and line */
-	vb_test_daemon_write_config(d,
-				    "[door:back]\nreader=back-reader\n"
-				    "[instance:back-reader]\nplugin=sim-reader\n"
-				    "[instance:extra]\nplugin=sim-keypad\n"
-				    "[instance:pay2]\nplugin=sim-payment\nlatency-ms=soon\n");
+	vb_test_daemon_write_config(d, "[door:back]\nreader=back-reader\n"
+				       "[instance:back-reader]\nplugin=sim-reader\n"
+				       "[instance:extra]\nplugin=sim-keypad\n"
+				       "[instance:pay2]\nplugin=sim-payment\nlatency-ms=soon\n");
 	vb_test_daemon_signal(d, SIGHUP);
 	g_assert_true(wait_reloaded(d, "rejected", 2, &payload));
 	g_assert_nonnull(strstr(payload, "vestibule.conf:"));
 	g_assert_nonnull(strstr(payload, "soon"));
 	/* the running configuration stays: still two doors, no extra keypad */
-	instances = json_object_get_array_member(
-	    ctl_ok(d, &plugins2, "GET", "/v1/plugins", NULL), "instances");
+	instances = json_object_get_array_member(ctl_ok(d, &plugins2, "GET", "/v1/plugins", NULL),
+						 "instances");
 	g_assert_cmpuint(json_array_get_length(instances), ==, 8);
 	g_assert_null(find_by_name(instances, "extra"));
 
@@ -276,20 +268,18 @@ test_daemon_disabled_plugins(void)
 				"plugin 'not-installed' not found"));
 	obj = find_by_name(instances, "broken");
 	g_assert_cmpstr(json_object_get_string_member(obj, "state"), ==, "disabled");
-	g_assert_nonnull(strstr(json_object_get_string_member(obj, "error"),
-				"the test device is not there"));
+	g_assert_nonnull(
+	    strstr(json_object_get_string_member(obj, "error"), "the test device is not there"));
 
 	/* the daemon goes on: the other door works, the broken one says it is out */
 	obj = ctl_ok(d, &status, "GET", "/v1/status", NULL);
-	door = find_by_name(json_object_get_array_member(json_object_get_object_member(obj,
-										       "doors"),
-							 "doors"),
-			    "side");
+	door = find_by_name(
+	    json_object_get_array_member(json_object_get_object_member(obj, "doors"), "doors"),
+	    "side");
 	g_assert_cmpstr(json_object_get_string_member(door, "state"), ==, "unavailable");
-	door = find_by_name(json_object_get_array_member(json_object_get_object_member(obj,
-										       "doors"),
-							 "doors"),
-			    "front");
+	door = find_by_name(
+	    json_object_get_array_member(json_object_get_object_member(obj, "doors"), "doors"),
+	    "front");
 	g_assert_cmpstr(json_object_get_string_member(door, "state"), ==, "ready");
 	ctl_ok(d, &tap, "POST", "/v1/sim/front-reader/tap", "{\"pan\": \"" TEST_PAN "\"}");
 	g_assert_cmpint(vb_test_daemon_stop(d), ==, 0);
@@ -307,8 +297,8 @@ test_daemon_corrupt_store(void)
 	JsonObject *obj;
 
 	g_assert_cmpint(g_mkdir_with_parents(d->state_dir, 0700), ==, 0);
-	g_assert_true(g_file_set_contents(db, "this is not a database, it is a bad SD card", -1,
-					  NULL));
+	g_assert_true(
+	    g_file_set_contents(db, "this is not a database, it is a bad SD card", -1, NULL));
 	g_assert_true(vb_test_daemon_start(d, &error));
 	g_assert_no_error(error);
 	obj = ctl_ok(d, &status, "GET", "/v1/status", NULL);

@@ -520,6 +520,7 @@ test_auth_missing_token(Fixture *f, gconstpointer user_data)
 static void
 test_auth_wrong_token(Fixture *f, gconstpointer user_data)
 {
+	/* a real token exists, so the refusal is for the wrong one, not for none */
 	g_autofree gchar *good = test_create_token(f, "shop", "orders");
 	TestRequest wrong = {.path = "/v1/orders", .authorization = "Bearer not-the-token"};
 	TestRequest basic = {.path = "/v1/orders", .authorization = "Basic dXNlcjpwYXNz"};
@@ -535,6 +536,7 @@ test_auth_wrong_token(Fixture *f, gconstpointer user_data)
 	message2 = test_assert_error(&basic, 401, "unauthorized");
 
 	g_assert_cmpfloat(test_auth_failures(f), ==, 2);
+	g_assert_cmpstr(good, !=, "not-the-token");
 	test_request_clear(&wrong);
 	test_request_clear(&basic);
 }

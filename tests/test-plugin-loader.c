@@ -78,8 +78,8 @@ start_config(LoaderFixture *fx, const gchar *text)
 
 	fx->config = load_config(fx, "vestibule.conf", text);
 	g_assert_true(vb_context_set_config(fx->context, fx->config, NULL));
-	resolved = vb_plugin_loader_resolve(fx->loader, fx->config, fx->unloadable, fx->warnings,
-					    &error);
+	resolved =
+	    vb_plugin_loader_resolve(fx->loader, fx->config, fx->unloadable, fx->warnings, &error);
 	if (resolved == NULL)
 		return error;
 	vb_plugin_loader_start(fx->loader, fx->config, resolved, fx->unloadable);
@@ -133,10 +133,9 @@ test_loader_good(LoaderFixture *fx, gconstpointer data)
 	gint64 count = 0;
 	VbPlugin *plugin;
 
-	error = start_config(fx,
-			     "[door:front]\nreader=good\n"
-			     "[instance:good]\nplugin=test-good\ngreeting=bonjour\n"
-			     "[instance:other]\nplugin=test-good\n");
+	error = start_config(fx, "[door:front]\nreader=good\n"
+				 "[instance:good]\nplugin=test-good\ngreeting=bonjour\n"
+				 "[instance:other]\nplugin=test-good\n");
 	g_assert_no_error(error);
 	assert_instance(fx, "good", "running", NULL);
 	assert_instance(fx, "other", "running", NULL);
@@ -161,16 +160,16 @@ test_loader_abi(LoaderFixture *fx, gconstpointer data)
 {
 	g_autoptr(GError) error = NULL;
 
-	error = start_config(fx,
-			     "[instance:major]\nplugin=test-abi-major\n"
-			     "[instance:minor]\nplugin=test-abi-minor\n"
-			     "[instance:nosym]\nplugin=test-nosym\n"
-			     "[instance:missing]\nplugin=does-not-exist\n"
-			     "[instance:good]\nplugin=test-good\n");
+	error = start_config(fx, "[instance:major]\nplugin=test-abi-major\n"
+				 "[instance:minor]\nplugin=test-abi-minor\n"
+				 "[instance:nosym]\nplugin=test-nosym\n"
+				 "[instance:missing]\nplugin=does-not-exist\n"
+				 "[instance:good]\nplugin=test-good\n");
 	/* no module problem is a configuration error: the daemon goes on */
 	g_assert_no_error(error);
-	assert_instance(fx, "major", "disabled", "built for plugin ABI 2.0 but this vestibuled "
-						  "provides 1.0");
+	assert_instance(fx, "major", "disabled",
+			"built for plugin ABI 2.0 but this vestibuled "
+			"provides 1.0");
 	assert_instance(fx, "minor", "disabled", "built for plugin ABI 1.1");
 	assert_instance(fx, "nosym", "disabled", "is not a Vestibule plugin");
 	assert_instance(fx, "missing", "disabled", "plugin 'does-not-exist' not found");
@@ -182,9 +181,8 @@ test_loader_failing_startup(LoaderFixture *fx, gconstpointer data)
 {
 	g_autoptr(GError) error = NULL;
 
-	error = start_config(fx,
-			     "[instance:broken]\nplugin=test-good\nfail-startup=true\n"
-			     "[instance:good]\nplugin=test-good\n");
+	error = start_config(fx, "[instance:broken]\nplugin=test-good\nfail-startup=true\n"
+				 "[instance:good]\nplugin=test-good\n");
 	g_assert_no_error(error);
 	assert_instance(fx, "broken", "disabled", "the test device is not there; check its cable");
 	assert_instance(fx, "good", "running", NULL);
@@ -204,8 +202,8 @@ test_loader_file_mode(LoaderFixture *fx, gconstpointer data)
 
 	g_assert_cmpint(g_mkdir(dir, 0755), ==, 0);
 	g_assert_true(g_file_get_contents(src, &contents, &len, NULL));
-	g_assert_true(g_file_set_contents_full(dst, contents, (gssize)len,
-					       G_FILE_SET_CONTENTS_NONE, 0775, NULL));
+	g_assert_true(g_file_set_contents_full(dst, contents, (gssize)len, G_FILE_SET_CONTENTS_NONE,
+					       0775, NULL));
 	g_assert_cmpint(g_chmod(dst, 0775), ==, 0);
 	loader = vb_plugin_loader_new(NULL, dirs);
 	g_assert_cmpuint(vb_plugin_loader_load_module(loader, "test-good", &error), ==,
@@ -234,9 +232,8 @@ test_loader_settings_errors(LoaderFixture *fx, gconstpointer data)
 {
 	g_autoptr(GError) error = NULL;
 
-	error = start_config(fx,
-			     "[instance:a]\nplugin=test-good\ncount=eleven\nbogus=1\n"
-			     "[instance:b]\nplugin=test-good\ncount=11\n");
+	error = start_config(fx, "[instance:a]\nplugin=test-good\ncount=eleven\nbogus=1\n"
+				 "[instance:b]\nplugin=test-good\ncount=11\n");
 	g_assert_error(error, VB_ERROR, VB_ERROR_INVALID_CONFIG);
 	/* every error, each with its file and line */
 	g_assert_nonnull(strstr(error->message, "vestibule.conf:3"));
@@ -256,9 +253,8 @@ test_loader_role_mismatch(LoaderFixture *fx, gconstpointer data)
 	g_autoptr(GError) error = NULL;
 
 	/* test-good is a card reader, not a lock */
-	error = start_config(fx,
-			     "[door:front]\nreader=good\nlock=good\n"
-			     "[instance:good]\nplugin=test-good\n");
+	error = start_config(fx, "[door:front]\nreader=good\nlock=good\n"
+				 "[instance:good]\nplugin=test-good\n");
 	g_assert_error(error, VB_ERROR, VB_ERROR_INVALID_CONFIG);
 	g_assert_nonnull(strstr(error->message, "vestibule.conf:3"));
 	g_assert_nonnull(strstr(error->message, "is not a door lock"));
@@ -273,21 +269,20 @@ test_loader_reload(LoaderFixture *fx, gconstpointer data)
 	g_autoptr(GHashTable) resolved = NULL;
 	VbPlugin *keep, *plugin;
 
-	error = start_config(fx,
-			     "[instance:keep]\nplugin=test-good\n"
-			     "[instance:gone]\nplugin=test-good\n");
+	error = start_config(fx, "[instance:keep]\nplugin=test-good\n"
+				 "[instance:gone]\nplugin=test-good\n");
 	g_assert_no_error(error);
 	keep = vb_plugin_loader_get_instance(fx->loader, "keep");
 
 	/* a changed setting is reloaded in place, a new instance starts, a removed one stops */
-	config2 = load_config(fx,
-			      "two.conf",
+	config2 = load_config(fx, "two.conf",
 			      "[instance:keep]\nplugin=test-good\ncount=7\n"
 			      "[instance:new]\nplugin=test-good\n");
-	resolved = vb_plugin_loader_resolve(fx->loader, config2, fx->unloadable, fx->warnings,
-					    &error);
+	resolved =
+	    vb_plugin_loader_resolve(fx->loader, config2, fx->unloadable, fx->warnings, &error);
 	g_assert_no_error(error);
-	g_assert_true(vb_plugin_loader_apply(fx->loader, config2, resolved, fx->unloadable, &error));
+	g_assert_true(
+	    vb_plugin_loader_apply(fx->loader, config2, resolved, fx->unloadable, &error));
 	g_assert_no_error(error);
 	g_assert_true(vb_plugin_loader_get_instance(fx->loader, "keep") == keep);
 	g_assert_cmpint(vb_plugin_get_int(keep, "count"), ==, 7);
@@ -298,15 +293,14 @@ test_loader_reload(LoaderFixture *fx, gconstpointer data)
 	g_clear_pointer(&resolved, g_hash_table_unref);
 
 	/* an instance that refuses its new settings rejects the whole reload */
-	config3 = load_config(fx,
-			      "three.conf",
+	config3 = load_config(fx, "three.conf",
 			      "[instance:keep]\nplugin=test-good\ncount=9\n"
 			      "[instance:new]\nplugin=test-good\nrefuse-reload=true\n");
-	resolved = vb_plugin_loader_resolve(fx->loader, config3, fx->unloadable, fx->warnings,
-					    &error);
+	resolved =
+	    vb_plugin_loader_resolve(fx->loader, config3, fx->unloadable, fx->warnings, &error);
 	g_assert_no_error(error);
-	g_assert_false(vb_plugin_loader_apply(fx->loader, config3, resolved, fx->unloadable,
-					      &error));
+	g_assert_false(
+	    vb_plugin_loader_apply(fx->loader, config3, resolved, fx->unloadable, &error));
 	g_assert_error(error, VB_ERROR, VB_ERROR_INVALID_CONFIG);
 	g_assert_nonnull(strstr(error->message, "instance new refused its new settings"));
 	/* and nothing changed */

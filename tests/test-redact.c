@@ -50,7 +50,8 @@ test_redact_text(void)
 	    /* phone numbers are masked */
 	    {"sms to +33612345678 sent", "sms to +33 6•• •• •• 78 sent"},
 	    /* short numbers, amounts and times are not touched */
-	    {"hold of 5000 EUR at 12:30, code length 6", "hold of 5000 EUR at 12:30, code length 6"},
+	    {"hold of 5000 EUR at 12:30, code length 6",
+	     "hold of 5000 EUR at 12:30, code length 6"},
 	    /* a PAN is not found inside a longer run of digits */
 	    {"ts 14111111111111111999", "ts 14111111111111111999"},
 	};
@@ -67,14 +68,11 @@ test_redact_event(void)
 	g_autoptr(JsonNode) node = NULL;
 	g_autofree gchar *json = NULL;
 
-	event = vb_event_new(VB_EVENT_SMS_RECEIVED,
-			     "sms",
-			     NULL,
+	event = vb_event_new(VB_EVENT_SMS_RECEIVED, "sms", NULL,
 			     g_variant_new_parsed("{%s: <'+33612345678'>, %s: <'my card is "
 						  "4111111111111111, code 123456'>, "
 						  "'note': <'call +33698765432'>}",
-						  VB_KEY_PHONE,
-						  VB_KEY_BODY));
+						  VB_KEY_PHONE, VB_KEY_BODY));
 	node = vb_redact_event_to_json(event);
 	json = json_to_string(node, FALSE);
 	/* what the audit log and `vestibulectl events` show */

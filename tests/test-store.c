@@ -670,6 +670,7 @@ test_transaction_rollback_on_free(Fixture *f, gconstpointer user_data)
 
 	{
 		g_autoptr(VbStoreTransaction) tx = vb_store_transaction_begin(store, &error);
+		g_assert_nonnull(tx);
 		g_assert_no_error(error);
 		g_assert_true(vb_store_token_add(store, "dropped", "admin", HASH_A, &error));
 		g_assert_no_error(error);

@@ -68,9 +68,7 @@ vb_test_daemon_write_config(VbTestDaemon *self, const gchar *extra)
 				 "[instance:pay]\n"
 				 "plugin=sim-payment\n"
 				 "%s",
-				 self->state_dir,
-				 self->socket_path,
-				 self->sms_path,
+				 self->state_dir, self->socket_path, self->sms_path,
 				 extra != NULL ? extra : "");
 	g_assert_true(g_file_set_contents(self->config_path, config, -1, NULL));
 }
@@ -93,19 +91,13 @@ vb_test_daemon_new(const gchar *extra)
 	self->notify_path = g_build_filename(self->dir, "notify.sock", NULL);
 	self->env = g_ptr_array_new_with_free_func(g_free);
 	vb_test_daemon_write_config(self, extra);
-	g_assert_true(g_file_set_contents_full(self->secrets_path,
-					       "[vestibule]\ncard-token-key=" TEST_CARD_TOKEN_KEY
-					       "\n",
-					       -1,
-					       G_FILE_SET_CONTENTS_NONE,
-					       0600,
-					       NULL));
+	g_assert_true(g_file_set_contents_full(
+	    self->secrets_path, "[vestibule]\ncard-token-key=" TEST_CARD_TOKEN_KEY "\n", -1,
+	    G_FILE_SET_CONTENTS_NONE, 0600, NULL));
 
 	/* the daemon tells us it is ready the way it tells systemd */
-	self->notify = g_socket_new(G_SOCKET_FAMILY_UNIX,
-				    G_SOCKET_TYPE_DATAGRAM,
-				    G_SOCKET_PROTOCOL_DEFAULT,
-				    &error);
+	self->notify = g_socket_new(G_SOCKET_FAMILY_UNIX, G_SOCKET_TYPE_DATAGRAM,
+				    G_SOCKET_PROTOCOL_DEFAULT, &error);
 	g_assert_no_error(error);
 	address = g_unix_socket_address_new(self->notify_path);
 	g_assert_true(g_socket_bind(self->notify, address, TRUE, &error));
@@ -157,24 +149,15 @@ vb_test_daemon_start(VbTestDaemon *self, GError **error)
 	/* the log is kept to be scanned for secrets */
 	g_subprocess_launcher_set_stderr_file_path(launcher, self->log_path);
 	g_subprocess_launcher_set_stdout_file_path(launcher, "/dev/null");
-	self->proc = g_subprocess_launcher_spawn(launcher,
-						 error,
-						 daemon,
-						 "--config",
-						 self->config_path,
-						 "--secrets",
-						 self->secrets_path,
-						 "--verbose",
-						 NULL);
+	self->proc =
+	    g_subprocess_launcher_spawn(launcher, error, daemon, "--config", self->config_path,
+					"--secrets", self->secrets_path, "--verbose", NULL);
 	if (self->proc == NULL)
 		return FALSE;
 	if (!vb_test_daemon_wait_notify(self, "READY=1", 10000)) {
 		g_autofree gchar *log = vb_test_daemon_read_log(self);
-		g_set_error(error,
-			    G_IO_ERROR,
-			    G_IO_ERROR_TIMED_OUT,
-			    "vestibuled did not become ready; its log:\n%s",
-			    log);
+		g_set_error(error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT,
+			    "vestibuled did not become ready; its log:\n%s", log);
 		return FALSE;
 	}
 	return TRUE;
@@ -235,8 +218,9 @@ vb_test_daemon_stop(VbTestDaemon *self)
 	g_subprocess_send_signal(self->proc, SIGTERM);
 	g_assert_true(g_subprocess_wait(self->proc, NULL, &error));
 	g_assert_no_error(error);
-	status = g_subprocess_get_if_exited(self->proc) ? g_subprocess_get_exit_status(self->proc)
-							 : 128 + g_subprocess_get_term_sig(self->proc);
+	status = g_subprocess_get_if_exited(self->proc)
+		     ? g_subprocess_get_exit_status(self->proc)
+		     : 128 + g_subprocess_get_term_sig(self->proc);
 	g_clear_object(&self->proc);
 	return status;
 }

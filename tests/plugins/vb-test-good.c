@@ -34,9 +34,7 @@ static gboolean
 vb_test_good_startup(VbPlugin *plugin, GError **error)
 {
 	if (vb_plugin_get_boolean(plugin, "fail-startup")) {
-		g_set_error_literal(error,
-				    VB_ERROR,
-				    VB_ERROR_NOT_FOUND,
+		g_set_error_literal(error, VB_ERROR, VB_ERROR_NOT_FOUND,
 				    "the test device is not there; check its cable");
 		return FALSE;
 	}
@@ -81,8 +79,7 @@ vb_test_good_class_init(VbTestGoodClass *klass)
 	plugin_class->startup = vb_test_good_startup;
 	plugin_class->reload = vb_test_good_reload;
 	plugin_class->get_status = vb_test_good_get_status;
-	vb_plugin_class_add_settings(plugin_class,
-				     vb_test_good_settings,
+	vb_plugin_class_add_settings(plugin_class, vb_test_good_settings,
 				     G_N_ELEMENTS(vb_test_good_settings));
 }
 
