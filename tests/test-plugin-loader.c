@@ -308,6 +308,75 @@ test_loader_reload(LoaderFixture *fx, gconstpointer data)
 	g_assert_false(vb_plugin_get_boolean(plugin, "refuse-reload"));
 }
 
+/* the section of the reference under a "### TITLE" heading, up to the next heading */
+static gchar *
+reference_section(const gchar *reference, const gchar *title)
+{
+	g_autofree gchar *heading = g_strdup_printf("\n### %s\n", title);
+	const gchar *start = strstr(reference, heading);
+	const gchar *end;
+
+	if (start == NULL)
+		return NULL;
+	start += strlen(heading);
+	end = strstr(start, "\n### ");
+	return end != NULL ? g_strndup(start, (gsize)(end - start)) : g_strdup(start);
+}
+
+static void
+test_loader_reference_documents_every_key(void)
+{
+	g_autofree gchar *path = g_build_filename(g_getenv("VB_SOURCE_ROOT"), "data",
+						  "config-reference.md", NULL);
+	g_autofree gchar *reference = NULL;
+	const gchar *dirs[] = {g_getenv("VESTIBULE_PLUGIN_DIR"), NULL};
+	g_autoptr(VbPluginLoader) loader = vb_plugin_loader_new(NULL, dirs);
+	g_autoptr(GPtrArray) modules = vb_plugin_loader_list_modules(loader);
+	const gchar *core[][2] = {{"vestibule", "`[vestibule]`"},
+				  {"http", "`[http]`"},
+				  {"services", "`[services]`"},
+				  {"door", "`[door:NAME]`"},
+				  {"instance", "`[instance:NAME]`"}};
+
+	g_assert_true(g_file_get_contents(path, &reference, NULL, NULL));
+	/* an operator finds every key the core reads in the reference */
+	for (guint i = 0; i < G_N_ELEMENTS(core); i++) {
+		guint n = 0;
+		const VbSettingSpec *specs = vb_config_get_core_specs(core[i][0], &n);
+		g_assert_cmpuint(n, >, 0);
+		for (guint j = 0; j < n; j++) {
+			g_autofree gchar *key = g_strdup_printf("`%s`", specs[j].key);
+			if (strstr(reference, key) == NULL)
+				g_error("data/config-reference.md does not document [%s] %s",
+					core[i][0], specs[j].key);
+		}
+	}
+	/* and every key of every plugin built, under the plugin's own heading */
+	g_assert_cmpuint(modules->len, >, 0);
+	for (guint i = 0; i < modules->len; i++) {
+		const gchar *name = g_ptr_array_index(modules, i);
+		g_autoptr(GError) error = NULL;
+		g_autoptr(GTypeClass) klass = NULL;
+		g_autofree gchar *section = reference_section(reference, name);
+		const VbSettingSpec *specs;
+		GType type;
+		guint n = 0;
+
+		type = vb_plugin_loader_load_module(loader, name, &error);
+		g_assert_no_error(error);
+		if (section == NULL)
+			g_error("data/config-reference.md has no section '### %s'", name);
+		klass = g_type_class_ref(type);
+		specs = vb_plugin_class_get_settings(VB_PLUGIN_CLASS(klass), &n);
+		for (guint j = 0; j < n; j++) {
+			g_autofree gchar *key = g_strdup_printf("`%s`", specs[j].key);
+			if (strstr(section, key) == NULL)
+				g_error("data/config-reference.md does not document %s's key %s",
+					name, specs[j].key);
+		}
+	}
+}
+
 int
 main(int argc, char **argv)
 {
@@ -328,5 +397,7 @@ main(int argc, char **argv)
 		   test_loader_role_mismatch, loader_teardown);
 	g_test_add("/plugin-loader/reload", LoaderFixture, NULL, loader_setup, test_loader_reload,
 		   loader_teardown);
+	g_test_add_func("/plugin-loader/reference-documents-every-key",
+			test_loader_reference_documents_every_key);
 	return g_test_run();
 }
