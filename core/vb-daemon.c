@@ -36,7 +36,9 @@ struct _VbDaemon {
 	VbPluginLoader *loader;
 	GMainLoop *loop;
 	GSource *watchdog;
-	gint64 started_at; /* monotonic */
+	GSource *prune;	      /* daily audit retention */
+	GSource *prune_first; /* the first one, once the daemon is ready */
+	gint64 started_at;    /* monotonic */
 	gint64 ready_us;
 	gboolean running;
 	gint exit_status;
@@ -90,6 +92,37 @@ vb_daemon_open_store(VbDaemon *self, GError **error)
 		return FALSE;
 	}
 	return TRUE;
+}
+
+#define VB_PRUNE_INTERVAL_S (24 * 60 * 60)
+
+static gboolean
+vb_daemon_prune_cb(gpointer user_data)
+{
+	VbDaemon *self = VB_DAEMON(user_data);
+	gint64 days = vb_config_get_int(self->config, "vestibule", "audit-retention-days");
+	gint64 cutoff = g_get_real_time() - days * 24 * 60 * 60 * G_USEC_PER_SEC;
+	g_autoptr(GError) error = NULL;
+	gint64 n;
+
+	/* what is still buffered is new, so it is kept anyway */
+	n = vb_store_audit_prune(self->store, cutoff, &error);
+	if (n < 0)
+		g_warning("%s", error->message);
+	else if (n > 0)
+		g_message("removed %" G_GINT64_FORMAT " audit entries older than %" G_GINT64_FORMAT
+			  " days",
+			  n, days);
+	return G_SOURCE_CONTINUE;
+}
+
+static gboolean
+vb_daemon_prune_first_cb(gpointer user_data)
+{
+	VbDaemon *self = VB_DAEMON(user_data);
+	vb_daemon_prune_cb(self);
+	g_clear_pointer(&self->prune_first, g_source_unref);
+	return G_SOURCE_REMOVE;
 }
 
 static gboolean
@@ -182,6 +215,17 @@ vb_daemon_start(VbDaemon *self, GError **error)
 		return FALSE;
 	vb_daemon_log_warnings(warnings);
 	vb_plugin_loader_start(self->loader, self->config, resolved, unloadable);
+
+	/* retention runs after ready, off the start-up path, then daily */
+	self->prune = g_timeout_source_new_seconds(VB_PRUNE_INTERVAL_S);
+	g_source_set_callback(self->prune, vb_daemon_prune_cb, self, NULL);
+	g_source_set_static_name(self->prune, "[vestibule] audit retention");
+	g_source_attach(self->prune, NULL);
+	self->prune_first = g_idle_source_new();
+	g_source_set_priority(self->prune_first, G_PRIORITY_LOW);
+	g_source_set_callback(self->prune_first, vb_daemon_prune_first_cb, self, NULL);
+	g_source_set_static_name(self->prune_first, "[vestibule] audit retention, first");
+	g_source_attach(self->prune_first, NULL);
 
 	self->running = TRUE;
 	self->ready_us = g_get_monotonic_time() - self->started_at;
@@ -286,6 +330,14 @@ vb_daemon_stop(VbDaemon *self)
 	if (self->watchdog != NULL) {
 		g_source_destroy(self->watchdog);
 		g_clear_pointer(&self->watchdog, g_source_unref);
+	}
+	if (self->prune != NULL) {
+		g_source_destroy(self->prune);
+		g_clear_pointer(&self->prune, g_source_unref);
+	}
+	if (self->prune_first != NULL) {
+		g_source_destroy(self->prune_first);
+		g_clear_pointer(&self->prune_first, g_source_unref);
 	}
 	/* plugins leave doors in their defined state before anything else goes */
 	if (self->loader != NULL)

@@ -44,6 +44,10 @@ vb_store_audit_append(VbStore *self, VbEvent *event, const gchar *payload_json, 
 GPtrArray *
 vb_store_audit_list(VbStore *self, guint64 after_seq, guint limit, GError **error);
 
+/* deletes audit rows older than @before_real (µs since the epoch); returns how many */
+gint64
+vb_store_audit_prune(VbStore *self, gint64 before_real, GError **error);
+
 /* bearer tokens for the public HTTP API, stored as SHA-256 hashes */
 gboolean
 vb_store_token_add(VbStore *self,

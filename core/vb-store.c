@@ -1566,6 +1566,31 @@ vb_store_audit_list(VbStore *self, guint64 after_seq, guint limit, GError **erro
 	return g_steal_pointer(&rows);
 }
 
+/* deletes the audit rows written before @before_real (µs since the epoch). Rows
+ * are in time order by seq, so the first row to keep is found by walking from
+ * the oldest: the cost is that of the rows deleted, with no index on time */
+gint64
+vb_store_audit_prune(VbStore *self, gint64 before_real, GError **error)
+{
+	g_autoptr(VbStoreStmt) stmt = NULL;
+
+	g_return_val_if_fail(VB_IS_STORE(self), -1);
+	g_return_val_if_fail(error == NULL || *error == NULL, -1);
+
+	stmt = vb_store_prepare(self,
+				"DELETE FROM audit WHERE seq < coalesce("
+				"(SELECT seq FROM audit WHERE real >= ?1 ORDER BY seq LIMIT 1), "
+				"(SELECT max(seq) + 1 FROM audit))",
+				error);
+	if (stmt != NULL)
+		vb_store_stmt_bind_int64(stmt, 1, before_real);
+	if (stmt == NULL || !vb_store_stmt_exec(stmt, error)) {
+		g_prefix_error(error, "cannot prune the audit log: ");
+		return -1;
+	}
+	return vb_store_changes(self);
+}
+
 static gchar *
 vb_store_token_hash_normalize(const gchar *token_hash_hex, GError **error)
 {

@@ -326,8 +326,8 @@ reference_section(const gchar *reference, const gchar *title)
 static void
 test_loader_reference_documents_every_key(void)
 {
-	g_autofree gchar *path = g_build_filename(g_getenv("VB_SOURCE_ROOT"), "data",
-						  "config-reference.md", NULL);
+	g_autofree gchar *path =
+	    g_build_filename(g_getenv("VB_SOURCE_ROOT"), "data", "config-reference.md", NULL);
 	g_autofree gchar *reference = NULL;
 	const gchar *dirs[] = {g_getenv("VESTIBULE_PLUGIN_DIR"), NULL};
 	g_autoptr(VbPluginLoader) loader = vb_plugin_loader_new(NULL, dirs);

@@ -851,6 +851,46 @@ test_integrity_no_overwrite(Fixture *f, gconstpointer user_data)
 }
 
 static void
+test_audit_prune(Fixture *f, gconstpointer user_data)
+{
+	g_autoptr(VbStore) store = open_store(f->path);
+	g_autoptr(GError) error = NULL;
+	g_autoptr(GPtrArray) rows = NULL;
+	gint64 now = g_get_real_time();
+	gint64 day = (gint64)24 * 60 * 60 * G_USEC_PER_SEC;
+
+	for (guint i = 0; i < 5; i++) {
+		g_autoptr(VbEvent) e =
+		    vb_event_new(VB_EVENT_DOOR_OPENED, "sim-lock", "front", NULL);
+		g_assert_true(vb_store_audit_append(store, e, "{}", &error));
+		g_assert_no_error(error);
+	}
+	/* the first three were written 100, 50 and 10 days ago */
+	{
+		const gint64 ages[] = {100, 50, 10};
+		for (guint i = 0; i < G_N_ELEMENTS(ages); i++) {
+			g_autoptr(VbStoreStmt) st = vb_store_prepare(
+			    store, "UPDATE audit SET real = ?1 WHERE seq = ?2", &error);
+			g_assert_no_error(error);
+			vb_store_stmt_bind_int64(st, 1, now - ages[i] * day);
+			vb_store_stmt_bind_int64(st, 2, (gint64)i + 1);
+			g_assert_true(vb_store_stmt_exec(st, &error));
+		}
+	}
+	/* a 30-day retention removes the two oldest, keeps the rest */
+	g_assert_cmpint(vb_store_audit_prune(store, now - 30 * day, &error), ==, 2);
+	g_assert_no_error(error);
+	rows = vb_store_audit_list(store, 0, 0, &error);
+	g_assert_cmpuint(rows->len, ==, 3);
+	g_clear_pointer(&rows, g_ptr_array_unref);
+	g_assert_cmpint(vb_store_audit_prune(store, now - 30 * day, &error), ==, 0);
+	/* a cut-off after every row empties the log */
+	g_assert_cmpint(vb_store_audit_prune(store, now + day, &error), ==, 3);
+	rows = vb_store_audit_list(store, 0, 0, &error);
+	g_assert_cmpuint(rows->len, ==, 0);
+}
+
+static void
 test_audit_append_list(Fixture *f, gconstpointer user_data)
 {
 	g_autoptr(VbStore) store = open_store(f->path);
@@ -1064,6 +1104,7 @@ main(int argc, char **argv)
 	ADD("/store/integrity/damaged-page", test_integrity_damaged_page);
 	ADD("/store/integrity/no-overwrite", test_integrity_no_overwrite);
 	ADD("/store/audit/append-list", test_audit_append_list);
+	ADD("/store/audit/prune", test_audit_prune);
 	ADD("/store/tokens", test_tokens);
 	ADD("/store/visits/list", test_visits_list);
 	ADD("/store/checkpoint", test_checkpoint);
