@@ -439,7 +439,9 @@ static void
 vb_context_audit_event_cb(VbBus *bus, VbEvent *event, gpointer user_data)
 {
 	VbContext *self = VB_CONTEXT(user_data);
+	g_autofree gchar *labels = g_strdup_printf("name=\"%s\"", vb_event_get_name(event));
 
+	vb_metrics_add(self->metrics, "vb_bus_events_total", labels, 1);
 	g_ptr_array_add(self->audit_pending, vb_event_ref(event));
 	if (self->audit_pending->len >= AUDIT_MAX_PENDING) {
 		vb_context_flush_audit(self);

@@ -61,6 +61,41 @@ vb_daemon_load_config(VbDaemon *self, GPtrArray *warnings, GError **error)
 	return g_steal_pointer(&config);
 }
 
+/* the plugin instances by state, for /metrics */
+static void
+vb_daemon_update_plugin_metrics(VbDaemon *self)
+{
+	g_autoptr(GVariant) instances = vb_plugin_loader_to_variant(self->loader);
+	const gchar *states[] = {"running", "disabled", "stopped", "loaded"};
+	guint counts[G_N_ELEMENTS(states)] = {0};
+	GVariantIter iter;
+	GVariant *inst;
+
+	g_variant_iter_init(&iter, instances);
+	while ((inst = g_variant_iter_next_value(&iter)) != NULL) {
+		const gchar *state = NULL;
+		g_variant_lookup(inst, "state", "&s", &state);
+		for (guint i = 0; i < G_N_ELEMENTS(states); i++) {
+			if (g_strcmp0(state, states[i]) == 0)
+				counts[i]++;
+		}
+		g_variant_unref(inst);
+	}
+	for (guint i = 0; i < G_N_ELEMENTS(states); i++) {
+		g_autofree gchar *labels = g_strdup_printf("state=\"%s\"", states[i]);
+		vb_metrics_set(self->metrics, "vb_plugin_instances", labels, counts[i]);
+	}
+}
+
+static void
+vb_daemon_plugin_state_cb(VbBus *bus, VbEvent *event, gpointer user_data)
+{
+	VbDaemon *self = VB_DAEMON(user_data);
+	/* during start-up and reload the loader is still filling its list */
+	if (self->running)
+		vb_daemon_update_plugin_metrics(self);
+}
+
 static void
 vb_daemon_log_warnings(GPtrArray *warnings)
 {
@@ -229,6 +264,20 @@ vb_daemon_start(VbDaemon *self, GError **error)
 
 	self->running = TRUE;
 	self->ready_us = g_get_monotonic_time() - self->started_at;
+	vb_metrics_declare(self->metrics,
+			   "vb_plugin_instances",
+			   VB_METRIC_GAUGE,
+			   "Plugin instances, by state");
+	vb_metrics_declare(self->metrics,
+			   "vb_ready_seconds",
+			   VB_METRIC_GAUGE,
+			   "Time from process start to ready");
+	vb_metrics_set(self->metrics, "vb_ready_seconds", NULL, self->ready_us / 1e6);
+	vb_daemon_update_plugin_metrics(self);
+	g_signal_connect(self->bus,
+			 "event::" VB_EVENT_PLUGIN_STATE,
+			 G_CALLBACK(vb_daemon_plugin_state_cb),
+			 self);
 	vb_daemon_setup_watchdog(self);
 	g_variant_dict_init(&dict, NULL);
 	g_variant_dict_insert(&dict, VB_KEY_DURATION_MS, "x", self->ready_us / 1000);
@@ -313,6 +362,7 @@ vb_daemon_reload(VbDaemon *self, GError **error)
 		return FALSE;
 	}
 	g_message("configuration reloaded");
+	vb_daemon_update_plugin_metrics(self);
 	vb_daemon_emit_reloaded(self, NULL);
 	vb_sd_notify("READY=1\nSTATUS=ready", NULL);
 	return TRUE;
@@ -346,8 +396,10 @@ vb_daemon_stop(VbDaemon *self)
 		vb_control_unregister(self, self->http);
 		vb_http_server_disconnect(self->http);
 	}
-	if (self->bus != NULL)
+	if (self->bus != NULL) {
 		vb_bus_flush(self->bus);
+		g_signal_handlers_disconnect_by_data(self->bus, self);
+	}
 	if (self->context != NULL)
 		vb_context_flush_audit(self->context);
 	if (self->store != NULL)

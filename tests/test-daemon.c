@@ -11,6 +11,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include <libsoup/soup.h>
+
 #include "vb-error.h"
 #include "vb-test-daemon.h"
 
@@ -420,6 +422,77 @@ test_daemon_vestibulectl(void)
 	g_assert_cmpint(vb_test_daemon_stop(d), ==, 0);
 }
 
+static guint
+http_get(const gchar *url, const gchar *token, gchar **body)
+{
+	g_autoptr(SoupSession) session = soup_session_new();
+	g_autoptr(SoupMessage) msg = soup_message_new("GET", url);
+	g_autoptr(GBytes) bytes = NULL;
+	g_autoptr(GError) error = NULL;
+
+	if (token != NULL) {
+		g_autofree gchar *auth = g_strdup_printf("Bearer %s", token);
+		soup_message_headers_replace(soup_message_get_request_headers(msg), "Authorization",
+					     auth);
+	}
+	bytes = soup_session_send_and_read(session, msg, NULL, &error);
+	g_assert_no_error(error);
+	*body = g_strndup(g_bytes_get_data(bytes, NULL), g_bytes_get_size(bytes));
+	return soup_message_get_status(msg);
+}
+
+static void
+test_daemon_public_api(void)
+{
+	g_autoptr(VbTestDaemon) d = vb_test_daemon_new(NULL);
+	g_autoptr(GError) error = NULL;
+	g_autoptr(JsonNode) status = NULL;
+	g_autoptr(JsonNode) created = NULL;
+	g_autoptr(JsonNode) tokens = NULL;
+	g_autoptr(JsonNode) tap = NULL;
+	g_autofree gchar *metrics_url = NULL;
+	g_autofree gchar *health_url = NULL;
+	g_autofree gchar *body = NULL;
+	const gchar *token;
+	JsonObject *obj;
+
+	g_assert_true(vb_test_daemon_start(d, &error));
+	g_assert_no_error(error);
+	obj = ctl_ok(d, &status, "GET", "/v1/status", NULL);
+	metrics_url =
+	    g_strdup_printf("%s/metrics", json_object_get_string_member(obj, "public-url"));
+	health_url =
+	    g_strdup_printf("%s/healthz", json_object_get_string_member(obj, "public-url"));
+
+	g_assert_cmpuint(http_get(health_url, NULL, &body), ==, 200);
+	g_clear_pointer(&body, g_free);
+	/* metrics on the public listener need a token of scope metrics */
+	g_assert_cmpuint(http_get(metrics_url, NULL, &body), ==, 401);
+	g_clear_pointer(&body, g_free);
+
+	obj = ctl_ok(d, &created, "POST", "/v1/tokens",
+		     "{\"name\": \"prometheus\", \"scope\": \"metrics\"}");
+	token = json_object_get_string_member(obj, "token");
+	g_assert_cmpuint(strlen(token), >=, 40);
+	ctl_ok(d, &tap, "POST", "/v1/sim/front-reader/tap", "{\"pan\": \"" TEST_PAN "\"}");
+	g_assert_cmpuint(http_get(metrics_url, token, &body), ==, 200);
+	g_assert_nonnull(strstr(body, "vb_bus_events_total{name=\"card-presented\"} 1"));
+	g_assert_nonnull(strstr(body, "vb_plugin_instances{state=\"running\"} 6"));
+	g_assert_nonnull(strstr(body, "# TYPE vb_ready_seconds gauge"));
+	g_clear_pointer(&body, g_free);
+
+	/* the token list shows names and scopes, never the token */
+	obj = ctl_ok(d, &tokens, "GET", "/v1/tokens", NULL);
+	{
+		g_autofree gchar *text = json_to_string(tokens, FALSE);
+		g_assert_nonnull(strstr(text, "prometheus"));
+		g_assert_null(strstr(text, token));
+	}
+	g_assert_cmpint(vb_test_daemon_stop(d), ==, 0);
+	/* and neither the database nor the log keeps it */
+	g_assert_false(vb_test_daemon_files_contain(d, token));
+}
+
 int
 main(int argc, char **argv)
 {
@@ -435,5 +508,6 @@ main(int argc, char **argv)
 	g_test_add_func("/daemon/corrupt-store", test_daemon_corrupt_store);
 	g_test_add_func("/daemon/watchdog", test_daemon_watchdog);
 	g_test_add_func("/daemon/vestibulectl", test_daemon_vestibulectl);
+	g_test_add_func("/daemon/public-api-token-metrics", test_daemon_public_api);
 	return g_test_run();
 }
