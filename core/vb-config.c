@@ -6,6 +6,8 @@
 
 #include "config.h"
 
+#include <inttypes.h>
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -530,7 +532,7 @@ vb_setting_parse_int(const VbSettingSpec *spec, const gchar *raw, GError **error
 	}
 	g_set_error(
 	    error, VB_ERROR, VB_ERROR_INVALID_DATA,
-	    _("expected an integer from %" G_GINT64_FORMAT " to %" G_GINT64_FORMAT ", got %s"),
+	    _("expected an integer from %" PRId64 " to %" PRId64 ", got %s"),
 	    spec->min, spec->max, quoted);
 	return NULL;
 }
@@ -1122,8 +1124,8 @@ vb_config_load_file(VbConfig *self,
 	if (data == NULL) {
 		if (main_file && g_error_matches(error_local, VB_ERROR, VB_ERROR_NOT_FOUND)) {
 			g_set_error(error, VB_ERROR, VB_ERROR_NOT_FOUND,
-				    _("configuration file %s does not exist; create it, or use "
-				      "--config to point to another file"),
+				    _("configuration file %s does not exist: create it, or give the path of "
+				      "another file"),
 				    path);
 			return FALSE;
 		}

@@ -6,6 +6,8 @@
 
 #include "config.h"
 
+#include <inttypes.h>
+
 #include <glib/gi18n.h>
 #include <locale.h>
 #include <stdlib.h>
@@ -69,17 +71,17 @@ vb_ctl_status(VbCtl *ctl)
 	}
 	obj = json_node_get_object(node);
 	/* TRANSLATORS: vestibulectl status, first line */
-	g_print(_("%s: vestibuled %s, up %" G_GINT64_FORMAT " s, ready in %.1f ms\n"),
+	g_print(_("%s: vestibuled %s, up %" PRId64 " s, ready in %.1f ms\n"),
 		vb_obj_str(obj, "store-name"), vb_obj_str(obj, "version"),
 		json_object_get_int_member_with_default(obj, "uptime-s", 0),
 		json_object_get_double_member_with_default(obj, "ready-ms", 0));
-	g_print(_("store: %s (schema %" G_GINT64_FORMAT ")\n"), vb_obj_str(obj, "store-path"),
+	g_print(_("store: %s (schema %" PRId64 ")\n"), vb_obj_str(obj, "store-path"),
 		json_object_get_int_member_with_default(obj, "schema-version", 0));
 	if (json_object_has_member(obj, "store-quarantined"))
 		g_print(_("WARNING: a damaged store was moved to %s\n"),
 			vb_obj_str(obj, "store-quarantined"));
 	g_print(_("public API: %s\n"), vb_obj_str(obj, "public-url"));
-	g_print(_("plugins: %" G_GINT64_FORMAT " running, %" G_GINT64_FORMAT " disabled\n"),
+	g_print(_("plugins: %" PRId64 " running, %" PRId64 " disabled\n"),
 		json_object_get_int_member_with_default(obj, "plugins-running", 0),
 		json_object_get_int_member_with_default(obj, "plugins-disabled", 0));
 	doors_obj = json_object_get_object_member(obj, "doors");
@@ -320,7 +322,7 @@ vb_ctl_config_check(VbCtl *ctl, gint argc, gchar **argv)
 		gpointer name, reason;
 		g_hash_table_iter_init(&iter, unloadable);
 		while (g_hash_table_iter_next(&iter, &name, &reason))
-			g_printerr(_("[instance:%s]: %s\n"), (gchar *)name, (gchar *)reason);
+			g_printerr("[instance:%s]: %s\n", (gchar *)name, (gchar *)reason);
 		return VB_EXIT_FAILED;
 	}
 	g_print(_("%s: configuration is valid\n"), file);
@@ -419,8 +421,9 @@ vb_ctl_usage(void)
 	      "                               bearer tokens of the public HTTP API\n"
 	      "  sim ...                      drive the simulated store (vestibulectl sim help)\n"
 	      "\n"
-	      "The socket is $VESTIBULE_SOCKET, else " VB_RUNDIR "/control.sock.\n"
 	      "Exit status: 0 done, 1 refused or failed, 2 usage error, 3 daemon unreachable.\n"));
+	/* TRANSLATORS: %s is the default path of the control socket */
+	g_printerr(_("The socket is $VESTIBULE_SOCKET, else %s.\n"), VB_RUNDIR "/control.sock");
 }
 
 int

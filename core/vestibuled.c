@@ -22,20 +22,17 @@ main(int argc, char **argv)
 	g_autofree gchar *config_path = NULL;
 	g_autofree gchar *secrets_path = NULL;
 	g_auto(GStrv) plugin_dirs = NULL;
+	g_autofree gchar *defaults = NULL;
 	gboolean verbose = FALSE;
 	gboolean version = FALSE;
 	const GOptionEntry entries[] = {
 	    {"config", 'c', 0, G_OPTION_ARG_FILENAME, &config_path,
-	     /* TRANSLATORS: --config */
-	     N_("Main configuration file (default: " VB_SYSCONFDIR "/vestibule.conf)"), N_("FILE")},
+	     /* TRANSLATORS: --config; the defaults are listed after the options */
+	     N_("Main configuration file"), N_("FILE")},
 	    {"secrets", 's', 0, G_OPTION_ARG_FILENAME, &secrets_path,
-	     N_("Secrets file (default: $CREDENTIALS_DIRECTORY/vestibule-secrets, "
-		"else " VB_SYSCONFDIR "/secrets.conf)"),
-	     N_("FILE")},
+	     N_("Secrets file"), N_("FILE")},
 	    {"plugin-dir", 'p', 0, G_OPTION_ARG_FILENAME_ARRAY, &plugin_dirs,
-	     N_("Plugin directory, may be repeated (default: $VESTIBULE_PLUGIN_DIR, "
-		"else " VB_PLUGIN_DIR ")"),
-	     N_("DIR")},
+	     N_("Plugin directory, may be repeated"), N_("DIR")},
 	    {"verbose", 'v', 0, G_OPTION_ARG_NONE, &verbose, N_("Show debug messages"), NULL},
 	    {"version", 0, 0, G_OPTION_ARG_NONE, &version, N_("Show the version"), NULL},
 	    {NULL}};
@@ -46,6 +43,14 @@ main(int argc, char **argv)
 	textdomain(GETTEXT_PACKAGE);
 
 	option_context = g_option_context_new(NULL);
+	/* TRANSLATORS: the %s are paths */
+	defaults = g_strdup_printf(_("Defaults:\n"
+				     "  configuration  %s/vestibule.conf, then %s/conf.d/*.conf\n"
+				     "  secrets        $CREDENTIALS_DIRECTORY/vestibule-secrets, else "
+				     "%s/secrets.conf\n"
+				     "  plugins        $VESTIBULE_PLUGIN_DIR, else %s"),
+				   VB_SYSCONFDIR, VB_SYSCONFDIR, VB_SYSCONFDIR, VB_PLUGIN_DIR);
+	g_option_context_set_description(option_context, defaults);
 	g_option_context_set_summary(option_context,
 				     _("The Vestibule daemon: card readers, door locks, keypads, "
 				       "payments and SMS for an unattended store."));

@@ -270,7 +270,7 @@ test_load_missing_main(Fixture *fx, gconstpointer user_data)
 	g_assert_false(vb_config_load(config, path, &error));
 	g_assert_error(error, VB_ERROR, VB_ERROR_NOT_FOUND);
 	vb_assert_contains(error->message, path);
-	vb_assert_contains(error->message, "--config");
+	vb_assert_contains(error->message, "give the path of another file");
 }
 
 static void

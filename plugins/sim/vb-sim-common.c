@@ -6,6 +6,8 @@
 
 #include "config.h"
 
+#include <inttypes.h>
+
 #include <glib/gi18n-lib.h>
 #include <string.h>
 
@@ -316,7 +318,7 @@ vb_sim_json_get_int(JsonObject *obj,
 	if (tmp < min || tmp > max) {
 		g_set_error(
 		    error, VB_ERROR, VB_ERROR_INVALID_DATA,
-		    _("the member '%s' must be between %" G_GINT64_FORMAT " and %" G_GINT64_FORMAT),
+		    _("the member '%s' must be between %" PRId64 " and %" PRId64),
 		    member, min, max);
 		return FALSE;
 	}

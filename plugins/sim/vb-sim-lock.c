@@ -6,6 +6,8 @@
 
 #include "config.h"
 
+#include <inttypes.h>
+
 #include <glib/gi18n-lib.h>
 
 #include "vb-sim-common.h"
@@ -118,7 +120,7 @@ vb_sim_lock_held_open_cb(gpointer user_data)
 	vb_sim_lock_raise_alarm(self, "held-open");
 	vb_context_alert(vb_plugin_get_context(VB_PLUGIN(self)), VB_ALERT_WARNING,
 			 vb_plugin_get_name(VB_PLUGIN(self)),
-			 _("door %s has been held open for more than %" G_GINT64_FORMAT
+			 _("door %s has been held open for more than %" PRId64
 			   " seconds; check that it is closed"),
 			 vb_sim_get_door_label(VB_PLUGIN(self)), self->held_open_s);
 	return G_SOURCE_REMOVE;

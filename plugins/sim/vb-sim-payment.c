@@ -6,6 +6,8 @@
 
 #include "config.h"
 
+#include <inttypes.h>
+
 #include <glib/gi18n-lib.h>
 #include <string.h>
 
@@ -264,7 +266,7 @@ vb_sim_payment_call_validate(const VbSimPaymentCall *call, GError **error)
 		/* a zero capture is a cancel */
 		g_set_error(error, VB_ERROR, VB_ERROR_INVALID_DATA,
 			    _("the amount of the %s operation must be positive and at most "
-			      "%" G_GINT64_FORMAT " minor units"),
+			      "%" PRId64 " minor units"),
 			    vb_payment_op_to_string(call->op), VB_SIM_PAYMENT_AMOUNT_MAX);
 		return FALSE;
 	}
