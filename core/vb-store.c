@@ -684,9 +684,115 @@ vb_store_migrate_v2(VbStore *self, GError **error)
 
 typedef gboolean (*VbStoreMigrateFunc)(VbStore *self, GError **error);
 
+/* the visit: customers and their cards, one-time codes, consent, the visit's
+ * money and timeline, feedback and the durable outbox. No column holds a PAN,
+ * a phone number in clear or a one-time code: phones are sealed with the
+ * phone key and found through a keyed blind index, codes are keyed hashes */
+static gboolean
+vb_store_migrate_v3(VbStore *self, GError **error)
+{
+	return vb_store_exec_script(
+	    self,
+	    "CREATE TABLE customers ("
+	    "id INTEGER PRIMARY KEY AUTOINCREMENT, "
+	    "phone_index TEXT NOT NULL UNIQUE, "
+	    "phone_sealed BLOB NOT NULL, "
+	    "phone_masked TEXT NOT NULL, "
+	    "language TEXT, "
+	    "sms_opt_out INTEGER NOT NULL DEFAULT 0, "
+	    "created INTEGER NOT NULL);"
+	    "CREATE TABLE cards ("
+	    "token TEXT PRIMARY KEY, "
+	    "customer_id INTEGER REFERENCES customers (id) ON DELETE SET NULL, "
+	    "kind TEXT NOT NULL, "
+	    "first6 TEXT, "
+	    "last4 TEXT, "
+	    "expiry TEXT, "
+	    "scheme TEXT, "
+	    "language TEXT, "
+	    "visits INTEGER NOT NULL DEFAULT 0, "
+	    "created INTEGER NOT NULL, "
+	    "last_seen INTEGER NOT NULL);"
+	    "CREATE INDEX cards_customer ON cards (customer_id);"
+	    "CREATE TABLE card_aliases ("
+	    "alias TEXT PRIMARY KEY, "
+	    "token TEXT NOT NULL REFERENCES cards (token) ON DELETE CASCADE);"
+	    "CREATE TABLE otps ("
+	    "phone_index TEXT PRIMARY KEY, "
+	    "code_hash TEXT NOT NULL, "
+	    "expires INTEGER NOT NULL, "
+	    "tries INTEGER NOT NULL DEFAULT 0, "
+	    "sent_at INTEGER NOT NULL, "
+	    "sends INTEGER NOT NULL DEFAULT 1);"
+	    "CREATE TABLE consent ("
+	    "id INTEGER PRIMARY KEY AUTOINCREMENT, "
+	    "phone_index TEXT NOT NULL, "
+	    "time INTEGER NOT NULL, "
+	    "purpose TEXT NOT NULL, "
+	    "given INTEGER NOT NULL, "
+	    "text TEXT NOT NULL, "
+	    "version TEXT NOT NULL, "
+	    "channel TEXT NOT NULL);"
+	    "CREATE INDEX consent_phone ON consent (phone_index, id);"
+	    "CREATE TRIGGER consent_no_update BEFORE UPDATE ON consent "
+	    "BEGIN SELECT RAISE(ABORT, 'the consent log is append-only'); END;"
+	    "CREATE TRIGGER consent_no_delete BEFORE DELETE ON consent "
+	    "BEGIN SELECT RAISE(ABORT, 'the consent log is append-only'); END;"
+	    "ALTER TABLE visits ADD COLUMN customer_id INTEGER "
+	    "REFERENCES customers (id) ON DELETE SET NULL;"
+	    "ALTER TABLE visits ADD COLUMN language TEXT;"
+	    "ALTER TABLE visits ADD COLUMN currency TEXT;"
+	    "ALTER TABLE visits ADD COLUMN hold_amount INTEGER;"
+	    "ALTER TABLE visits ADD COLUMN psp_reference TEXT;"
+	    "ALTER TABLE visits ADD COLUMN capture_deadline INTEGER;"
+	    "ALTER TABLE visits ADD COLUMN order_hash TEXT;"
+	    "ALTER TABLE visits ADD COLUMN order_json TEXT;"
+	    "ALTER TABLE visits ADD COLUMN total INTEGER;"
+	    "ALTER TABLE visits ADD COLUMN captured INTEGER;"
+	    "ALTER TABLE visits ADD COLUMN settlement TEXT;"
+	    "ALTER TABLE visits ADD COLUMN receipt_hash TEXT;"
+	    "ALTER TABLE visits ADD COLUMN receipt_expires INTEGER;"
+	    "CREATE UNIQUE INDEX visits_receipt ON visits (receipt_hash) "
+	    "WHERE receipt_hash IS NOT NULL;"
+	    "CREATE INDEX visits_customer ON visits (customer_id, created);"
+	    "CREATE INDEX visits_state ON visits (state);"
+	    "CREATE TABLE visit_timeline ("
+	    "id INTEGER PRIMARY KEY AUTOINCREMENT, "
+	    "visit_id TEXT NOT NULL REFERENCES visits (id) ON DELETE CASCADE, "
+	    "time INTEGER NOT NULL, "
+	    "state TEXT NOT NULL, "
+	    "detail TEXT);"
+	    "CREATE INDEX visit_timeline_visit ON visit_timeline (visit_id, id);"
+	    "CREATE TABLE feedback ("
+	    "id INTEGER PRIMARY KEY AUTOINCREMENT, "
+	    "visit_id TEXT REFERENCES visits (id) ON DELETE SET NULL, "
+	    "customer_id INTEGER REFERENCES customers (id) ON DELETE CASCADE, "
+	    "received INTEGER NOT NULL, "
+	    "body TEXT NOT NULL, "
+	    "handled INTEGER NOT NULL DEFAULT 0);"
+	    "CREATE TABLE outbox ("
+	    "id INTEGER PRIMARY KEY AUTOINCREMENT, "
+	    "kind TEXT NOT NULL, "
+	    "recipient TEXT NOT NULL, "
+	    "idempotency_key TEXT NOT NULL UNIQUE, "
+	    "payload TEXT NOT NULL, "
+	    "state TEXT NOT NULL, "
+	    "attempts INTEGER NOT NULL DEFAULT 0, "
+	    "next_attempt INTEGER NOT NULL, "
+	    "created INTEGER NOT NULL, "
+	    "updated INTEGER NOT NULL, "
+	    "last_error TEXT, "
+	    "result TEXT, "
+	    "visit_id TEXT);"
+	    "CREATE INDEX outbox_due ON outbox (state, next_attempt);"
+	    "CREATE INDEX outbox_recipient ON outbox (recipient, id);",
+	    error);
+}
+
 static const VbStoreMigrateFunc vb_store_migrations[] = {
     vb_store_migrate_v1,
     vb_store_migrate_v2,
+    vb_store_migrate_v3,
 };
 
 /**

@@ -200,8 +200,8 @@ test_open_wal_and_pragmas(Fixture *f, gconstpointer user_data)
 	g_assert_cmpint(query_int(store, "PRAGMA synchronous"), ==, 2);
 	g_assert_cmpint(query_int(store, "PRAGMA foreign_keys"), ==, 1);
 	g_assert_cmpint(query_int(store, "PRAGMA busy_timeout"), ==, 5000);
-	g_assert_cmpuint(vb_store_schema_version_latest(), ==, 2);
-	g_assert_cmpuint(vb_store_get_schema_version(store), ==, 2);
+	g_assert_cmpuint(vb_store_schema_version_latest(), ==, 3);
+	g_assert_cmpuint(vb_store_get_schema_version(store), ==, vb_store_schema_version_latest());
 	g_assert_cmpstr(vb_store_get_path(store), ==, f->path);
 	g_assert_null(vb_store_get_quarantined_path(store));
 }
@@ -232,9 +232,10 @@ test_open_twice(Fixture *f, gconstpointer user_data)
 	g_clear_error(&error);
 
 	/* the first open is still usable */
-	g_assert_cmpuint(vb_store_get_schema_version(store), ==, 2);
+	g_assert_cmpuint(vb_store_get_schema_version(store), ==, vb_store_schema_version_latest());
 
-	g_assert_false(vb_store_open_at_version(other, f->path, 3, &error));
+	g_assert_false(
+	    vb_store_open_at_version(other, f->path, vb_store_schema_version_latest() + 1, &error));
 	g_assert_error(error, VB_ERROR, VB_ERROR_INVALID_DATA);
 }
 
@@ -254,6 +255,10 @@ test_migrate_every_version(Fixture *f, gconstpointer user_data)
 		g_assert_cmpint(has_object(store, "api_tokens"), ==, v >= 1);
 		g_assert_cmpint(has_object(store, "namespaces"), ==, v >= 1);
 		g_assert_cmpint(has_object(store, "visits"), ==, v >= 2);
+		g_assert_cmpint(has_object(store, "outbox"), ==, v >= 3);
+		if (v == 2)
+			exec_sql(store, "INSERT INTO visits (id, door, state, created, updated) "
+					"VALUES ('v-old', 'front', 'closed', 1, 1)");
 		vb_store_close(store);
 
 		g_assert_true(vb_store_open(store, path, &error));
@@ -265,8 +270,16 @@ test_migrate_every_version(Fixture *f, gconstpointer user_data)
 		g_assert_true(has_object(store, "namespaces"));
 		g_assert_true(has_object(store, "visits"));
 		g_assert_true(has_object(store, "visits_created"));
+		g_assert_true(has_object(store, "customers"));
+		g_assert_true(has_object(store, "outbox"));
+		g_assert_true(has_object(store, "consent_no_update"));
 		g_assert_cmpint(query_int(store, "SELECT COUNT(*) FROM schema_version"), ==,
 				vb_store_schema_version_latest());
+		/* a visit recorded under schema 2 survives the new columns */
+		if (v == 2)
+			g_assert_cmpint(query_int(store, "SELECT COUNT(*) FROM visits WHERE id = "
+							 "'v-old' AND customer_id IS NULL"),
+					==, 1);
 	}
 }
 
@@ -295,7 +308,7 @@ test_migrate_keeps_v1_data(Fixture *f, gconstpointer user_data)
 
 	g_assert_true(vb_store_open(store, f->path, &error));
 	g_assert_no_error(error);
-	g_assert_cmpuint(vb_store_get_schema_version(store), ==, 2);
+	g_assert_cmpuint(vb_store_get_schema_version(store), ==, vb_store_schema_version_latest());
 	g_assert_true(has_object(store, "visits"));
 	name = vb_store_token_lookup(store, HASH_A, "admin", &error);
 	g_assert_no_error(error);
@@ -315,12 +328,12 @@ test_migrate_future_refused(Fixture *f, gconstpointer user_data)
 	g_autoptr(VbStore) store = open_store(f->path);
 	g_autoptr(GError) error = NULL;
 
-	exec_sql(store, "INSERT INTO schema_version (version, applied) VALUES (3, 0)");
+	exec_sql(store, "INSERT INTO schema_version (version, applied) VALUES (4, 0)");
 	vb_store_close(store);
 
 	g_assert_false(vb_store_open(store, f->path, &error));
 	g_assert_error(error, VB_ERROR, VB_ERROR_NOT_SUPPORTED);
-	g_assert_nonnull(strstr(error->message, "schema version 3"));
+	g_assert_nonnull(strstr(error->message, "schema version 4"));
 	g_assert_null(vb_store_get_path(store));
 	g_clear_error(&error);
 
@@ -337,7 +350,7 @@ test_migrate_future_refused(Fixture *f, gconstpointer user_data)
 						   -1, &stmt, NULL),
 				==, SQLITE_OK);
 		g_assert_cmpint(sqlite3_step(stmt), ==, SQLITE_ROW);
-		g_assert_cmpint(sqlite3_column_int(stmt, 0), ==, 3);
+		g_assert_cmpint(sqlite3_column_int(stmt, 0), ==, 4);
 		sqlite3_finalize(stmt);
 		sqlite3_close(db);
 	}
