@@ -39,7 +39,7 @@ struct _VbContext {
 	VbMetrics *metrics;
 	VbConfig *config;
 	GMutex key_mutex;
-	GBytes *card_token_key; /* guarded by key_mutex: readers tokenize in threads */
+	GBytes *keys[VB_STORE_KEY_LAST]; /* guarded by key_mutex: readers tokenize in threads */
 	gulong audit_handler;
 	GPtrArray *audit_pending; /* of VbEvent */
 	GSource *audit_source;
@@ -267,23 +267,59 @@ vb_context_get_config(VbContext *self)
 	return self->config;
 }
 
+static const gchar *vb_store_key_names[VB_STORE_KEY_LAST] = {
+    [VB_STORE_KEY_CARD_TOKEN] = "card-token-key",
+    [VB_STORE_KEY_PHONE] = "phone-key",
+    [VB_STORE_KEY_PHONE_INDEX] = "phone-index-key",
+    [VB_STORE_KEY_OTP] = "otp-key",
+};
+
 gboolean
 vb_context_set_config(VbContext *self, VbConfig *config, GError **error)
 {
-	g_autoptr(GBytes) key = NULL;
-	g_autoptr(GError) error_local = NULL;
+	GBytes *keys[VB_STORE_KEY_LAST] = {NULL};
 
-	key = vb_config_get_secret_key32(config, "vestibule", "card-token-key", &error_local);
-	if (key == NULL && !g_error_matches(error_local, VB_ERROR, VB_ERROR_NOT_FOUND)) {
-		g_propagate_error(error, g_steal_pointer(&error_local));
-		return FALSE;
+	/* a malformed key is an error; a missing one only disables what needs it */
+	for (guint i = 0; i < VB_STORE_KEY_LAST; i++) {
+		g_autoptr(GError) error_local = NULL;
+		keys[i] = vb_config_get_secret_key32(config, "vestibule", vb_store_key_names[i],
+						     &error_local);
+		if (keys[i] == NULL &&
+		    !g_error_matches(error_local, VB_ERROR, VB_ERROR_NOT_FOUND)) {
+			for (guint j = 0; j < i; j++)
+				g_clear_pointer(&keys[j], g_bytes_unref);
+			g_propagate_error(error, g_steal_pointer(&error_local));
+			return FALSE;
+		}
 	}
 	g_set_object(&self->config, config);
 	g_mutex_lock(&self->key_mutex);
-	g_clear_pointer(&self->card_token_key, g_bytes_unref);
-	self->card_token_key = g_steal_pointer(&key);
+	for (guint i = 0; i < VB_STORE_KEY_LAST; i++) {
+		g_clear_pointer(&self->keys[i], g_bytes_unref);
+		self->keys[i] = keys[i];
+	}
 	g_mutex_unlock(&self->key_mutex);
 	return TRUE;
+}
+
+GBytes *
+vb_context_get_store_key(VbContext *self, VbStoreKey key, GError **error)
+{
+	GBytes *bytes;
+
+	g_return_val_if_fail(key < VB_STORE_KEY_LAST, NULL);
+	g_mutex_lock(&self->key_mutex);
+	bytes = self->keys[key] != NULL ? g_bytes_ref(self->keys[key]) : NULL;
+	g_mutex_unlock(&self->key_mutex);
+	if (bytes == NULL) {
+		g_set_error(error, VB_ERROR, VB_ERROR_INVALID_CONFIG,
+			    "no %s in [vestibule] of the secrets file %s; see "
+			    "data/config-reference.md for how to make one",
+			    vb_store_key_names[key],
+			    self->config != NULL ? vb_config_get_secrets_path(self->config)
+						 : "(none loaded)");
+	}
+	return bytes;
 }
 
 GBytes *
@@ -322,9 +358,10 @@ vb_context_tokenize_card_unlocked(VbContext *self, VbCardRead *read, GError **er
 {
 	GVariantDict dict;
 	g_autofree gchar *token = NULL;
+	GBytes *card_key = self->keys[VB_STORE_KEY_CARD_TOKEN];
 	gsize pan_len;
 
-	if (self->card_token_key == NULL) {
+	if (card_key == NULL) {
 		g_set_error(error, VB_ERROR, VB_ERROR_INVALID_CONFIG,
 			    "no card-token-key in [vestibule] of the secrets file %s: cards "
 			    "cannot be identified; see data/config-reference.md",
@@ -341,7 +378,7 @@ vb_context_tokenize_card_unlocked(VbContext *self, VbCardRead *read, GError **er
 			g_variant_dict_clear(&dict);
 			return NULL;
 		}
-		token = vb_crypto_hmac_hex(self->card_token_key, "uid:", read->uid, read->uid_len);
+		token = vb_crypto_hmac_hex(card_key, "uid:", read->uid, read->uid_len);
 		g_variant_dict_insert(&dict, VB_KEY_CARD_KIND, "s", "uid");
 	} else {
 		pan_len = strnlen(read->pan, sizeof(read->pan));
@@ -353,8 +390,7 @@ vb_context_tokenize_card_unlocked(VbContext *self, VbCardRead *read, GError **er
 			g_variant_dict_clear(&dict);
 			return NULL;
 		}
-		token = vb_crypto_hmac_hex(self->card_token_key, "pan:", (const guint8 *)read->pan,
-					   pan_len);
+		token = vb_crypto_hmac_hex(card_key, "pan:", (const guint8 *)read->pan, pan_len);
 		g_variant_dict_insert(&dict, VB_KEY_CARD_KIND, "s", "payment");
 		g_variant_dict_insert_value(&dict, VB_KEY_FIRST6,
 					    g_variant_new_take_string(g_strndup(read->pan, 6)));
@@ -491,7 +527,8 @@ vb_context_finalize(GObject *object)
 {
 	VbContext *self = VB_CONTEXT(object);
 
-	g_clear_pointer(&self->card_token_key, g_bytes_unref);
+	for (guint i = 0; i < VB_STORE_KEY_LAST; i++)
+		g_clear_pointer(&self->keys[i], g_bytes_unref);
 	g_ptr_array_unref(self->audit_pending);
 	g_mutex_clear(&self->key_mutex);
 	G_OBJECT_CLASS(vb_context_parent_class)->finalize(object);

@@ -23,3 +23,28 @@ void
 vb_crypto_wipe(gpointer data, gsize len);
 
 G_END_DECLS
+
+G_BEGIN_DECLS
+
+/* XChaCha20-Poly1305 with a 32-byte @key: returns nonce || ciphertext || tag.
+ * @ad is authenticated, not encrypted (the blind index, so a sealed phone
+ * cannot be moved to another row) */
+GBytes *
+vb_crypto_seal(GBytes *key, const gchar *ad, const guint8 *data, gsize len, GError **error);
+/* the plaintext, in memory wiped when freed; VB_ERROR_INVALID_DATA if forged */
+GBytes *
+vb_crypto_open(GBytes *key, const gchar *ad, GBytes *sealed, GError **error);
+/* @n decimal digits from the CSPRNG, uniformly */
+gchar *
+vb_crypto_random_digits(guint n);
+/* @n_bytes from the CSPRNG, base64url without padding */
+gchar *
+vb_crypto_random_token(gsize n_bytes);
+/* constant-time comparison of two strings of the same length */
+gboolean
+vb_crypto_equal(const gchar *a, const gchar *b);
+/* wipes and frees a string that held a secret; NULL is fine */
+void
+vb_crypto_free_string(gchar *secret);
+
+G_END_DECLS

@@ -542,6 +542,24 @@ vb_store_exec_cached(VbStore *self, const gchar *sql, GError **error)
 }
 
 /**
+ * vb_store_in_transaction:
+ * @self: a #VbStore
+ *
+ * Tells whether a transaction is open, so that a helper that writes several
+ * rows can join the caller's transaction instead of opening its own.
+ *
+ * Returns: %TRUE inside a transaction
+ *
+ * Since: 0.1
+ */
+gboolean
+vb_store_in_transaction(VbStore *self)
+{
+	g_return_val_if_fail(VB_IS_STORE(self), FALSE);
+	return self->db != NULL && !sqlite3_get_autocommit(self->db);
+}
+
+/**
  * vb_store_transaction_begin:
  * @self: a #VbStore
  * @error: (nullable): return location for a #GError

@@ -78,6 +78,8 @@ gint64
 vb_store_last_insert_rowid(VbStore *self);
 gint
 vb_store_changes(VbStore *self);
+gboolean
+vb_store_in_transaction(VbStore *self);
 
 VbStoreTransaction *
 vb_store_transaction_begin(VbStore *self, GError **error);
