@@ -19,6 +19,7 @@ G_BEGIN_DECLS
  *   [vestibule]        the store
  *   [http]             the listeners
  *   [services]         which instances fill the store-wide roles
+ *   [visit]            the visit: the hold, time-outs, receipts, replies
  *   [door:NAME]        which instances fill a door's roles
  *   [instance:NAME]    one plugin instance: plugin=NAME plus the plugin's keys
  */

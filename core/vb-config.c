@@ -155,6 +155,64 @@ static const VbSettingSpec vb_config_specs_door[] = {
     {NULL},
 };
 
+static const VbSettingSpec vb_config_specs_visit[] = {
+    {.key = "hold-amount",
+     .type = VB_SETTING_INT,
+     .default_value = "5000",
+     .min = 1,
+     .max = 100000000,
+     .blurb = N_("The pre-authorization hold, in minor units of the store's currency")},
+    {.key = "verify-phone",
+     .type = VB_SETTING_BOOLEAN,
+     .default_value = "true",
+     .blurb = N_("Whether a one-time code by SMS proves a new phone number")},
+    {.key = "keypad-timeout-s",
+     .type = VB_SETTING_INT,
+     .default_value = "45",
+     .min = 5,
+     .max = 600,
+     .blurb = N_("How long the keypad waits for the next key, in seconds")},
+    {.key = "authorize-timeout-ms",
+     .type = VB_SETTING_INT,
+     .default_value = "8000",
+     .min = 500,
+     .max = 60000,
+     .blurb = N_("How long the payment processor may take to place the hold")},
+    {.key = "open-timeout-s",
+     .type = VB_SETTING_INT,
+     .default_value = "30",
+     .min = 3,
+     .max = 600,
+     .blurb = N_("How long an unlocked door may stay unopened before the hold is cancelled")},
+    {.key = "capture-deadline-h",
+     .type = VB_SETTING_INT,
+     .default_value = "44",
+     .min = 1,
+     .max = 168,
+     .blurb = N_("Hours after the hold by which it is settled, whether or not an order came")},
+    {.key = "deadline-capture-max",
+     .type = VB_SETTING_INT,
+     .default_value = "0",
+     .min = 0,
+     .max = 100000000,
+     .blurb = N_("At the deadline without an order: 0 cancels the hold, N captures up to N")},
+    {.key = "receipt-days",
+     .type = VB_SETTING_INT,
+     .default_value = "90",
+     .min = 1,
+     .max = 3650,
+     .blurb = N_("How long a receipt link works, in days")},
+    {.key = "operator-phone",
+     .type = VB_SETTING_STRING,
+     .default_value = "",
+     .blurb = N_("The operator's phone (E.164) that shopper replies are forwarded to")},
+    {.key = "operator-webhook",
+     .type = VB_SETTING_STRING,
+     .default_value = "",
+     .blurb = N_("An http(s) URL that shopper replies are posted to, as JSON")},
+    {NULL},
+};
+
 static const VbSettingSpec vb_config_specs_instance[] = {
     {.key = "plugin",
      .type = VB_SETTING_STRING,
@@ -175,6 +233,7 @@ static const struct {
     {"vestibule", vb_config_specs_vestibule, G_N_ELEMENTS(vb_config_specs_vestibule) - 1},
     {"http", vb_config_specs_http, G_N_ELEMENTS(vb_config_specs_http) - 1},
     {"services", vb_config_specs_services, G_N_ELEMENTS(vb_config_specs_services) - 1},
+    {"visit", vb_config_specs_visit, G_N_ELEMENTS(vb_config_specs_visit) - 1},
     {"door", vb_config_specs_door, G_N_ELEMENTS(vb_config_specs_door) - 1},
     {"instance", vb_config_specs_instance, G_N_ELEMENTS(vb_config_specs_instance) - 1},
 };
@@ -530,10 +589,9 @@ vb_setting_parse_int(const VbSettingSpec *spec, const gchar *raw, GError **error
 			    _("expected an integer, got %s"), quoted);
 		return NULL;
 	}
-	g_set_error(
-	    error, VB_ERROR, VB_ERROR_INVALID_DATA,
-	    _("expected an integer from %" PRId64 " to %" PRId64 ", got %s"),
-	    spec->min, spec->max, quoted);
+	g_set_error(error, VB_ERROR, VB_ERROR_INVALID_DATA,
+		    _("expected an integer from %" PRId64 " to %" PRId64 ", got %s"), spec->min,
+		    spec->max, quoted);
 	return NULL;
 }
 
@@ -1124,7 +1182,8 @@ vb_config_load_file(VbConfig *self,
 	if (data == NULL) {
 		if (main_file && g_error_matches(error_local, VB_ERROR, VB_ERROR_NOT_FOUND)) {
 			g_set_error(error, VB_ERROR, VB_ERROR_NOT_FOUND,
-				    _("configuration file %s does not exist: create it, or give the path of "
+				    _("configuration file %s does not exist: create it, or give "
+				      "the path of "
 				      "another file"),
 				    path);
 			return FALSE;
@@ -1257,7 +1316,7 @@ vb_config_find_spec(const VbSettingSpec *specs, guint n_specs, const gchar *key)
 
 /**
  * vb_config_get_core_specs:
- * @section_kind: "vestibule", "http", "services", "door" or "instance"
+ * @section_kind: "vestibule", "http", "services", "visit", "door" or "instance"
  * @n_specs: (out) (optional): the number of specs, without the terminator
  *
  * Returns: (transfer none) (nullable): the specs, terminated by a %NULL key, or
@@ -1283,7 +1342,7 @@ vb_config_get_core_specs(const gchar *section_kind, guint *n_specs)
 static const gchar *
 vb_config_group_kind(const gchar *group, const gchar **name)
 {
-	const gchar *fixed[] = {"vestibule", "http", "services"};
+	const gchar *fixed[] = {"vestibule", "http", "services", "visit"};
 
 	if (name != NULL)
 		*name = NULL;
@@ -1810,7 +1869,7 @@ vb_config_message_cmp(gconstpointer a, gconstpointer b, gpointer user_data)
 gboolean
 vb_config_validate(VbConfig *self, GPtrArray *warnings, GError **error)
 {
-	const gchar *fixed[] = {"vestibule", "http", "services"};
+	const gchar *fixed[] = {"vestibule", "http", "services", "visit"};
 	g_autoptr(GPtrArray) errors = g_ptr_array_new_with_free_func(g_free);
 	g_autoptr(GHashTable) all = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
 							  (GDestroyNotify)g_hash_table_unref);
