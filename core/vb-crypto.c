@@ -6,6 +6,7 @@
 
 #include "config.h"
 
+#include <glib/gi18n-lib.h>
 #include <sodium.h>
 
 #include "vb-crypto-private.h"
@@ -62,4 +63,140 @@ void
 vb_crypto_wipe(gpointer data, gsize len)
 {
 	sodium_memzero(data, len);
+}
+
+/* phones at rest, one-time codes and tokens */
+
+#define VB_CRYPTO_NONCE_BYTES crypto_aead_xchacha20poly1305_ietf_NPUBBYTES
+#define VB_CRYPTO_TAG_BYTES crypto_aead_xchacha20poly1305_ietf_ABYTES
+
+static gboolean
+vb_crypto_check_key(GBytes *key, GError **error)
+{
+	if (key == NULL || g_bytes_get_size(key) != crypto_aead_xchacha20poly1305_ietf_KEYBYTES) {
+		g_set_error(error, VB_ERROR, VB_ERROR_INVALID_CONFIG,
+			    _("a sealing key must be %u bytes (64 hex characters); generate one "
+			      "with 'openssl rand -hex 32'"),
+			    (guint)crypto_aead_xchacha20poly1305_ietf_KEYBYTES);
+		return FALSE;
+	}
+	return TRUE;
+}
+
+GBytes *
+vb_crypto_seal(GBytes *key, const gchar *ad, const guint8 *data, gsize len, GError **error)
+{
+	unsigned long long sealed_len = 0;
+	guint8 *out;
+
+	g_return_val_if_fail(data != NULL || len == 0, NULL);
+	g_return_val_if_fail(error == NULL || *error == NULL, NULL);
+
+	if (!vb_crypto_check_key(key, error))
+		return NULL;
+	/* XChaCha20's 192-bit nonce is large enough to be drawn at random for
+	 * every seal with the same key, so nothing has to count them */
+	out = g_malloc(VB_CRYPTO_NONCE_BYTES + len + VB_CRYPTO_TAG_BYTES);
+	randombytes_buf(out, VB_CRYPTO_NONCE_BYTES);
+	crypto_aead_xchacha20poly1305_ietf_encrypt(
+	    out + VB_CRYPTO_NONCE_BYTES, &sealed_len, data, len, (const guint8 *)ad,
+	    ad != NULL ? strlen(ad) : 0, NULL, out, g_bytes_get_data(key, NULL));
+	return g_bytes_new_take(out, VB_CRYPTO_NONCE_BYTES + (gsize)sealed_len);
+}
+
+GBytes *
+vb_crypto_open(GBytes *key, const gchar *ad, GBytes *sealed, GError **error)
+{
+	gsize sealed_len = 0;
+	const guint8 *sealed_data;
+	unsigned long long plain_len = 0;
+	guint8 *plain;
+	GBytes *bytes;
+	gint rc;
+
+	g_return_val_if_fail(sealed != NULL, NULL);
+	g_return_val_if_fail(error == NULL || *error == NULL, NULL);
+
+	if (!vb_crypto_check_key(key, error))
+		return NULL;
+	sealed_data = g_bytes_get_data(sealed, &sealed_len);
+	if (sealed_len < VB_CRYPTO_NONCE_BYTES + VB_CRYPTO_TAG_BYTES) {
+		g_set_error_literal(error, VB_ERROR, VB_ERROR_INVALID_DATA,
+				    _("the sealed value is too short to be one: the database was "
+				      "altered; restore it from a backup"));
+		return NULL;
+	}
+	/* +1: g_malloc(0) gives NULL, and an empty plaintext is valid */
+	plain = g_malloc(sealed_len - VB_CRYPTO_NONCE_BYTES - VB_CRYPTO_TAG_BYTES + 1);
+	rc = crypto_aead_xchacha20poly1305_ietf_decrypt(
+	    plain, &plain_len, NULL, sealed_data + VB_CRYPTO_NONCE_BYTES,
+	    sealed_len - VB_CRYPTO_NONCE_BYTES, (const guint8 *)ad, ad != NULL ? strlen(ad) : 0,
+	    sealed_data, g_bytes_get_data(key, NULL));
+	if (rc != 0) {
+		g_free(plain);
+		g_set_error_literal(error, VB_ERROR, VB_ERROR_INVALID_DATA,
+				    _("the sealed value does not open with this key and row: the "
+				      "key in the secrets file changed, or the database was "
+				      "altered"));
+		return NULL;
+	}
+	bytes = vb_crypto_bytes_new_secure(plain, (gsize)plain_len);
+	sodium_memzero(plain, (gsize)plain_len);
+	g_free(plain);
+	return bytes;
+}
+
+gchar *
+vb_crypto_random_digits(guint n)
+{
+	gchar *digits = g_malloc(n + 1);
+
+	/* randombytes_uniform() rejects the values that would bias the draw */
+	for (guint i = 0; i < n; i++)
+		digits[i] = (gchar)('0' + randombytes_uniform(10));
+	digits[n] = '\0';
+	return digits;
+}
+
+gchar *
+vb_crypto_random_token(gsize n_bytes)
+{
+	g_autofree guint8 *buf = g_malloc(n_bytes + 1);
+	gchar *token;
+	gsize len;
+
+	randombytes_buf(buf, n_bytes);
+	token = g_base64_encode(buf, n_bytes);
+	sodium_memzero(buf, n_bytes);
+	/* base64url (RFC 4648 §5) goes in URLs and paths untouched */
+	g_strdelimit(token, "+", '-');
+	g_strdelimit(token, "/", '_');
+	len = strlen(token);
+	while (len > 0 && token[len - 1] == '=')
+		token[--len] = '\0';
+	return token;
+}
+
+gboolean
+vb_crypto_equal(const gchar *a, const gchar *b)
+{
+	gsize len;
+
+	if (a == NULL || b == NULL)
+		return FALSE;
+	/* the lengths are not secret (codes and hashes have fixed lengths); the
+	 * contents are compared without an early exit */
+	len = strlen(a);
+	if (len != strlen(b))
+		return FALSE;
+	return sodium_memcmp(a, b, len) == 0;
+}
+
+void
+vb_crypto_free_string(gchar *secret)
+{
+	if (secret == NULL)
+		return;
+	sodium_memzero(secret, strlen(secret));
+	g_free(secret);
 }

@@ -17,7 +17,12 @@
 #include "vb-door-lock.h"
 #include "vb-error.h"
 #include "vb-events.h"
+#include "vb-customers-private.h"
 #include "vb-http-server-private.h"
+#include "vb-orders-private.h"
+#include "vb-outbox-private.h"
+#include "vb-replies-private.h"
+#include "vb-visit-manager-private.h"
 #include "vb-plugin-private.h"
 #include "vb-sd-notify-private.h"
 #include "vb-store-private.h"
@@ -34,6 +39,10 @@ struct _VbDaemon {
 	VbHttpServer *http;
 	VbContext *context;
 	VbPluginLoader *loader;
+	VbCustomers *customers;
+	VbOutbox *outbox;
+	VbVisitManager *visits;
+	VbReplies *replies;
 	GMainLoop *loop;
 	GSource *watchdog;
 	GSource *prune;	      /* daily audit retention */
@@ -251,6 +260,21 @@ vb_daemon_start(VbDaemon *self, GError **error)
 	vb_daemon_log_warnings(warnings);
 	vb_plugin_loader_start(self->loader, self->config, resolved, unloadable);
 
+	/* the visit: its services start after the plugins they drive, and the
+	 * outbox last, once every kind it carries has its handler */
+	self->customers = vb_customers_new(self->context);
+	self->outbox = vb_outbox_new(self->store, self->metrics);
+	self->visits =
+	    vb_visit_manager_new(self->context, self->loader, self->customers, self->outbox);
+	vb_visit_manager_set_config(self->visits, self->config);
+	self->replies = vb_replies_new(self->context, self->customers, self->outbox);
+	vb_replies_set_config(self->replies, self->config);
+	vb_visit_manager_start(self->visits);
+	vb_replies_start(self->replies);
+	vb_outbox_start(self->outbox);
+	vb_orders_register(self->http, self->visits);
+	vb_control_visits_register(self, self->http);
+
 	/* retention runs after ready, off the start-up path, then daily */
 	self->prune = g_timeout_source_new_seconds(VB_PRUNE_INTERVAL_S);
 	g_source_set_callback(self->prune, vb_daemon_prune_cb, self, NULL);
@@ -342,6 +366,8 @@ vb_daemon_reload_internal(VbDaemon *self, GError **error)
 	if (vb_daemon_http_changed(old, config))
 		g_warning("changes to the [http] listeners take effect at the next restart");
 	g_set_object(&self->config, config);
+	vb_visit_manager_set_config(self->visits, config);
+	vb_replies_set_config(self->replies, config);
 	return TRUE;
 }
 
@@ -389,6 +415,17 @@ vb_daemon_stop(VbDaemon *self)
 		g_source_destroy(self->prune_first);
 		g_clear_pointer(&self->prune_first, g_source_unref);
 	}
+	/* no new work comes in; what is in flight stays in the store for the next start */
+	if (self->http != NULL && self->visits != NULL) {
+		vb_orders_unregister(self->http);
+		vb_control_visits_unregister(self, self->http);
+	}
+	if (self->visits != NULL)
+		vb_visit_manager_stop(self->visits);
+	if (self->replies != NULL)
+		vb_replies_stop(self->replies);
+	if (self->outbox != NULL)
+		vb_outbox_stop(self->outbox);
 	/* plugins leave doors in their defined state before anything else goes */
 	if (self->loader != NULL)
 		vb_plugin_loader_stop(self->loader);
@@ -458,6 +495,24 @@ VbPluginLoader *
 vb_daemon_get_loader(VbDaemon *self)
 {
 	return self->loader;
+}
+
+VbCustomers *
+vb_daemon_get_customers(VbDaemon *self)
+{
+	return self->customers;
+}
+
+VbOutbox *
+vb_daemon_get_outbox(VbDaemon *self)
+{
+	return self->outbox;
+}
+
+VbVisitManager *
+vb_daemon_get_visit_manager(VbDaemon *self)
+{
+	return self->visits;
 }
 
 static const gchar *vb_door_role_keys[] = {"reader", "lock", "keypad", "display"};
@@ -579,6 +634,10 @@ vb_daemon_dispose(GObject *object)
 	VbDaemon *self = VB_DAEMON(object);
 
 	vb_daemon_stop(self);
+	g_clear_object(&self->replies);
+	g_clear_object(&self->visits);
+	g_clear_object(&self->outbox);
+	g_clear_object(&self->customers);
 	g_clear_object(&self->loader);
 	g_clear_object(&self->context);
 	g_clear_object(&self->http);

@@ -172,6 +172,16 @@
 #define VB_EVENT_ALERT "alert"
 
 /**
+ * VB_EVENT_VISIT_STATE:
+ *
+ * A visit changed state. Payload: #VB_KEY_VISIT and #VB_KEY_STATE (see
+ * `vestibulectl visits show` for the states) and, for some states, #VB_KEY_ERROR.
+ *
+ * Since: 0.1
+ */
+#define VB_EVENT_VISIT_STATE "visit-state"
+
+/**
  * VB_EVENT_DAEMON_READY:
  *
  * The daemon finished starting. Payload: #VB_KEY_DURATION_MS, the time
@@ -335,6 +345,15 @@
  * Since: 0.1
  */
 #define VB_KEY_SEVERITY "severity"
+
+/**
+ * VB_KEY_VISIT:
+ *
+ * `s`: a visit id.
+ *
+ * Since: 0.1
+ */
+#define VB_KEY_VISIT "visit"
 
 /**
  * VB_KEY_MESSAGE:

@@ -134,7 +134,7 @@ vb_outbox_list(VbOutbox *self, const gchar *state, guint limit, GError **error);
 /* a dead letter goes back to the queue, with its attempts reset */
 gboolean
 vb_outbox_retry(VbOutbox *self, gint64 id, GError **error);
-/* counts by state: pending, sending, done, dead */
+/* counts by state, a{sv} of pending, sending, done, dead (x); transfer full */
 GVariant *
 vb_outbox_get_counts(VbOutbox *self);
 

@@ -24,6 +24,10 @@ typedef enum {
 	VB_PROMPT_DOOR_OPEN,
 	VB_PROMPT_TIMED_OUT,
 	VB_PROMPT_OUT_OF_SERVICE,
+	VB_PROMPT_CHANGE_PHONE,
+	VB_PROMPT_CODE_FAILED,
+	VB_PROMPT_WAIT,
+	VB_PROMPT_CANCELLED,
 	VB_PROMPT_LAST
 } VbPrompt;
 
@@ -32,6 +36,26 @@ vb_prompt_get_id(VbPrompt prompt);
 /* the text in @language (ISO 639-1), or in English */
 const gchar *
 vb_prompt_get_text(VbPrompt prompt, const gchar *language);
+/* the SMS messages, in the customer's language; {name} placeholders are
+ * replaced by vb_sms_render() */
+typedef enum {
+	VB_SMS_NOTICE,	/* {store} */
+	VB_SMS_RECEIPT, /* {store} {url} */
+	VB_SMS_OTP,	/* {store} {code} */
+	VB_SMS_HELP,	/* {store} {contact} */
+	VB_SMS_FORWARD, /* {phone} {visit} {body} */
+	VB_SMS_LAST
+} VbSmsTemplate;
+
+VbSmsTemplate
+vb_sms_template_from_string(const gchar *name);
+const gchar *
+vb_sms_template_to_string(VbSmsTemplate template_);
+/* the template in @language with each {name} replaced from @params (name -> value);
+ * a placeholder with no value is left empty */
+gchar *
+vb_sms_render(VbSmsTemplate template_, const gchar *language, GHashTable *params);
+
 /* "Welcome back: visit N", with the plural form of @language */
 gchar *
 vb_prompt_welcome_back(const gchar *language, guint visits);

@@ -8,6 +8,8 @@
 
 #include <glib/gi18n-lib.h>
 
+#include <string.h>
+
 #include "vb-i18n.h"
 #include "vb-prompts-private.h"
 
@@ -31,7 +33,78 @@ static const struct {
     [VB_PROMPT_DOOR_OPEN] = {"door-open", N_("Welcome! You may open the door")},
     [VB_PROMPT_TIMED_OUT] = {"timed-out", N_("Time is up. Please tap your card again")},
     [VB_PROMPT_OUT_OF_SERVICE] = {"out-of-service", N_("Sorry, this door is out of service")},
+    /* TRANSLATORS: the shopper pressed * to give a new phone number for a known card */
+    [VB_PROMPT_CHANGE_PHONE] = {"change-phone", N_("Tap your card to change your phone number")},
+    [VB_PROMPT_CODE_FAILED] = {"code-failed",
+			       N_("That code cannot be used any more. Please tap your card again")},
+    /* TRANSLATORS: codes are sent at most every 30 seconds */
+    [VB_PROMPT_WAIT] = {"wait", N_("Please wait a moment before asking for a new code")},
+    [VB_PROMPT_CANCELLED] = {"cancelled", N_("Cancelled. Goodbye")},
 };
+
+static const struct {
+	const gchar *name;
+	const gchar *text;
+} vb_sms_templates[VB_SMS_LAST] = {
+    /* TRANSLATORS: the SMS sent when the door closes; keep {store} as it is */
+    [VB_SMS_NOTICE] = {"notice",
+		       N_("{store}: a purchase was made with your card. Your itemized receipt "
+			  "follows by SMS within a few hours. Reply to this message with any "
+			  "question.")},
+    /* TRANSLATORS: keep {store} and {url} as they are */
+    [VB_SMS_RECEIPT] = {"receipt", N_("{store}: your receipt is ready: {url}")},
+    /* TRANSLATORS: keep {store} and {code} as they are */
+    [VB_SMS_OTP] = {"otp",
+		    N_("{store}: your code is {code}. It is valid for 10 minutes. Never share it.")},
+    /* TRANSLATORS: the answer to HELP; keep {store} and {contact} as they are */
+    [VB_SMS_HELP] = {"help",
+		     N_("{store}: for help, contact {contact}. Reply STOP to receive no more "
+			"messages.")},
+    /* TRANSLATORS: a shopper's reply forwarded to the operator; keep the {names} */
+    [VB_SMS_FORWARD] = {"forward", N_("Reply from {phone} about visit {visit}: {body}")},
+};
+
+VbSmsTemplate
+vb_sms_template_from_string(const gchar *name)
+{
+	for (guint i = 0; i < VB_SMS_LAST; i++) {
+		if (g_strcmp0(name, vb_sms_templates[i].name) == 0)
+			return (VbSmsTemplate)i;
+	}
+	return VB_SMS_LAST;
+}
+
+const gchar *
+vb_sms_template_to_string(VbSmsTemplate template_)
+{
+	g_return_val_if_fail(template_ < VB_SMS_LAST, NULL);
+	return vb_sms_templates[template_].name;
+}
+
+gchar *
+vb_sms_render(VbSmsTemplate template_, const gchar *language, GHashTable *params)
+{
+	const gchar *text;
+	GString *out;
+
+	g_return_val_if_fail(template_ < VB_SMS_LAST, NULL);
+	text = vb_i18n_gettext(language, vb_sms_templates[template_].text);
+	out = g_string_sized_new(strlen(text) + 64);
+	for (const gchar *p = text; *p != '\0'; p++) {
+		const gchar *end;
+		/* only short {names}; any other brace is text */
+		if (*p == '{' && (end = strchr(p + 1, '}')) != NULL && end - p <= 16) {
+			g_autofree gchar *name = g_strndup(p + 1, (gsize)(end - p - 1));
+			const gchar *value = params != NULL ? g_hash_table_lookup(params, name) : NULL;
+			if (value != NULL)
+				g_string_append(out, value);
+			p = end;
+			continue;
+		}
+		g_string_append_c(out, *p);
+	}
+	return g_string_free(out, FALSE);
+}
 
 const gchar *
 vb_prompt_get_id(VbPrompt prompt)

@@ -16,6 +16,7 @@
 #include "vb-ctl-client.h"
 #include "vb-ctl-sim.h"
 #include "vb-error.h"
+#include "vb-orders-test-private.h"
 #include "vb-plugin-loader-private.h"
 
 /* exit codes, documented in --help and the README, for scripts */
@@ -234,6 +235,128 @@ vb_ctl_events(VbCtl *ctl, gint argc, gchar **argv)
 	return VB_EXIT_OK;
 }
 
+/* what a shopper wrote, or a peer answered, made safe for a terminal: control
+ * characters (an escape sequence could rewrite the screen) become U+FFFD */
+static gchar *
+vb_ctl_sanitize(const gchar *text, gboolean keep_newlines)
+{
+	g_autofree gchar *valid = g_utf8_make_valid(text != NULL ? text : "", -1);
+	GString *out = g_string_new(NULL);
+
+	for (const gchar *p = valid; *p != '\0'; p = g_utf8_next_char(p)) {
+		gunichar c = g_utf8_get_char(p);
+
+		if (c == '\n' && keep_newlines)
+			g_string_append_c(out, '\n');
+		else if (g_unichar_iscntrl(c) || c == 0x202e || c == 0x202d)
+			g_string_append_unichar(out, 0xfffd);
+		else
+			g_string_append_unichar(out, c);
+	}
+	return g_string_free(out, FALSE);
+}
+
+/* the store keeps times in µs since the epoch; shown in local time */
+static gchar *
+vb_ctl_format_time(gint64 value)
+{
+	g_autoptr(GDateTime) dt = NULL;
+
+	if (value <= 0)
+		return g_strdup("-");
+	/* no time here is from before 1973 in µs, nor after 5138 in seconds */
+	if (value > 100000000000)
+		value /= G_USEC_PER_SEC;
+	dt = g_date_time_new_from_unix_local(value);
+	if (dt == NULL)
+		return g_strdup("-");
+	return g_date_time_format(dt, "%Y-%m-%d %H:%M:%S");
+}
+
+static gchar *
+vb_obj_time(JsonObject *obj, const gchar *key)
+{
+	return vb_ctl_format_time(json_object_get_int_member_with_default(obj, key, 0));
+}
+
+static gint
+vb_ctl_visit_show(VbCtl *ctl, const gchar *id)
+{
+	static const struct {
+		const gchar *key;
+		const gchar *label;
+		gboolean money;
+		gboolean time;
+	} fields[] = {
+	    /* TRANSLATORS: vestibulectl visits show: the labels of a visit's fields */
+	    {"state", N_("state"), FALSE, FALSE},
+	    {"settlement", N_("settlement"), FALSE, FALSE},
+	    {"door", N_("door"), FALSE, FALSE},
+	    {"card", N_("card"), FALSE, FALSE},
+	    {"phone", N_("phone"), FALSE, FALSE},
+	    {"language", N_("language"), FALSE, FALSE},
+	    {"hold", N_("hold"), TRUE, FALSE},
+	    {"total", N_("total"), TRUE, FALSE},
+	    {"captured", N_("captured"), TRUE, FALSE},
+	    {"psp-reference", N_("processor reference"), FALSE, FALSE},
+	    {"created", N_("created"), FALSE, TRUE},
+	    {"capture-deadline", N_("capture deadline"), FALSE, TRUE},
+	};
+	g_autoptr(GError) error = NULL;
+	g_autoptr(JsonNode) node = NULL;
+	g_autofree gchar *escaped = g_uri_escape_string(id, NULL, FALSE);
+	g_autofree gchar *path = g_strdup_printf("/v1/visits/%s", escaped);
+	const gchar *currency;
+	JsonArray *timeline;
+	JsonObject *obj;
+
+	node = vb_ctl_client_request(ctl->client, "GET", path, NULL, &error);
+	if (node == NULL)
+		return vb_ctl_exit_for_error(error);
+	if (ctl->json) {
+		vb_ctl_print_json(node);
+		return VB_EXIT_OK;
+	}
+	obj = json_node_get_object(node);
+	currency = vb_obj_str(obj, "currency");
+	/* TRANSLATORS: vestibulectl visits show, first line; %s is the visit id */
+	g_print(_("visit %s\n"), vb_obj_str(obj, "id"));
+	for (guint i = 0; i < G_N_ELEMENTS(fields); i++) {
+		JsonNode *member = json_object_get_member(obj, fields[i].key);
+		g_autofree gchar *value = NULL;
+
+		if (member == NULL || !JSON_NODE_HOLDS_VALUE(member))
+			continue;
+		if (fields[i].money)
+			value = vb_orders_format_money(json_node_get_int(member), currency, NULL);
+		else if (fields[i].time)
+			value = vb_ctl_format_time(json_node_get_int(member));
+		else if (json_node_get_value_type(member) == G_TYPE_STRING)
+			value = vb_ctl_sanitize(json_node_get_string(member), FALSE);
+		else
+			value = json_to_string(member, FALSE);
+		if (value[0] == '\0')
+			continue;
+		g_print("  %-20s %s\n", _(fields[i].label), value);
+	}
+	timeline = json_object_has_member(obj, "timeline")
+		       ? json_object_get_array_member(obj, "timeline")
+		       : NULL;
+	g_print(_("timeline:\n"));
+	for (guint i = 0; timeline != NULL && i < json_array_get_length(timeline); i++) {
+		JsonObject *entry = json_array_get_object_element(timeline, i);
+		g_autofree gchar *when = vb_obj_time(entry, "time");
+		g_autofree gchar *state = vb_ctl_sanitize(vb_obj_str(entry, "state"), FALSE);
+		g_autofree gchar *detail = vb_ctl_sanitize(vb_obj_str(entry, "detail"), FALSE);
+
+		if (detail[0] != '\0')
+			g_print("  %s  %-22s %s\n", when, state, detail);
+		else
+			g_print("  %s  %s\n", when, state);
+	}
+	return VB_EXIT_OK;
+}
+
 static gint
 vb_ctl_visits(VbCtl *ctl, gint argc, gchar **argv)
 {
@@ -241,8 +364,10 @@ vb_ctl_visits(VbCtl *ctl, gint argc, gchar **argv)
 	g_autoptr(JsonNode) node = NULL;
 	JsonArray *visits;
 
+	if (argc == 2 && g_strcmp0(argv[0], "show") == 0)
+		return vb_ctl_visit_show(ctl, argv[1]);
 	if (argc > 0) {
-		g_printerr(_("usage: vestibulectl visits\n"));
+		g_printerr(_("usage: vestibulectl visits [show ID]\n"));
 		return VB_EXIT_USAGE;
 	}
 	node = vb_ctl_client_request(ctl->client, "GET", "/v1/visits", NULL, &error);
@@ -263,6 +388,263 @@ vb_ctl_visits(VbCtl *ctl, gint argc, gchar **argv)
 		g_print("%-26s %-10s %-14s %s••%s\n", vb_obj_str(v, "id"), vb_obj_str(v, "door"),
 			vb_obj_str(v, "state"), vb_obj_str(v, "first6"), vb_obj_str(v, "last4"));
 	}
+	return VB_EXIT_OK;
+}
+
+/* an id of the control API: a positive integer */
+static gboolean
+vb_ctl_parse_id(const gchar *text, gint64 *id)
+{
+	guint64 value = 0;
+
+	if (!g_ascii_string_to_unsigned(text, 10, 1, G_MAXINT64, &value, NULL))
+		return FALSE;
+	*id = (gint64)value;
+	return TRUE;
+}
+
+static gint
+vb_ctl_outbox_counts(VbCtl *ctl, gboolean alone)
+{
+	static const gchar *const states[] = {"pending", "sending", "done", "dead"};
+	g_autoptr(GError) error = NULL;
+	g_autoptr(JsonNode) node = NULL;
+	JsonObject *obj;
+
+	node = vb_ctl_client_request(ctl->client, "GET", "/v1/outbox/counts", NULL, &error);
+	if (node == NULL)
+		return vb_ctl_exit_for_error(error);
+	if (ctl->json && alone) {
+		vb_ctl_print_json(node);
+		return VB_EXIT_OK;
+	}
+	obj = json_node_get_object(node);
+	/* TRANSLATORS: vestibulectl outbox, the counts line: pending 3, sending 0, … */
+	g_print(_("outbox:"));
+	for (guint i = 0; i < G_N_ELEMENTS(states); i++)
+		g_print("%s %s %" G_GINT64_FORMAT, i > 0 ? "," : "", states[i],
+			json_object_get_int_member_with_default(obj, states[i], 0));
+	g_print("\n");
+	return VB_EXIT_OK;
+}
+
+static gint
+vb_ctl_outbox(VbCtl *ctl, gint argc, gchar **argv)
+{
+	g_autoptr(GError) error = NULL;
+	g_autoptr(JsonNode) node = NULL;
+	g_autoptr(GString) path = g_string_new("/v1/outbox");
+	const gchar *state = NULL;
+	guint64 limit = 0;
+	JsonArray *items;
+
+	if (argc == 2 && g_strcmp0(argv[0], "retry") == 0) {
+		g_autofree gchar *retry_path = NULL;
+		gint64 id = 0;
+
+		if (!vb_ctl_parse_id(argv[1], &id)) {
+			g_printerr(_("vestibulectl: '%s' is not an outbox item id\n"), argv[1]);
+			return VB_EXIT_USAGE;
+		}
+		retry_path = g_strdup_printf("/v1/outbox/%" G_GINT64_FORMAT "/retry", id);
+		node = vb_ctl_client_request(ctl->client, "POST", retry_path, NULL, &error);
+		if (node == NULL)
+			return vb_ctl_exit_for_error(error);
+		if (ctl->json)
+			vb_ctl_print_json(node);
+		else
+			g_print(_("outbox item %" PRId64 " is queued again\n"), id);
+		return VB_EXIT_OK;
+	}
+	if (argc == 1 && g_strcmp0(argv[0], "counts") == 0)
+		return vb_ctl_outbox_counts(ctl, TRUE);
+	for (gint i = 0; i < argc; i++) {
+		if (g_strcmp0(argv[i], "--state") == 0 && i + 1 < argc) {
+			state = argv[++i];
+		} else if (g_strcmp0(argv[i], "--limit") == 0 && i + 1 < argc) {
+			if (!g_ascii_string_to_unsigned(argv[++i], 10, 1, 1000, &limit, NULL)) {
+				g_printerr(
+				    _("vestibulectl: --limit takes a number from 1 to 1000\n"));
+				return VB_EXIT_USAGE;
+			}
+		} else {
+			g_printerr(
+			    _("usage: vestibulectl outbox [--state pending|sending|done|dead] "
+			      "[--limit N] | outbox counts | outbox retry ID\n"));
+			return VB_EXIT_USAGE;
+		}
+	}
+	if (state != NULL) {
+		g_autofree gchar *escaped = g_uri_escape_string(state, NULL, FALSE);
+		g_string_append_printf(path, "?state=%s", escaped);
+	}
+	if (limit > 0)
+		g_string_append_printf(path, "%slimit=%" G_GUINT64_FORMAT,
+				       state != NULL ? "&" : "?", limit);
+	node = vb_ctl_client_request(ctl->client, "GET", path->str, NULL, &error);
+	if (node == NULL)
+		return vb_ctl_exit_for_error(error);
+	if (ctl->json) {
+		vb_ctl_print_json(node);
+		return VB_EXIT_OK;
+	}
+	items = json_object_get_array_member(json_node_get_object(node), "items");
+	if (items == NULL || json_array_get_length(items) == 0) {
+		g_print(_("no outbox items\n"));
+	} else {
+		/* TRANSLATORS: column headers of vestibulectl outbox */
+		g_print("%-8s %-8s %-8s %-5s %-19s %s\n", _("ID"), _("KIND"), _("STATE"),
+			_("TRIES"), _("CREATED"), _("RECIPIENT"));
+		for (guint i = 0; i < json_array_get_length(items); i++) {
+			JsonObject *item = json_array_get_object_element(items, i);
+			g_autofree gchar *created = vb_obj_time(item, "created");
+			g_autofree gchar *recipient =
+			    vb_ctl_sanitize(vb_obj_str(item, "recipient"), FALSE);
+			g_autofree gchar *last_error =
+			    vb_ctl_sanitize(vb_obj_str(item, "last-error"), FALSE);
+
+			g_print("%-8" G_GINT64_FORMAT " %-8s %-8s %-5" G_GINT64_FORMAT
+				" %-19s %s\n",
+				json_object_get_int_member_with_default(item, "id", 0),
+				vb_obj_str(item, "kind"), vb_obj_str(item, "state"),
+				json_object_get_int_member_with_default(item, "attempts", 0),
+				created, recipient);
+			if (vb_obj_str(item, "visit")[0] != '\0') {
+				g_autofree gchar *visit =
+				    g_strdup_printf(_("visit %s"), vb_obj_str(item, "visit"));
+				g_print("%9s%s\n", "", visit);
+			}
+			if (last_error[0] != '\0') {
+				/* TRANSLATORS: vestibulectl outbox: why an item failed last */
+				g_autofree gchar *text =
+				    g_strdup_printf(_("last error: %s"), last_error);
+				g_print("%9s%s\n", "", text);
+			}
+		}
+	}
+	return vb_ctl_outbox_counts(ctl, FALSE);
+}
+
+static gint
+vb_ctl_feedback(VbCtl *ctl, gint argc, gchar **argv)
+{
+	g_autoptr(GError) error = NULL;
+	g_autoptr(JsonNode) node = NULL;
+	gboolean all = FALSE;
+	JsonArray *rows;
+
+	if (argc >= 2 && argc <= 3 && g_strcmp0(argv[0], "mark") == 0) {
+		g_autofree gchar *path = NULL;
+		gboolean handled = TRUE;
+		gint64 id = 0;
+
+		if (argc == 3 && g_strcmp0(argv[2], "--unhandled") == 0) {
+			handled = FALSE;
+		} else if (argc == 3) {
+			g_printerr(_("usage: vestibulectl feedback mark ID [--unhandled]\n"));
+			return VB_EXIT_USAGE;
+		}
+		if (!vb_ctl_parse_id(argv[1], &id)) {
+			g_printerr(_("vestibulectl: '%s' is not a reply id\n"), argv[1]);
+			return VB_EXIT_USAGE;
+		}
+		path = g_strdup_printf("/v1/feedback/%" G_GINT64_FORMAT "/%s", id,
+				       handled ? "handled" : "unhandled");
+		node = vb_ctl_client_request(ctl->client, "POST", path, NULL, &error);
+		if (node == NULL)
+			return vb_ctl_exit_for_error(error);
+		if (ctl->json)
+			vb_ctl_print_json(node);
+		else if (handled)
+			g_print(_("reply %" PRId64 " is marked handled\n"), id);
+		else
+			g_print(_("reply %" PRId64 " is marked unhandled\n"), id);
+		return VB_EXIT_OK;
+	}
+	for (gint i = 0; i < argc; i++) {
+		if (g_strcmp0(argv[i], "--all") == 0) {
+			all = TRUE;
+		} else {
+			g_printerr(_("usage: vestibulectl feedback [--all] | feedback mark ID "
+				     "[--unhandled]\n"));
+			return VB_EXIT_USAGE;
+		}
+	}
+	node = vb_ctl_client_request(ctl->client, "GET",
+				     all ? "/v1/feedback?all=1" : "/v1/feedback", NULL, &error);
+	if (node == NULL)
+		return vb_ctl_exit_for_error(error);
+	if (ctl->json) {
+		vb_ctl_print_json(node);
+		return VB_EXIT_OK;
+	}
+	rows = json_object_get_array_member(json_node_get_object(node), "feedback");
+	if (rows == NULL || json_array_get_length(rows) == 0) {
+		g_print(all ? _("no replies from shoppers\n") : _("no unhandled replies\n"));
+		return VB_EXIT_OK;
+	}
+	for (guint i = 0; i < json_array_get_length(rows); i++) {
+		JsonObject *row = json_array_get_object_element(rows, i);
+		g_autofree gchar *received = vb_obj_time(row, "received");
+		g_autofree gchar *body = vb_ctl_sanitize(vb_obj_str(row, "body"), TRUE);
+		g_auto(GStrv) body_lines = g_strsplit(body, "\n", -1);
+		const gchar *visit = vb_obj_str(row, "visit");
+
+		g_print("#%" G_GINT64_FORMAT "  %s  %s  ",
+			json_object_get_int_member_with_default(row, "id", 0), received,
+			vb_obj_str(row, "phone"));
+		/* TRANSLATORS: vestibulectl feedback: the visit a reply is about */
+		g_print(visit[0] != '\0' ? _("visit %s") : _("no visit"), visit);
+		if (json_object_get_boolean_member_with_default(row, "handled", FALSE))
+			g_print(_("  [handled]"));
+		g_print("\n");
+		for (guint j = 0; body_lines[j] != NULL; j++)
+			g_print("    %s\n", body_lines[j]);
+	}
+	return VB_EXIT_OK;
+}
+
+static gint
+vb_ctl_customer(VbCtl *ctl, gint argc, gchar **argv)
+{
+	g_autoptr(GError) error = NULL;
+	g_autoptr(JsonNode) node = NULL;
+	g_autoptr(JsonBuilder) builder = NULL;
+	g_autoptr(JsonNode) body = NULL;
+	JsonObject *erased;
+	const gchar *key = NULL;
+
+	if (argc == 3 && g_strcmp0(argv[0], "erase") == 0) {
+		if (g_strcmp0(argv[1], "--phone") == 0)
+			key = "phone";
+		else if (g_strcmp0(argv[1], "--card") == 0)
+			key = "card-token";
+	}
+	if (key == NULL || argv[2][0] == '\0') {
+		g_printerr(_("usage: vestibulectl customer erase --phone NUMBER | --card TOKEN\n"));
+		return VB_EXIT_USAGE;
+	}
+	builder = json_builder_new();
+	json_builder_begin_object(builder);
+	json_builder_set_member_name(builder, key);
+	json_builder_add_string_value(builder, argv[2]);
+	json_builder_end_object(builder);
+	body = json_builder_get_root(builder);
+	node = vb_ctl_client_request(ctl->client, "POST", "/v1/customers/erase", body, &error);
+	if (node == NULL)
+		return vb_ctl_exit_for_error(error);
+	if (ctl->json) {
+		vb_ctl_print_json(node);
+		return VB_EXIT_OK;
+	}
+	erased = json_object_get_object_member(json_node_get_object(node), "erased");
+	/* TRANSLATORS: vestibulectl customer erase; the visits stay for the financial
+	 * records the law requires, without the customer */
+	g_print(_("customer data erased: %" PRId64 " card links and %" PRId64
+		  " replies removed, %" PRId64 " visits anonymized\n"),
+		erased != NULL ? json_object_get_int_member_with_default(erased, "cards", 0) : 0,
+		erased != NULL ? json_object_get_int_member_with_default(erased, "feedback", 0) : 0,
+		erased != NULL ? json_object_get_int_member_with_default(erased, "visits", 0) : 0);
 	return VB_EXIT_OK;
 }
 
@@ -415,6 +797,13 @@ vb_ctl_usage(void)
 	      "  plugins                      plugin instances and why any is disabled\n"
 	      "  events [--follow] [--limit N] the bus, from the audit log, live with --follow\n"
 	      "  visits                       the latest visits\n"
+	      "  visits show ID               a visit and its timeline, masked\n"
+	      "  outbox [--state S] [--limit N] | outbox counts | outbox retry ID\n"
+	      "                               outgoing messages and payment operations\n"
+	      "  feedback [--all] | feedback mark ID [--unhandled]\n"
+	      "                               replies from shoppers\n"
+	      "  customer erase --phone NUMBER | --card TOKEN\n"
+	      "                               erase a customer's data on request\n"
 	      "  config check FILE            check a configuration without starting anything\n"
 	      "  reload                       reload the configuration, as SIGHUP does\n"
 	      "  token add NAME --scope SCOPE | token list | token remove NAME\n"
@@ -487,6 +876,12 @@ main(int argc, char **argv)
 		status = vb_ctl_events(&ctl, argc - i, argv + i);
 	else if (g_strcmp0(command, "visits") == 0)
 		status = vb_ctl_visits(&ctl, argc - i, argv + i);
+	else if (g_strcmp0(command, "outbox") == 0)
+		status = vb_ctl_outbox(&ctl, argc - i, argv + i);
+	else if (g_strcmp0(command, "feedback") == 0)
+		status = vb_ctl_feedback(&ctl, argc - i, argv + i);
+	else if (g_strcmp0(command, "customer") == 0)
+		status = vb_ctl_customer(&ctl, argc - i, argv + i);
 	else if (g_strcmp0(command, "reload") == 0 && i == argc)
 		status = vb_ctl_reload(&ctl);
 	else if (g_strcmp0(command, "token") == 0)

@@ -6,7 +6,10 @@
 
 #include "config.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <glib/gstdio.h>
+#include <libsoup/soup.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +17,10 @@
 #include "vb-test-daemon.h"
 
 #define TEST_CARD_TOKEN_KEY "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
+/* the visit's keys: each its own, as the secrets file must have them */
+#define TEST_PHONE_KEY "202122232425262728292a2b2c2d2e2f303132333435363738393a3b3c3d3e3f"
+#define TEST_PHONE_INDEX_KEY "404142434445464748494a4b4c4d4e4f505152535455565758595a5b5c5d5e5f"
+#define TEST_OTP_KEY "606162636465666768696a6b6c6d6e6f707172737475767778797a7b7c7d7e7f"
 
 gchar *
 vb_test_build_path(const gchar *first, ...)
@@ -92,7 +99,13 @@ vb_test_daemon_new(const gchar *extra)
 	self->env = g_ptr_array_new_with_free_func(g_free);
 	vb_test_daemon_write_config(self, extra);
 	g_assert_true(g_file_set_contents_full(
-	    self->secrets_path, "[vestibule]\ncard-token-key=" TEST_CARD_TOKEN_KEY "\n", -1,
+	    self->secrets_path,
+	    "[vestibule]\n"
+	    "card-token-key=" TEST_CARD_TOKEN_KEY "\n"
+	    "phone-key=" TEST_PHONE_KEY "\n"
+	    "phone-index-key=" TEST_PHONE_INDEX_KEY "\n"
+	    "otp-key=" TEST_OTP_KEY "\n",
+	    -1,
 	    G_FILE_SET_CONTENTS_NONE, 0600, NULL));
 
 	/* the daemon tells us it is ready the way it tells systemd */
@@ -146,8 +159,17 @@ vb_test_daemon_start(VbTestDaemon *self, GError **error)
 		g_auto(GStrv) kv = g_strsplit(g_ptr_array_index(self->env, i), "=", 2);
 		g_subprocess_launcher_setenv(launcher, kv[0], kv[1], TRUE);
 	}
-	/* the log is kept to be scanned for secrets */
-	g_subprocess_launcher_set_stderr_file_path(launcher, self->log_path);
+	/* the log is kept to be scanned for secrets; a restart appends to it, so
+	 * that what every run of the daemon wrote is scanned */
+	{
+		gint fd = g_open(self->log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+		if (fd < 0) {
+			g_set_error(error, G_IO_ERROR, g_io_error_from_errno(errno),
+				    "cannot open %s", self->log_path);
+			return FALSE;
+		}
+		g_subprocess_launcher_take_stderr_fd(launcher, fd);
+	}
 	g_subprocess_launcher_set_stdout_file_path(launcher, "/dev/null");
 	self->proc =
 	    g_subprocess_launcher_spawn(launcher, error, daemon, "--config", self->config_path,
@@ -245,20 +267,27 @@ vb_test_file_contains(const gchar *path, const gchar *needle)
 	return memmem(data, len, needle, strlen(needle)) != NULL;
 }
 
-gboolean
-vb_test_daemon_files_contain(VbTestDaemon *self, const gchar *needle)
+gchar *
+vb_test_daemon_file_containing(VbTestDaemon *self, const gchar *needle)
 {
 	g_autoptr(GDir) dir = g_dir_open(self->state_dir, 0, NULL);
 	const gchar *name;
 
 	if (vb_test_file_contains(self->log_path, needle))
-		return TRUE;
+		return g_strdup(self->log_path);
 	while (dir != NULL && (name = g_dir_read_name(dir)) != NULL) {
 		g_autofree gchar *path = g_build_filename(self->state_dir, name, NULL);
 		if (vb_test_file_contains(path, needle))
-			return TRUE;
+			return g_steal_pointer(&path);
 	}
-	return FALSE;
+	return NULL;
+}
+
+gboolean
+vb_test_daemon_files_contain(VbTestDaemon *self, const gchar *needle)
+{
+	g_autofree gchar *path = vb_test_daemon_file_containing(self, needle);
+	return path != NULL;
 }
 
 void
@@ -286,4 +315,166 @@ vb_test_daemon_free(VbTestDaemon *self)
 	g_free(self->notify_path);
 	g_ptr_array_unref(self->env);
 	g_free(self);
+}
+
+void
+vb_test_daemon_kill(VbTestDaemon *self)
+{
+	g_autoptr(GError) error = NULL;
+
+	g_assert_nonnull(self->proc);
+	g_subprocess_send_signal(self->proc, SIGKILL);
+	g_assert_true(g_subprocess_wait(self->proc, NULL, &error));
+	g_assert_no_error(error);
+	g_assert_true(g_subprocess_get_if_signaled(self->proc));
+	g_assert_cmpint(g_subprocess_get_term_sig(self->proc), ==, SIGKILL);
+	g_clear_object(&self->proc);
+}
+
+void
+vb_test_daemon_write_drop_in(VbTestDaemon *self, const gchar *name, const gchar *content)
+{
+	g_autofree gchar *confd = g_build_filename(self->dir, "conf.d", NULL);
+	g_autofree gchar *path = g_build_filename(confd, name, NULL);
+
+	if (content == NULL) {
+		if (g_unlink(path) != 0)
+			g_assert_cmpint(errno, ==, ENOENT);
+		return;
+	}
+	g_assert_cmpint(g_mkdir_with_parents(confd, 0700), ==, 0);
+	g_assert_true(g_file_set_contents(path, content, -1, NULL));
+}
+
+GPtrArray *
+vb_test_daemon_sms(VbTestDaemon *self)
+{
+	GPtrArray *out = g_ptr_array_new_with_free_func((GDestroyNotify)json_node_unref);
+	g_autofree gchar *data = NULL;
+	g_auto(GStrv) lines = NULL;
+
+	if (!g_file_get_contents(self->sms_path, &data, NULL, NULL))
+		return out;
+	lines = g_strsplit(data, "\n", -1);
+	for (guint i = 0; lines[i] != NULL; i++) {
+		g_autoptr(GError) error = NULL;
+		JsonNode *node;
+
+		/* the last line may be half written while the daemon runs */
+		if (lines[i][0] == '\0' || (lines[i + 1] == NULL && !g_str_has_suffix(data, "\n")))
+			continue;
+		node = json_from_string(lines[i], &error);
+		if (node == NULL)
+			g_error("the SMS file has a line that is not JSON (%s): %s", error->message,
+				lines[i]);
+		g_assert_true(JSON_NODE_HOLDS_OBJECT(node));
+		g_ptr_array_add(out, node);
+	}
+	return out;
+}
+
+gchar *
+vb_test_phone_hash(const gchar *e164)
+{
+	g_autofree gchar *sha = g_compute_checksum_for_string(G_CHECKSUM_SHA256, e164, -1);
+	return g_strndup(sha, 16);
+}
+
+gchar *
+vb_test_daemon_public_url(VbTestDaemon *self)
+{
+	g_autoptr(GError) error = NULL;
+	g_autoptr(JsonNode) status = vb_test_daemon_ctl(self, "GET", "/v1/status", NULL, &error);
+
+	g_assert_no_error(error);
+	return g_strdup(
+	    json_object_get_string_member(json_node_get_object(status), "public-url"));
+}
+
+gchar *
+vb_test_daemon_create_token(VbTestDaemon *self, const gchar *name, const gchar *scope)
+{
+	g_autoptr(GError) error = NULL;
+	g_autoptr(JsonNode) created = NULL;
+	g_autofree gchar *body =
+	    g_strdup_printf("{\"name\": \"%s\", \"scope\": \"%s\"}", name, scope);
+
+	created = vb_test_daemon_ctl(self, "POST", "/v1/tokens", body, &error);
+	g_assert_no_error(error);
+	return g_strdup(json_object_get_string_member(json_node_get_object(created), "token"));
+}
+
+guint
+vb_test_http(const gchar *method,
+	     const gchar *url,
+	     const gchar *token,
+	     const gchar *accept,
+	     const gchar *body,
+	     gchar **response)
+{
+	g_autoptr(SoupSession) session = soup_session_new();
+	g_autoptr(SoupMessage) msg = soup_message_new(method, url);
+	g_autoptr(GBytes) bytes = NULL;
+	g_autoptr(GError) error = NULL;
+	SoupMessageHeaders *headers;
+
+	g_assert_nonnull(msg);
+	headers = soup_message_get_request_headers(msg);
+	if (token != NULL) {
+		g_autofree gchar *auth = g_strdup_printf("Bearer %s", token);
+		soup_message_headers_replace(headers, "Authorization", auth);
+	}
+	if (accept != NULL)
+		soup_message_headers_replace(headers, "Accept", accept);
+	if (body != NULL) {
+		g_autoptr(GBytes) payload = g_bytes_new(body, strlen(body));
+		soup_message_set_request_body_from_bytes(msg, "application/json", payload);
+	}
+	bytes = soup_session_send_and_read(session, msg, NULL, &error);
+	g_assert_no_error(error);
+	if (response != NULL)
+		*response = g_strndup(g_bytes_get_data(bytes, NULL), g_bytes_get_size(bytes));
+	return soup_message_get_status(msg);
+}
+
+guint
+vb_test_daemon_post_order(VbTestDaemon *self,
+			  const gchar *token,
+			  const gchar *visit,
+			  const gchar *json,
+			  gchar **response)
+{
+	g_autofree gchar *base = vb_test_daemon_public_url(self);
+	g_autofree gchar *url = g_strdup_printf("%s/api/v1/visits/%s/order", base, visit);
+
+	return vb_test_http("POST", url, token, NULL, json, response);
+}
+
+sqlite3 *
+vb_test_daemon_open_db(VbTestDaemon *self, gboolean writable)
+{
+	g_autofree gchar *path = g_build_filename(self->state_dir, "vestibule.db", NULL);
+	sqlite3 *db = NULL;
+	gint rc;
+
+	rc = sqlite3_open_v2(path, &db, writable ? SQLITE_OPEN_READWRITE : SQLITE_OPEN_READONLY,
+			     NULL);
+	if (rc != SQLITE_OK)
+		g_error("cannot open %s: %s", path, sqlite3_errstr(rc));
+	sqlite3_busy_timeout(db, 5000);
+	return db;
+}
+
+gboolean
+vb_test_poll(VbTestPollFunc func, gpointer user_data, guint timeout_ms)
+{
+	gint64 deadline = g_get_monotonic_time() + (gint64)timeout_ms * G_TIME_SPAN_MILLISECOND;
+
+	for (;;) {
+		if (func(user_data))
+			return TRUE;
+		if (g_get_monotonic_time() > deadline)
+			return FALSE;
+		g_usleep(20 * G_TIME_SPAN_MILLISECOND);
+	}
 }

@@ -8,6 +8,7 @@
 
 #include <gio/gio.h>
 #include <json-glib/json-glib.h>
+#include <sqlite3.h>
 
 #include "vb-ctl-client.h"
 
@@ -60,11 +61,58 @@ vb_test_daemon_read_log(VbTestDaemon *self);
 /* TRUE if @needle occurs in any file under the state dir or in the log */
 gboolean
 vb_test_daemon_files_contain(VbTestDaemon *self, const gchar *needle);
+/* the first of those files that holds @needle, or NULL */
+gchar *
+vb_test_daemon_file_containing(VbTestDaemon *self, const gchar *needle);
 void
 vb_test_daemon_free(VbTestDaemon *self);
+
+/* SIGKILL, as a power cut or the OOM killer would, and reap the process */
+void
+vb_test_daemon_kill(VbTestDaemon *self);
+/* writes DIR/conf.d/@name, read after the main config; a NULL @content removes it */
+void
+vb_test_daemon_write_drop_in(VbTestDaemon *self, const gchar *name, const gchar *content);
+/* the lines of the SMS file (the handsets), parsed, oldest first; each a JSON
+ * object with id, to (masked), to-hash, body, idempotency-key and time */
+GPtrArray *
+vb_test_daemon_sms(VbTestDaemon *self);
+/* the to-hash the SMS file gives @e164: the first 16 hex digits of its SHA-256 */
+gchar *
+vb_test_phone_hash(const gchar *e164);
+/* the base URL of the public listener, as `vestibulectl status` shows it */
+gchar *
+vb_test_daemon_public_url(VbTestDaemon *self);
+/* a bearer token of @scope for the public listener, as `vestibulectl token add` makes */
+gchar *
+vb_test_daemon_create_token(VbTestDaemon *self, const gchar *name, const gchar *scope);
+/* one HTTP request to the public listener; returns the status and the body */
+guint
+vb_test_http(const gchar *method,
+	     const gchar *url,
+	     const gchar *token,
+	     const gchar *accept,
+	     const gchar *body,
+	     gchar **response);
+/* POST /api/v1/visits/@visit/order with @json as the body; @token may be NULL */
+guint
+vb_test_daemon_post_order(VbTestDaemon *self,
+			  const gchar *token,
+			  const gchar *visit,
+			  const gchar *json,
+			  gchar **response);
+/* the daemon's database, opened beside it (WAL allows a reader, and a short writer) */
+sqlite3 *
+vb_test_daemon_open_db(VbTestDaemon *self, gboolean writable);
+
+/* polls @func every 20 ms until it returns TRUE or @timeout_ms pass */
+typedef gboolean (*VbTestPollFunc)(gpointer user_data);
+gboolean
+vb_test_poll(VbTestPollFunc func, gpointer user_data, guint timeout_ms);
 gchar *
 vb_test_build_path(const gchar *first, ...) G_GNUC_NULL_TERMINATED;
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(VbTestDaemon, vb_test_daemon_free)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(sqlite3, sqlite3_close)
 
 G_END_DECLS

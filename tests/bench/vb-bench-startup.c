@@ -37,6 +37,8 @@ typedef struct {
 	gdouble ready_ms;
 	gint64 rss_kib;
 	gint64 hwm_kib;
+	gint64 anon_kib; /* heap and stacks: the daemon's own */
+	gint64 file_kib; /* mapped files: mostly shared libraries */
 } VbBenchRun;
 
 typedef struct {
@@ -251,6 +253,8 @@ vb_bench_run_once(VbBench *self, guint idle_ms, VbBenchRun *run, GError **error)
 	pid = g_strdup(g_subprocess_get_identifier(proc));
 	run->rss_kib = pid != NULL ? vb_bench_proc_kib(pid, "VmRSS") : -1;
 	run->hwm_kib = pid != NULL ? vb_bench_proc_kib(pid, "VmHWM") : -1;
+	run->anon_kib = pid != NULL ? vb_bench_proc_kib(pid, "RssAnon") : -1;
+	run->file_kib = pid != NULL ? vb_bench_proc_kib(pid, "RssFile") : -1;
 
 	g_subprocess_send_signal(proc, SIGTERM);
 	if (!g_subprocess_wait(proc, NULL, error))
@@ -349,10 +353,12 @@ main(int argc, char **argv)
 	g_autofree VbBenchRun *runs = NULL;
 	g_autofree gdouble *warm_ready = NULL;
 	g_autofree gdouble *warm_rss = NULL;
+	g_autofree gdouble *warm_anon = NULL;
+	g_autofree gdouble *warm_file = NULL;
 	gint n_runs = 20;
 	gint idle_ms = 2000;
 	guint n_warm;
-	gdouble median_ready, p90_ready, median_rss, worst_ready;
+	gdouble median_ready, p90_ready, median_rss, median_anon, median_file, worst_ready;
 	gint64 max_hwm = 0;
 	gboolean ready_ok, rss_ok;
 	const GOptionEntry entries[] = {
@@ -416,23 +422,30 @@ main(int argc, char **argv)
 			return 1;
 		}
 		g_print("run %2d %s  ready %7.1f ms  idle VmRSS %6" G_GINT64_FORMAT
-			" KiB  VmHWM %6" G_GINT64_FORMAT " KiB\n",
+			" KiB (anon %5" G_GINT64_FORMAT ", file %5" G_GINT64_FORMAT
+			")  VmHWM %6" G_GINT64_FORMAT " KiB\n",
 			i + 1, i == 0 ? "cold" : "warm", runs[i].ready_ms, runs[i].rss_kib,
-			runs[i].hwm_kib);
+			runs[i].anon_kib, runs[i].file_kib, runs[i].hwm_kib);
 		max_hwm = MAX(max_hwm, runs[i].hwm_kib);
 	}
 
 	n_warm = (guint)n_runs - 1;
 	warm_ready = g_new(gdouble, n_warm);
 	warm_rss = g_new(gdouble, n_warm);
+	warm_anon = g_new(gdouble, n_warm);
+	warm_file = g_new(gdouble, n_warm);
 	for (guint i = 0; i < n_warm; i++) {
 		warm_ready[i] = runs[i + 1].ready_ms;
 		warm_rss[i] = (gdouble)runs[i + 1].rss_kib;
+		warm_anon[i] = (gdouble)runs[i + 1].anon_kib;
+		warm_file[i] = (gdouble)runs[i + 1].file_kib;
 	}
 	qsort(warm_ready, n_warm, sizeof(gdouble), vb_bench_cmp_double);
 	median_ready = vb_bench_median(warm_ready, n_warm);
 	p90_ready = vb_bench_percentile(warm_ready, n_warm, 90);
 	median_rss = vb_bench_median(warm_rss, n_warm);
+	median_anon = vb_bench_median(warm_anon, n_warm);
+	median_file = vb_bench_median(warm_file, n_warm);
 	worst_ready = MAX(runs[0].ready_ms, p90_ready);
 
 	g_print("\ncold start (creates the database): ready %.1f ms, idle VmRSS %" G_GINT64_FORMAT
@@ -440,9 +453,11 @@ main(int argc, char **argv)
 		runs[0].ready_ms, runs[0].rss_kib);
 	g_print("warm starts (%u): ready min %.1f / median %.1f / p90 %.1f / max %.1f ms\n", n_warm,
 		warm_ready[0], median_ready, p90_ready, warm_ready[n_warm - 1]);
-	g_print("idle VmRSS, warm median: %.0f KiB (%.1f MiB); VmHWM max %" G_GINT64_FORMAT
+	g_print("idle VmRSS, warm median: %.0f KiB (%.1f MiB): anonymous %.0f KiB, mapped files "
+		"(shared libraries, plugins) %.0f KiB; VmHWM max %" G_GINT64_FORMAT
 		" KiB (%.1f MiB)\n\n",
-		median_rss, median_rss / 1024.0, max_hwm, (gdouble)max_hwm / 1024.0);
+		median_rss, median_rss / 1024.0, median_anon, median_file, max_hwm,
+		(gdouble)max_hwm / 1024.0);
 
 	/* the targets; a miss is reported, never an error */
 	ready_ok = worst_ready < VB_BENCH_READY_TARGET_MS;

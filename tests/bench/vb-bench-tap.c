@@ -1,0 +1,227 @@
+/*
+ * Copyright 2026 The Vestibule authors
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+
+#include "config.h"
+
+#include <glib/gstdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "vb-card-reader.h"
+#include "vb-daemon-private.h"
+#include "vb-door-lock.h"
+#include "vb-events.h"
+#include "vb-keypad.h"
+#include "vb-plugin-loader-private.h"
+
+/*
+ * Tap-to-unlock latency for a known card, through the simulated store, in the
+ * daemon's own process: from the reader handing its read to the core
+ * (vb_card_reader_present(), what the nfc plugin calls from its poll thread)
+ * to the lock reporting door-unlocked on the bus. In between: tokenizing, the
+ * card and visit rows, the hold through sim-payment, and the unlock. Each tap
+ * is followed by the door opening and closing, so the next one starts a new
+ * visit, as at a real door.
+ *
+ *   vb-bench-tap [--taps N] [--warmup N]
+ */
+
+#define TEST_PAN "4000056655665556"
+
+typedef struct {
+	GMainLoop *loop;
+	gint64 tap_at;
+	gint64 unlocked_at;
+	const gchar *waiting_for;
+	gboolean seen;
+} Bench;
+
+static void
+bench_event_cb(VbBus *bus, VbEvent *event, gpointer user_data)
+{
+	Bench *b = user_data;
+	if (b->waiting_for != NULL && g_strcmp0(vb_event_get_name(event), b->waiting_for) == 0) {
+		if (g_strcmp0(b->waiting_for, VB_EVENT_DOOR_UNLOCKED) == 0)
+			b->unlocked_at = g_get_monotonic_time();
+		b->seen = TRUE;
+		g_main_loop_quit(b->loop);
+	}
+}
+
+static gboolean
+bench_timeout_cb(gpointer user_data)
+{
+	g_error("the bench waited 10 s for an event that did not come");
+	return G_SOURCE_REMOVE;
+}
+
+static void
+bench_wait(Bench *b, const gchar *event_name)
+{
+	guint id;
+	if (b->seen)
+		return;
+	id = g_timeout_add_seconds(10, bench_timeout_cb, NULL);
+	b->waiting_for = event_name;
+	g_main_loop_run(b->loop);
+	g_source_remove(id);
+}
+
+static void
+bench_expect(Bench *b, const gchar *event_name)
+{
+	b->waiting_for = event_name;
+	b->seen = FALSE;
+}
+
+static void
+bench_tap(VbPlugin *reader)
+{
+	VbCardRead read = {.kind = VB_CARD_KIND_PAYMENT, .pan_sequence = -1};
+	g_autoptr(GError) error = NULL;
+
+	memcpy(read.pan, TEST_PAN, strlen(TEST_PAN));
+	memcpy(read.expiry, "2812", 4);
+	if (!vb_card_reader_present(VB_CARD_READER(reader), &read, &error))
+		g_error("tap: %s", error->message);
+}
+
+static void
+bench_door_cycle(Bench *b, VbPlugin *lock)
+{
+	/* the shopper walks in and out; the visit then awaits its order */
+	vb_plugin_emit(lock, VB_EVENT_DOOR_OPENED, NULL);
+	vb_plugin_emit(lock, VB_EVENT_DOOR_CLOSED, NULL);
+	while (g_main_context_iteration(NULL, FALSE))
+		;
+}
+
+static glong
+bench_rss_kib(void)
+{
+	g_autofree gchar *status = NULL;
+	const gchar *line;
+	if (!g_file_get_contents("/proc/self/status", &status, NULL, NULL))
+		return -1;
+	line = strstr(status, "VmRSS:");
+	return line != NULL ? atol(line + strlen("VmRSS:")) : -1;
+}
+
+static gint
+bench_cmp(gconstpointer a, gconstpointer b)
+{
+	gint64 x = *(const gint64 *)a, y = *(const gint64 *)b;
+	return x < y ? -1 : x > y;
+}
+
+int
+main(int argc, char **argv)
+{
+	g_autofree gchar *dir = g_dir_make_tmp("vb-bench-tap-XXXXXX", NULL);
+	g_autofree gchar *config_path = g_build_filename(dir, "vestibule.conf", NULL);
+	g_autofree gchar *secrets_path = g_build_filename(dir, "secrets.conf", NULL);
+	g_autofree gchar *config = NULL;
+	g_autoptr(VbDaemon) daemon = NULL;
+	g_autoptr(GError) error = NULL;
+	g_autoptr(GArray) samples = g_array_new(FALSE, FALSE, sizeof(gint64));
+	g_autofree gchar *cmd = NULL;
+	Bench b = {0};
+	VbPluginLoader *loader;
+	VbPlugin *reader, *lock, *keypad;
+	const gchar *phone = "0611223344";
+	guint taps = 10000, warmup = 500;
+	glong rss_warm = 0, rss_end;
+	gdouble sum = 0;
+
+	for (gint i = 1; i < argc; i++) {
+		if (g_strcmp0(argv[i], "--taps") == 0 && i + 1 < argc)
+			taps = (guint)atoi(argv[++i]);
+		else if (g_strcmp0(argv[i], "--warmup") == 0 && i + 1 < argc)
+			warmup = (guint)atoi(argv[++i]);
+	}
+
+	config = g_strdup_printf("[vestibule]\nname=Bench store\nstate-dir=%s/state\n"
+				 "[http]\naddress=127.0.0.1\nport=0\ncontrol-socket=%s/control.sock\n"
+				 "[services]\nsms=sms\npayment=pay\n"
+				 "[visit]\nverify-phone=false\n"
+				 "[door:front]\nreader=front-reader\nlock=front-lock\n"
+				 "keypad=front-keypad\ndisplay=front-display\n"
+				 "[instance:front-reader]\nplugin=sim-reader\n"
+				 "[instance:front-lock]\nplugin=sim-lock\n"
+				 "[instance:front-keypad]\nplugin=sim-keypad\n"
+				 "[instance:front-display]\nplugin=console\noutput=none\n"
+				 "[instance:sms]\nplugin=log-sms\n"
+				 "[instance:pay]\nplugin=sim-payment\n",
+				 dir, dir);
+	g_assert_true(g_file_set_contents(config_path, config, -1, NULL));
+	g_assert_true(g_file_set_contents_full(
+	    secrets_path,
+	    "[vestibule]\n"
+	    "card-token-key=000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f\n"
+	    "phone-key=101112131415161718191a1b1c1d1e1f000102030405060708090a0b0c0d0e0f\n"
+	    "phone-index-key=202122232425262728292a2b2c2d2e2f303132333435363738393a3b3c3d3e3f\n"
+	    "otp-key=303132333435363738393a3b3c3d3e3f202122232425262728292a2b2c2d2e2f\n",
+	    -1, G_FILE_SET_CONTENTS_NONE, 0600, NULL));
+
+	g_log_set_always_fatal(G_LOG_FATAL_MASK | G_LOG_LEVEL_CRITICAL);
+	daemon = vb_daemon_new(config_path, secrets_path, NULL);
+	if (!vb_daemon_start(daemon, &error))
+		g_error("vestibuled did not start: %s", error->message);
+	b.loop = g_main_loop_new(NULL, FALSE);
+	g_signal_connect(vb_context_get_bus(vb_daemon_get_context(daemon)), "event",
+			 G_CALLBACK(bench_event_cb), &b);
+	loader = vb_daemon_get_loader(daemon);
+	reader = vb_plugin_loader_get_instance(loader, "front-reader");
+	lock = vb_plugin_loader_get_instance(loader, "front-lock");
+	keypad = vb_plugin_loader_get_instance(loader, "front-keypad");
+
+	/* the first visit of the card gives its phone: the card is known after */
+	bench_expect(&b, VB_EVENT_DOOR_UNLOCKED);
+	bench_tap(reader);
+	for (const gchar *p = phone; *p != '\0'; p++)
+		vb_keypad_emit_key(VB_KEYPAD(keypad), (VbKeypadKey)(*p - '0'));
+	vb_keypad_emit_key(VB_KEYPAD(keypad), VB_KEYPAD_KEY_ENTER);
+	bench_wait(&b, VB_EVENT_DOOR_UNLOCKED);
+	bench_door_cycle(&b, lock);
+
+	for (guint i = 0; i < warmup + taps; i++) {
+		if (i == warmup)
+			rss_warm = bench_rss_kib();
+		bench_expect(&b, VB_EVENT_DOOR_UNLOCKED);
+		b.tap_at = g_get_monotonic_time();
+		bench_tap(reader);
+		bench_wait(&b, VB_EVENT_DOOR_UNLOCKED);
+		if (i >= warmup) {
+			gint64 us = b.unlocked_at - b.tap_at;
+			g_array_append_val(samples, us);
+			sum += (gdouble)us;
+		}
+		bench_door_cycle(&b, lock);
+	}
+	rss_end = bench_rss_kib();
+	g_array_sort(samples, bench_cmp);
+
+	g_print("tap-to-unlock, known card, simulated store, %u taps after %u of warm-up:\n", taps,
+		warmup);
+	g_print("  p50 %.3f ms  p99 %.3f ms  max %.3f ms  mean %.3f ms\n",
+		g_array_index(samples, gint64, samples->len / 2) / 1000.0,
+		g_array_index(samples, gint64, samples->len * 99 / 100) / 1000.0,
+		g_array_index(samples, gint64, samples->len - 1) / 1000.0,
+		sum / samples->len / 1000.0);
+	g_print("  RSS after warm-up %ld KiB, after the taps %ld KiB (%+ld KiB)\n", rss_warm,
+		rss_end, rss_end - rss_warm);
+	g_print("  target p99 < 2 ms: %s; RSS < 10 MiB: %s\n",
+		g_array_index(samples, gint64, samples->len * 99 / 100) < 2000 ? "PASS" : "MISS",
+		rss_end < 10 * 1024 ? "PASS" : "MISS");
+
+	vb_daemon_stop(daemon);
+	g_clear_object(&daemon);
+	g_main_loop_unref(b.loop);
+	cmd = g_strdup_printf("rm -rf '%s'", dir);
+	if (system(cmd) != 0)
+		g_warning("could not remove %s", dir);
+	return 0;
+}
