@@ -14,6 +14,7 @@
 #include "vb-customers-private.h"
 #include "vb-daemon-private.h"
 #include "vb-error.h"
+#include "vb-events.h"
 #include "vb-outbox-private.h"
 #include "vb-phone-private.h"
 #include "vb-visit-manager-private.h"
@@ -459,12 +460,14 @@ vb_cv_customers_cb(VbHttpServer *server,
 		return;
 	}
 	g_variant_take_ref(counts);
-	/* recorded in the audit log; the number itself is gone and is not repeated */
-	vb_context_alert(vb_daemon_get_context(cv->daemon), VB_ALERT_INFO, NULL,
-			 _("customer data erased on request: %" PRId64 " card links and %" PRId64
-			   " replies removed, %" PRId64 " visits anonymized"),
-			 vb_cv_count(counts, "cards"), vb_cv_count(counts, "feedback"),
-			 vb_cv_count(counts, "visits"));
+	/* recorded in the audit log as an event of its own; the number itself is
+	 * gone and is not repeated */
+	vb_bus_emit_simple(vb_context_get_bus(vb_daemon_get_context(cv->daemon)), NULL, NULL,
+			   VB_EVENT_CUSTOMER_ERASED, g_variant_ref(counts));
+	g_message("customer data erased on request: %" PRId64 " card links and %" PRId64
+		  " replies removed, %" PRId64 " visits anonymized",
+		  vb_cv_count(counts, "cards"), vb_cv_count(counts, "feedback"),
+		  vb_cv_count(counts, "visits"));
 	vb_cv_reply_variant(msg, g_variant_new_parsed("{'erased': <%@a{sv}>}", counts));
 }
 

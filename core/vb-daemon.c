@@ -139,6 +139,7 @@ vb_daemon_open_store(VbDaemon *self, GError **error)
 }
 
 #define VB_PRUNE_INTERVAL_S (24 * 60 * 60)
+#define VB_OUTBOX_KEEP_DONE_DAYS 30
 
 static gboolean
 vb_daemon_prune_cb(gpointer user_data)
@@ -149,6 +150,15 @@ vb_daemon_prune_cb(gpointer user_data)
 	g_autoptr(GError) error = NULL;
 	gint64 n;
 
+	/* delivered outbox items are kept a month, to dedupe late retries */
+	if (self->outbox != NULL &&
+	    vb_outbox_prune(self->outbox,
+			    g_get_real_time() -
+				(gint64)VB_OUTBOX_KEEP_DONE_DAYS * 86400 * G_USEC_PER_SEC,
+			    &error) < 0) {
+		g_warning("%s", error->message);
+		g_clear_error(&error);
+	}
 	/* what is still buffered is new, so it is kept anyway */
 	n = vb_store_audit_prune(self->store, cutoff, &error);
 	if (n < 0)
@@ -288,20 +298,14 @@ vb_daemon_start(VbDaemon *self, GError **error)
 
 	self->running = TRUE;
 	self->ready_us = g_get_monotonic_time() - self->started_at;
-	vb_metrics_declare(self->metrics,
-			   "vb_plugin_instances",
-			   VB_METRIC_GAUGE,
+	vb_metrics_declare(self->metrics, "vb_plugin_instances", VB_METRIC_GAUGE,
 			   "Plugin instances, by state");
-	vb_metrics_declare(self->metrics,
-			   "vb_ready_seconds",
-			   VB_METRIC_GAUGE,
+	vb_metrics_declare(self->metrics, "vb_ready_seconds", VB_METRIC_GAUGE,
 			   "Time from process start to ready");
 	vb_metrics_set(self->metrics, "vb_ready_seconds", NULL, self->ready_us / 1e6);
 	vb_daemon_update_plugin_metrics(self);
-	g_signal_connect(self->bus,
-			 "event::" VB_EVENT_PLUGIN_STATE,
-			 G_CALLBACK(vb_daemon_plugin_state_cb),
-			 self);
+	g_signal_connect(self->bus, "event::" VB_EVENT_PLUGIN_STATE,
+			 G_CALLBACK(vb_daemon_plugin_state_cb), self);
 	vb_daemon_setup_watchdog(self);
 	g_variant_dict_init(&dict, NULL);
 	g_variant_dict_insert(&dict, VB_KEY_DURATION_MS, "x", self->ready_us / 1000);

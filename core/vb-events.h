@@ -58,7 +58,8 @@
  * VB_EVENT_KEYPAD_KEY:
  *
  * A key was pressed on a keypad. Payload: #VB_KEY_KEY, one of `0` to `9`,
- * `erase`, `cancel`, `enter`, `*` and `#`.
+ * `erase`, `cancel`, `enter`, `*` and `#`. The audit log and the event stream
+ * record a digit as `digit`: typed in a row, digits are a phone number or a code.
  *
  * Since: 0.1
  */
@@ -180,6 +181,17 @@
  * Since: 0.1
  */
 #define VB_EVENT_VISIT_STATE "visit-state"
+
+/**
+ * VB_EVENT_CUSTOMER_ERASED:
+ *
+ * A customer's data was erased on request. Payload: the counts of what went,
+ * `cards`, `feedback` and `visits` (anonymized), all `x`. Nothing in it
+ * identifies the customer.
+ *
+ * Since: 0.1
+ */
+#define VB_EVENT_CUSTOMER_ERASED "customer-erased"
 
 /**
  * VB_EVENT_DAEMON_READY:

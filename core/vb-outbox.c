@@ -1341,3 +1341,24 @@ vb_outbox_init(VbOutbox *self)
 	self->base_delay_ms = 1000;
 	self->max_delay_ms = 3600 * 1000;
 }
+
+/* done rows dedupe a key only as long as a provider would: a month is
+ * well past any retry, and what they carried (a forwarded reply, a customer
+ * id) should not outlive that */
+gint64
+vb_outbox_prune(VbOutbox *self, gint64 before, GError **error)
+{
+	g_autoptr(VbStoreStmt) stmt = NULL;
+
+	g_return_val_if_fail(VB_IS_OUTBOX(self), -1);
+	stmt = vb_store_prepare(self->store,
+				"DELETE FROM outbox WHERE state = 'done' AND updated < ?1", error);
+	if (stmt == NULL)
+		return -1;
+	vb_store_stmt_bind_int64(stmt, 1, before);
+	if (!vb_store_stmt_exec(stmt, error)) {
+		g_prefix_error(error, "cannot prune the outbox: ");
+		return -1;
+	}
+	return vb_store_changes(self->store);
+}

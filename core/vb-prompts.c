@@ -54,8 +54,8 @@ static const struct {
     /* TRANSLATORS: keep {store} and {url} as they are */
     [VB_SMS_RECEIPT] = {"receipt", N_("{store}: your receipt is ready: {url}")},
     /* TRANSLATORS: keep {store} and {code} as they are */
-    [VB_SMS_OTP] = {"otp",
-		    N_("{store}: your code is {code}. It is valid for 10 minutes. Never share it.")},
+    [VB_SMS_OTP] =
+	{"otp", N_("{store}: your code is {code}. It is valid for 10 minutes. Never share it.")},
     /* TRANSLATORS: the answer to HELP; keep {store} and {contact} as they are */
     [VB_SMS_HELP] = {"help",
 		     N_("{store}: for help, contact {contact}. Reply STOP to receive no more "
@@ -95,7 +95,8 @@ vb_sms_render(VbSmsTemplate template_, const gchar *language, GHashTable *params
 		/* only short {names}; any other brace is text */
 		if (*p == '{' && (end = strchr(p + 1, '}')) != NULL && end - p <= 16) {
 			g_autofree gchar *name = g_strndup(p + 1, (gsize)(end - p - 1));
-			const gchar *value = params != NULL ? g_hash_table_lookup(params, name) : NULL;
+			const gchar *value =
+			    params != NULL ? g_hash_table_lookup(params, name) : NULL;
 			if (value != NULL)
 				g_string_append(out, value);
 			p = end;

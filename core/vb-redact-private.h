@@ -16,7 +16,8 @@ G_BEGIN_DECLS
 gboolean
 vb_luhn_valid(const gchar *digits, gsize len);
 /* the event as operators see it, in the audit log and `vestibulectl events`:
- * phone numbers masked, message bodies reduced to their length */
+ * phone numbers masked, message bodies reduced to their length, keypad digits
+ * reduced to "digit" */
 JsonNode *
 vb_redact_event_to_json(VbEvent *event);
 

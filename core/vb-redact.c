@@ -208,7 +208,11 @@ vb_redact_variant_to_json(const gchar *key, GVariant *value)
 
 	if (g_variant_is_of_type(value, G_VARIANT_TYPE_STRING)) {
 		const gchar *str = g_variant_get_string(value, NULL);
-		if (g_strcmp0(key, VB_KEY_PHONE) == 0) {
+		if (g_strcmp0(key, VB_KEY_KEY) == 0 && g_ascii_isdigit(str[0])) {
+			/* digits typed at a keypad spell a phone number or a code:
+			 * the record keeps that a digit was pressed, not which */
+			json_node_set_string(node, "digit");
+		} else if (g_strcmp0(key, VB_KEY_PHONE) == 0) {
 			vb_json_node_take_string(node, vb_mask_phone(str));
 		} else if (g_strcmp0(key, VB_KEY_BODY) == 0) {
 			/* free text written by a shopper may hold anything */

@@ -79,7 +79,7 @@ typedef struct {
 	gchar digits[VB_MAX_PHONE_DIGITS + 1];
 	guint n_digits;
 	guint phone_tries;
-	GSource *timer; /* keypad or open time-out */
+	GSource *timer;	     /* keypad or open time-out */
 	GSource *idle_timer; /* back to the welcome prompt */
 	GSource *auth_timer;
 	GCancellable *auth_cancellable;
@@ -248,9 +248,8 @@ vb_visit_set_state(VbVisitManager *self,
 	gint64 now = g_get_real_time();
 	GVariantDict dict;
 
-	update = vb_store_prepare(self->store,
-				  "UPDATE visits SET state = ?2, updated = ?3 WHERE id = ?1",
-				  error);
+	update = vb_store_prepare(
+	    self->store, "UPDATE visits SET state = ?2, updated = ?3 WHERE id = ?1", error);
 	if (update == NULL)
 		return FALSE;
 	vb_store_stmt_bind_text(update, 1, visit_id);
@@ -276,10 +275,7 @@ vb_visit_set_state(VbVisitManager *self,
 	g_variant_dict_insert(&dict, VB_KEY_STATE, "s", state);
 	if (detail != NULL)
 		g_variant_dict_insert(&dict, VB_KEY_ERROR, "s", detail);
-	vb_bus_emit_simple(vb_context_get_bus(self->context),
-			   NULL,
-			   NULL,
-			   VB_EVENT_VISIT_STATE,
+	vb_bus_emit_simple(vb_context_get_bus(self->context), NULL, NULL, VB_EVENT_VISIT_STATE,
 			   g_variant_dict_end(&dict));
 	return TRUE;
 }
@@ -297,12 +293,8 @@ vb_visit_commit_state(VbVisitManager *self,
 	tx = vb_store_transaction_begin(self->store, &error);
 	if (tx == NULL || !vb_visit_set_state(self, visit_id, state, detail, &error) ||
 	    !vb_store_transaction_commit(tx, &error)) {
-		vb_context_alert(self->context,
-				 VB_ALERT_CRITICAL,
-				 NULL,
-				 "cannot record that visit %s is %s: %s",
-				 visit_id,
-				 state,
+		vb_context_alert(self->context, VB_ALERT_CRITICAL, NULL,
+				 "cannot record that visit %s is %s: %s", visit_id, state,
 				 error->message);
 		return FALSE;
 	}
@@ -392,8 +384,8 @@ vb_visit_enqueue_payment(VbVisitManager *self,
 	json_builder_add_int_value(builder, amount);
 	json_builder_end_object(builder);
 	payload = json_builder_get_root(builder);
-	return vb_outbox_enqueue(self->outbox, "payment", recipient, key, payload, visit_id, error) >
-	       0;
+	return vb_outbox_enqueue(self->outbox, "payment", recipient, key, payload, visit_id,
+				 error) > 0;
 }
 
 /* the end of a door's session: the visit keeps its state, the door is free */
@@ -430,9 +422,7 @@ vb_door_end(VbDoor *door, VbPrompt prompt)
 	if (prompt != VB_PROMPT_LAST)
 		vb_door_show(door, prompt, NULL);
 	door->idle_timer = g_timeout_source_new(VB_PROMPT_HOLD_MS);
-	g_source_set_callback(door->idle_timer,
-			      vb_door_back_to_welcome_cb,
-			      vb_door_ref(door),
+	g_source_set_callback(door->idle_timer, vb_door_back_to_welcome_cb, vb_door_ref(door),
 			      (GDestroyNotify)vb_door_unref);
 	g_source_set_static_name(door->idle_timer, "[vestibule] door prompt");
 	g_source_attach(door->idle_timer, NULL);
@@ -471,12 +461,8 @@ vb_door_keypad_timeout_cb(gpointer user_data)
 static void
 vb_door_deny(VbDoor *door, const gchar *state, const gchar *detail, VbPrompt prompt)
 {
-	g_message("door %s: visit %s %s%s%s",
-		  door->name,
-		  door->visit_id,
-		  state,
-		  detail != NULL ? ": " : "",
-		  detail != NULL ? detail : "");
+	g_message("door %s: visit %s %s%s%s", door->name, door->visit_id, state,
+		  detail != NULL ? ": " : "", detail != NULL ? detail : "");
 	vb_door_fail(door, state, detail, prompt);
 }
 
@@ -491,12 +477,8 @@ vb_door_open_timeout_cb(gpointer user_data)
 
 	g_clear_pointer(&door->timer, g_source_unref);
 	if (lock != NULL && !vb_door_lock_lock(VB_DOOR_LOCK(lock), &error)) {
-		vb_context_alert(self->context,
-				 VB_ALERT_CRITICAL,
-				 door->lock,
-				 "door %s did not lock again: %s",
-				 door->name,
-				 error->message);
+		vb_context_alert(self->context, VB_ALERT_CRITICAL, door->lock,
+				 "door %s did not lock again: %s", door->name, error->message);
 		g_clear_error(&error);
 	}
 	/* never opened: the hold is released, not left to expire */
@@ -506,12 +488,9 @@ vb_door_open_timeout_cb(gpointer user_data)
 				&error) ||
 	    !vb_visit_enqueue_payment(self, door->visit_id, "cancel", 0, "cancel", &error) ||
 	    !vb_store_transaction_commit(tx, &error)) {
-		vb_context_alert(self->context,
-				 VB_ALERT_CRITICAL,
-				 NULL,
+		vb_context_alert(self->context, VB_ALERT_CRITICAL, NULL,
 				 "visit %s: cannot queue the cancel of its hold: %s",
-				 door->visit_id,
-				 error->message);
+				 door->visit_id, error->message);
 	}
 	vb_door_end(door, VB_PROMPT_TIMED_OUT);
 	return G_SOURCE_REMOVE;
@@ -524,61 +503,47 @@ vb_door_approved(VbDoor *door, const VbPaymentResult *result)
 	VbPlugin *lock = vb_visit_manager_instance(self, door->lock);
 	g_autoptr(VbStoreTransaction) tx = NULL;
 	g_autoptr(GError) error = NULL;
-	gint64 deadline = g_get_real_time() + (gint64)self->capture_deadline_h * 3600 * G_USEC_PER_SEC;
+	gint64 deadline =
+	    g_get_real_time() + (gint64)self->capture_deadline_h * 3600 * G_USEC_PER_SEC;
 
 	/* the hold is on record before the door opens: a crash from here on
 	 * finds it and settles or cancels it */
 	tx = vb_store_transaction_begin(self->store, &error);
 	if (tx == NULL ||
-	    !vb_visit_set_text(self,
-			       door->visit_id,
+	    !vb_visit_set_text(self, door->visit_id,
 			       "UPDATE visits SET psp_reference = ?2 WHERE id = ?1",
-			       result->psp_reference,
-			       &error) ||
-	    !vb_visit_set_int(self,
-			      door->visit_id,
+			       result->psp_reference, &error) ||
+	    !vb_visit_set_int(self, door->visit_id,
 			      "UPDATE visits SET hold_amount = ?2 WHERE id = ?1",
-			      result->amount > 0 ? result->amount : self->hold_amount,
-			      &error) ||
-	    !vb_visit_set_int(self,
-			      door->visit_id,
-			      "UPDATE visits SET capture_deadline = ?2 WHERE id = ?1",
-			      deadline,
+			      result->amount > 0 ? result->amount : self->hold_amount, &error) ||
+	    !vb_visit_set_int(self, door->visit_id,
+			      "UPDATE visits SET capture_deadline = ?2 WHERE id = ?1", deadline,
 			      &error) ||
 	    !vb_customers_count_visit(self->customers, door->card_token, &error) ||
 	    !vb_visit_set_state(self, door->visit_id, "unlocked", NULL, &error) ||
 	    !vb_store_transaction_commit(tx, &error)) {
 		g_autoptr(GError) error_cancel = NULL;
-		vb_context_alert(self->context,
-				 VB_ALERT_CRITICAL,
-				 NULL,
+		vb_context_alert(self->context, VB_ALERT_CRITICAL, NULL,
 				 "visit %s: the hold was approved but cannot be recorded (%s); the "
 				 "door stays locked and the hold is cancelled",
-				 door->visit_id,
-				 error->message);
+				 door->visit_id, error->message);
 		g_clear_pointer(&tx, vb_store_transaction_free);
-		if (!vb_visit_enqueue_payment(self, door->visit_id, "void", 0, "void", &error_cancel))
+		if (!vb_visit_enqueue_payment(self, door->visit_id, "void", 0, "void",
+					      &error_cancel))
 			g_warning("%s", error_cancel->message);
 		vb_door_end(door, VB_PROMPT_OUT_OF_SERVICE);
 		return;
 	}
 	if (lock == NULL || !vb_door_lock_unlock(VB_DOOR_LOCK(lock), door->pulse_ms, &error)) {
 		g_autoptr(GError) error_cancel = NULL;
-		vb_context_alert(self->context,
-				 VB_ALERT_CRITICAL,
-				 door->lock,
+		vb_context_alert(self->context, VB_ALERT_CRITICAL, door->lock,
 				 "door %s did not unlock for visit %s: %s; its hold is cancelled",
-				 door->name,
-				 door->visit_id,
+				 door->name, door->visit_id,
 				 error != NULL ? error->message : "no lock is running");
 		tx = vb_store_transaction_begin(self->store, &error_cancel);
 		if (tx == NULL ||
 		    !vb_visit_set_state(self, door->visit_id, "lock-failed", NULL, &error_cancel) ||
-		    !vb_visit_enqueue_payment(self,
-					      door->visit_id,
-					      "cancel",
-					      0,
-					      "cancel",
+		    !vb_visit_enqueue_payment(self, door->visit_id, "cancel", 0, "cancel",
 					      &error_cancel) ||
 		    !vb_store_transaction_commit(tx, &error_cancel))
 			g_warning("visit %s: %s", door->visit_id, error_cancel->message);
@@ -598,10 +563,8 @@ vb_door_authorize_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 	g_autoptr(GError) error = NULL;
 	gboolean answered;
 
-	answered = vb_payment_processor_execute_finish(VB_PAYMENT_PROCESSOR(source),
-						       res,
-						       &result,
-						       &error);
+	answered =
+	    vb_payment_processor_execute_finish(VB_PAYMENT_PROCESSOR(source), res, &result, &error);
 	/* the time-out already refused the shopper and queued a void for this hold */
 	if (door->self == NULL || door->phase != VB_PHASE_AUTHORIZING ||
 	    g_error_matches(error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
@@ -634,19 +597,13 @@ vb_door_authorize_timeout_cb(gpointer user_data)
 	 * authorization with its key to learn it, and cancels it */
 	tx = vb_store_transaction_begin(self->store, &error);
 	if (tx == NULL ||
-	    !vb_visit_set_state(self,
-				door->visit_id,
-				"processor-unavailable",
-				"the payment processor did not answer in time",
-				&error) ||
+	    !vb_visit_set_state(self, door->visit_id, "processor-unavailable",
+				"the payment processor did not answer in time", &error) ||
 	    !vb_visit_enqueue_payment(self, door->visit_id, "void", 0, "void", &error) ||
 	    !vb_store_transaction_commit(tx, &error))
-		vb_context_alert(self->context,
-				 VB_ALERT_CRITICAL,
-				 NULL,
+		vb_context_alert(self->context, VB_ALERT_CRITICAL, NULL,
 				 "visit %s: cannot queue the void of a late hold: %s",
-				 door->visit_id,
-				 error->message);
+				 door->visit_id, error->message);
 	g_clear_pointer(&door->visit_id, g_free);
 	vb_door_end(door, VB_PROMPT_PROCESSOR_UNAVAILABLE);
 	return G_SOURCE_REMOVE;
@@ -683,16 +640,12 @@ vb_door_authorize(VbDoor *door)
 	request.currency = self->currency;
 	door->auth_cancellable = g_cancellable_new();
 	door->auth_timer = g_timeout_source_new(self->authorize_timeout_ms);
-	g_source_set_callback(door->auth_timer,
-			      vb_door_authorize_timeout_cb,
-			      vb_door_ref(door),
+	g_source_set_callback(door->auth_timer, vb_door_authorize_timeout_cb, vb_door_ref(door),
 			      (GDestroyNotify)vb_door_unref);
 	g_source_set_static_name(door->auth_timer, "[vestibule] hold time-out");
 	g_source_attach(door->auth_timer, NULL);
-	vb_payment_processor_execute_async(VB_PAYMENT_PROCESSOR(processor),
-					   &request,
-					   door->auth_cancellable,
-					   vb_door_authorize_cb,
+	vb_payment_processor_execute_async(VB_PAYMENT_PROCESSOR(processor), &request,
+					   door->auth_cancellable, vb_door_authorize_cb,
 					   vb_door_ref(door));
 }
 
@@ -728,13 +681,8 @@ vb_door_send_code(VbDoor *door)
 	key = g_strdup_printf("%s:otp:%" G_GINT64_FORMAT, door->visit_id, g_get_real_time());
 	vb_outbox_set_ephemeral(self->outbox, key, code);
 	vb_crypto_free_string(code);
-	if (!vb_visit_enqueue_sms(self,
-				  door->visit_id,
-				  door->customer_id,
-				  VB_SMS_OTP,
-				  door->language,
-				  key,
-				  &error)) {
+	if (!vb_visit_enqueue_sms(self, door->visit_id, door->customer_id, VB_SMS_OTP,
+				  door->language, key, &error)) {
 		vb_door_fail(door, "failed", error->message, VB_PROMPT_OUT_OF_SERVICE);
 		return;
 	}
@@ -759,18 +707,11 @@ vb_door_link(VbDoor *door, GError **error)
 	if (tx == NULL)
 		return FALSE;
 	if (!vb_customers_link_card(self->customers, door->card_token, door->customer_id, error) ||
-	    !vb_customers_record_consent(self->customers,
-					 door->customer_id,
-					 "transactional",
-					 TRUE,
+	    !vb_customers_record_consent(self->customers, door->customer_id, "transactional", TRUE,
 					 vb_prompt_get_text(VB_PROMPT_ENTER_PHONE, door->language),
-					 "1",
-					 "keypad",
-					 error) ||
-	    !vb_visit_set_int(self,
-			      door->visit_id,
-			      "UPDATE visits SET customer_id = ?2 WHERE id = ?1",
-			      door->customer_id,
+					 "1", "keypad", error) ||
+	    !vb_visit_set_int(self, door->visit_id,
+			      "UPDATE visits SET customer_id = ?2 WHERE id = ?1", door->customer_id,
 			      error) ||
 	    !vb_visit_set_state(self, door->visit_id, "linked", NULL, error))
 		return FALSE;
@@ -788,7 +729,8 @@ vb_door_submit_phone(VbDoor *door)
 	vb_door_wipe_digits(door);
 	if (e164 == NULL) {
 		if (++door->phone_tries >= VB_MAX_PHONE_TRIES) {
-			vb_door_fail(door, "invalid-phone", error->message, VB_PROMPT_INVALID_PHONE);
+			vb_door_fail(door, "invalid-phone", error->message,
+				     VB_PROMPT_INVALID_PHONE);
 			return;
 		}
 		vb_door_show_entry(door, VB_PROMPT_INVALID_PHONE);
@@ -824,11 +766,8 @@ vb_door_submit_code(VbDoor *door)
 	guint tries_left = 0;
 	VbOtpResult result;
 
-	result = vb_customers_otp_verify(self->customers,
-					 door->customer_id,
-					 door->digits,
-					 &tries_left,
-					 &error);
+	result = vb_customers_otp_verify(self->customers, door->customer_id, door->digits,
+					 &tries_left, &error);
 	vb_door_wipe_digits(door);
 	switch (result) {
 	case VB_OTP_OK:
@@ -881,11 +820,8 @@ vb_door_card_presented(VbDoor *door, VbEvent *event)
 	if (tx != NULL)
 		card = vb_customers_card_seen(self->customers, event, &error);
 	if (card == NULL) {
-		vb_context_alert(self->context,
-				 VB_ALERT_WARNING,
-				 NULL,
-				 "door %s: cannot record a presented card: %s",
-				 door->name,
+		vb_context_alert(self->context, VB_ALERT_WARNING, NULL,
+				 "door %s: cannot record a presented card: %s", door->name,
 				 error->message);
 		vb_door_end(door, VB_PROMPT_OUT_OF_SERVICE);
 		return;
@@ -897,9 +833,9 @@ vb_door_card_presented(VbDoor *door, VbEvent *event)
 	}
 	visit_id = vb_visit_new_id();
 	g_free(door->language);
-	door->language = g_strdup(card->language != NULL ? card->language
-							 : vb_context_get_default_language(
-							       self->context));
+	door->language =
+	    g_strdup(card->language != NULL ? card->language
+					    : vb_context_get_default_language(self->context));
 	{
 		g_autoptr(VbStoreStmt) insert = vb_store_prepare(
 		    self->store,
@@ -925,11 +861,8 @@ vb_door_card_presented(VbDoor *door, VbEvent *event)
 		if (insert == NULL || !vb_store_stmt_exec(insert, &error) ||
 		    !vb_visit_set_state(self, visit_id, "identified", NULL, &error) ||
 		    !vb_store_transaction_commit(tx, &error)) {
-			vb_context_alert(self->context,
-					 VB_ALERT_CRITICAL,
-					 NULL,
-					 "door %s: cannot record a new visit: %s",
-					 door->name,
+			vb_context_alert(self->context, VB_ALERT_CRITICAL, NULL,
+					 "door %s: cannot record a new visit: %s", door->name,
 					 error->message);
 			vb_door_end(door, VB_PROMPT_OUT_OF_SERVICE);
 			return;
@@ -963,14 +896,15 @@ vb_door_key(VbDoor *door, const gchar *symbol)
 {
 	VbKeypadKey key = vb_keypad_key_from_string(symbol);
 	guint max = door->phase == VB_PHASE_ENTER_CODE ? VB_CODE_DIGITS : VB_MAX_PHONE_DIGITS;
-	VbPrompt prompt = door->phase == VB_PHASE_ENTER_CODE ? VB_PROMPT_ENTER_CODE
-							    : VB_PROMPT_ENTER_PHONE;
+	VbPrompt prompt =
+	    door->phase == VB_PHASE_ENTER_CODE ? VB_PROMPT_ENTER_CODE : VB_PROMPT_ENTER_PHONE;
 
 	if (door->phase == VB_PHASE_IDLE) {
 		/* '*' then a tap: give a known card a new number */
 		if (key == VB_KEYPAD_KEY_STAR) {
 			vb_door_clear_source(&door->idle_timer);
-			door->change_phone_until = g_get_monotonic_time() + VB_CHANGE_PHONE_WINDOW_US;
+			door->change_phone_until =
+			    g_get_monotonic_time() + VB_CHANGE_PHONE_WINDOW_US;
 			vb_door_show(door, VB_PROMPT_CHANGE_PHONE, NULL);
 		}
 		return;
@@ -1022,11 +956,8 @@ vb_door_closed(VbDoor *door)
 	if (door->phase != VB_PHASE_OPEN)
 		return;
 	if (lock != NULL && !vb_door_lock_lock(VB_DOOR_LOCK(lock), &error)) {
-		vb_context_alert(self->context,
-				 VB_ALERT_CRITICAL,
-				 door->lock,
-				 "door %s did not lock after closing: %s",
-				 door->name,
+		vb_context_alert(self->context, VB_ALERT_CRITICAL, door->lock,
+				 "door %s did not lock after closing: %s", door->name,
 				 error->message);
 		g_clear_error(&error);
 	}
@@ -1036,19 +967,11 @@ vb_door_closed(VbDoor *door)
 	if (tx == NULL ||
 	    !vb_visit_set_state(self, door->visit_id, "awaiting-order", NULL, &error) ||
 	    (door->customer_id > 0 &&
-	     !vb_visit_enqueue_sms(self,
-				   door->visit_id,
-				   door->customer_id,
-				   VB_SMS_NOTICE,
-				   door->language,
-				   key,
-				   &error)) ||
+	     !vb_visit_enqueue_sms(self, door->visit_id, door->customer_id, VB_SMS_NOTICE,
+				   door->language, key, &error)) ||
 	    !vb_store_transaction_commit(tx, &error)) {
-		vb_context_alert(self->context,
-				 VB_ALERT_CRITICAL,
-				 NULL,
-				 "visit %s: cannot record the closed door: %s",
-				 door->visit_id,
+		vb_context_alert(self->context, VB_ALERT_CRITICAL, NULL,
+				 "visit %s: cannot record the closed door: %s", door->visit_id,
 				 error->message);
 	}
 	vb_door_end(door, VB_PROMPT_WELCOME);
@@ -1142,9 +1065,9 @@ vb_visit_row_free(VbVisitRow *row)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(VbVisitRow, vb_visit_row_free)
 
 #define VB_VISIT_COLUMNS                                                                           \
-	"id, state, door, card_token, first6, last4, coalesce(customer_id, 0), language, "       \
-	"currency, coalesce(hold_amount, 0), psp_reference, coalesce(capture_deadline, 0), "     \
-	"order_hash, order_json, coalesce(total, 0), coalesce(captured, 0), settlement, "        \
+	"id, state, door, card_token, first6, last4, coalesce(customer_id, 0), language, "         \
+	"currency, coalesce(hold_amount, 0), psp_reference, coalesce(capture_deadline, 0), "       \
+	"order_hash, order_json, coalesce(total, 0), coalesce(captured, 0), settlement, "          \
 	"coalesce(receipt_expires, 0), created, updated"
 
 static gchar *
@@ -1239,13 +1162,13 @@ vb_visit_issue_receipt(VbVisitManager *self, VbVisitRow *row, GError **error)
 	hash = g_compute_checksum_for_string(G_CHECKSUM_SHA256, token, -1);
 	if (!vb_visit_set_text(self, row->id, "UPDATE visits SET receipt_hash = ?2 WHERE id = ?1",
 			       hash, error) ||
-	    !vb_visit_set_int(self, row->id,
-			      "UPDATE visits SET receipt_expires = ?2 WHERE id = ?1", expires, error))
+	    !vb_visit_set_int(self, row->id, "UPDATE visits SET receipt_expires = ?2 WHERE id = ?1",
+			      expires, error))
 		return FALSE;
 	if (row->customer_id == 0)
 		return TRUE;
-	return vb_visit_enqueue_sms(self, row->id, row->customer_id, VB_SMS_RECEIPT,
-				    row->language, key, error);
+	return vb_visit_enqueue_sms(self, row->id, row->customer_id, VB_SMS_RECEIPT, row->language,
+				    key, error);
 }
 
 /* the "payment" outbox kind: captures, adjustments, cancels and voids */
@@ -1274,9 +1197,8 @@ vb_payment_result_to_json(const VbPaymentResult *result)
 	g_autoptr(JsonBuilder) builder = json_builder_new();
 	json_builder_begin_object(builder);
 	json_builder_set_member_name(builder, "status");
-	json_builder_add_string_value(builder, result->status == VB_PAYMENT_STATUS_APPROVED
-						   ? "approved"
-						   : "declined");
+	json_builder_add_string_value(
+	    builder, result->status == VB_PAYMENT_STATUS_APPROVED ? "approved" : "declined");
 	json_builder_set_member_name(builder, "psp-reference");
 	json_builder_add_string_value(builder, result->psp_reference);
 	json_builder_set_member_name(builder, "amount");
@@ -1287,8 +1209,11 @@ vb_payment_result_to_json(const VbPaymentResult *result)
 	return json_builder_get_root(builder);
 }
 
-static void vb_payment_call_start(VbPaymentCall *call, VbPaymentOp op, const gchar *key,
-				  GCancellable *cancellable);
+static void
+vb_payment_call_start(VbPaymentCall *call,
+		      VbPaymentOp op,
+		      const gchar *key,
+		      GCancellable *cancellable);
 
 static void
 vb_payment_call_cb(GObject *source, GAsyncResult *res, gpointer user_data)
@@ -1327,7 +1252,9 @@ vb_payment_call_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 }
 
 static void
-vb_payment_call_start(VbPaymentCall *call, VbPaymentOp op, const gchar *key,
+vb_payment_call_start(VbPaymentCall *call,
+		      VbPaymentOp op,
+		      const gchar *key,
 		      GCancellable *cancellable)
 {
 	VbVisitManager *self = call->self;
@@ -1355,7 +1282,9 @@ vb_payment_call_start(VbPaymentCall *call, VbPaymentOp op, const gchar *key,
 }
 
 static void
-vb_visit_payment_dispatch(VbOutbox *outbox, VbOutboxItem *item, GCancellable *cancellable,
+vb_visit_payment_dispatch(VbOutbox *outbox,
+			  VbOutboxItem *item,
+			  GCancellable *cancellable,
 			  gpointer user_data)
 {
 	VbVisitManager *self = VB_VISIT_MANAGER(user_data);
@@ -1418,19 +1347,21 @@ vb_settlement_after_capture(const gchar *before)
 /* what follows from a payment operation's answer, in the transaction that
  * records it */
 static gboolean
-vb_visit_payment_complete(VbOutbox *outbox, VbOutboxItem *item, VbOutboxOutcome outcome,
-			  JsonNode *result, gpointer user_data, GError **error)
+vb_visit_payment_complete(VbOutbox *outbox,
+			  VbOutboxItem *item,
+			  VbOutboxOutcome outcome,
+			  JsonNode *result,
+			  gpointer user_data,
+			  GError **error)
 {
 	VbVisitManager *self = VB_VISIT_MANAGER(user_data);
 	JsonObject *payload = vb_outbox_item_get_payload(item);
 	const gchar *op = json_object_get_string_member_with_default(payload, "op", "");
 	const gchar *visit = json_object_get_string_member_with_default(payload, "visit", "");
-	JsonObject *res = result != NULL && JSON_NODE_HOLDS_OBJECT(result)
-			      ? json_node_get_object(result)
-			      : NULL;
-	const gchar *status = res != NULL ? json_object_get_string_member_with_default(res,
-									       "status", "")
-					  : "";
+	JsonObject *res =
+	    result != NULL && JSON_NODE_HOLDS_OBJECT(result) ? json_node_get_object(result) : NULL;
+	const gchar *status =
+	    res != NULL ? json_object_get_string_member_with_default(res, "status", "") : "";
 	gboolean approved = g_strcmp0(status, "approved") == 0;
 	g_autoptr(VbVisitRow) row = NULL;
 
@@ -1447,11 +1378,12 @@ vb_visit_payment_complete(VbOutbox *outbox, VbOutboxItem *item, VbOutboxOutcome 
 
 	if (g_strcmp0(op, "capture") == 0) {
 		if (!approved) {
-			vb_context_alert(self->context, VB_ALERT_CRITICAL, NULL,
-					 "visit %s: the processor declined the capture of %" G_GINT64_FORMAT
-					 " %s",
-					 visit, json_object_get_int_member_with_default(payload, "amount", 0),
-					 row->currency);
+			vb_context_alert(
+			    self->context, VB_ALERT_CRITICAL, NULL,
+			    "visit %s: the processor declined the capture of %" G_GINT64_FORMAT
+			    " %s",
+			    visit, json_object_get_int_member_with_default(payload, "amount", 0),
+			    row->currency);
 			return vb_visit_set_state(self, visit, "capture-declined", NULL, error);
 		}
 		if (!vb_visit_set_int(self, visit, "UPDATE visits SET captured = ?2 WHERE id = ?1",
@@ -1465,7 +1397,6 @@ vb_visit_payment_complete(VbOutbox *outbox, VbOutboxItem *item, VbOutboxOutcome 
 		return vb_visit_issue_receipt(self, row, error);
 	}
 	if (g_strcmp0(op, "adjust") == 0) {
-		g_autofree gchar *key = NULL;
 		if (approved) {
 			if (!vb_visit_set_int(self, visit,
 					      "UPDATE visits SET hold_amount = ?2 WHERE id = ?1",
@@ -1475,15 +1406,17 @@ vb_visit_payment_complete(VbOutbox *outbox, VbOutboxItem *item, VbOutboxOutcome 
 					       "adjusted", error) ||
 			    !vb_visit_set_state(self, visit, "settling", "hold adjusted", error))
 				return FALSE;
-			return vb_visit_enqueue_payment(self, visit, "capture", row->total, "capture",
-							error);
+			return vb_visit_enqueue_payment(self, visit, "capture", row->total,
+							"capture", error);
 		}
 		/* the processor refused more: take what the hold covers, and tell */
-		vb_context_alert(self->context, VB_ALERT_WARNING, NULL,
-				 "visit %s: the processor declined raising the hold to %" G_GINT64_FORMAT
-				 " %s; the hold of %" G_GINT64_FORMAT " is captured instead",
-				 visit, row->total, row->currency, row->hold_amount);
-		if (!vb_visit_set_text(self, visit, "UPDATE visits SET settlement = ?2 WHERE id = ?1",
+		vb_context_alert(
+		    self->context, VB_ALERT_WARNING, NULL,
+		    "visit %s: the processor declined raising the hold to %" G_GINT64_FORMAT
+		    " %s; the hold of %" G_GINT64_FORMAT " is captured instead",
+		    visit, row->total, row->currency, row->hold_amount);
+		if (!vb_visit_set_text(self, visit,
+				       "UPDATE visits SET settlement = ?2 WHERE id = ?1",
 				       "adjust-declined", error) ||
 		    !vb_visit_set_state(self, visit, "settling", "adjustment declined", error))
 			return FALSE;
@@ -1493,7 +1426,8 @@ vb_visit_payment_complete(VbOutbox *outbox, VbOutboxItem *item, VbOutboxOutcome 
 	if (g_strcmp0(op, "cancel") == 0) {
 		if (!approved) {
 			vb_context_alert(self->context, VB_ALERT_CRITICAL, NULL,
-					 "visit %s: the processor refused to cancel its hold", visit);
+					 "visit %s: the processor refused to cancel its hold",
+					 visit);
 			return vb_visit_set_state(self, visit, "cancel-declined", NULL, error);
 		}
 		if (g_strcmp0(row->state, "settling") == 0) {
@@ -1501,7 +1435,8 @@ vb_visit_payment_complete(VbOutbox *outbox, VbOutboxItem *item, VbOutboxOutcome 
 						      ? "expired-cancelled"
 						      : "cancelled";
 			if (!vb_visit_set_int(self, visit,
-					      "UPDATE visits SET captured = ?2 WHERE id = ?1", 0, error) ||
+					      "UPDATE visits SET captured = ?2 WHERE id = ?1", 0,
+					      error) ||
 			    !vb_visit_set_text(self, visit,
 					       "UPDATE visits SET settlement = ?2 WHERE id = ?1",
 					       settlement, error) ||
@@ -1578,7 +1513,9 @@ vb_visit_sms_skip(VbOutboxItem *item, const gchar *why)
 }
 
 static void
-vb_visit_sms_dispatch(VbOutbox *outbox, VbOutboxItem *item, GCancellable *cancellable,
+vb_visit_sms_dispatch(VbOutbox *outbox,
+		      VbOutboxItem *item,
+		      GCancellable *cancellable,
 		      gpointer user_data)
 {
 	VbVisitManager *self = VB_VISIT_MANAGER(user_data);
@@ -1601,8 +1538,8 @@ vb_visit_sms_dispatch(VbOutbox *outbox, VbOutboxItem *item, GCancellable *cancel
 	gchar *to = NULL;
 
 	if (template_ == VB_SMS_LAST) {
-		vb_outbox_item_complete(item, VB_OUTBOX_OUTCOME_FAILED, NULL, "unknown SMS template",
-					0);
+		vb_outbox_item_complete(item, VB_OUTBOX_OUTCOME_FAILED, NULL,
+					"unknown SMS template", 0);
 		return;
 	}
 	if (json_object_get_boolean_member_with_default(payload, "to-operator", FALSE)) {
@@ -1612,8 +1549,10 @@ vb_visit_sms_dispatch(VbOutbox *outbox, VbOutboxItem *item, GCancellable *cancel
 		}
 		to = g_strdup(self->operator_phone);
 	} else {
-		/* STOP ends every further message, whatever was queued before it */
-		if (vb_customers_is_sms_opted_out(self->customers, customer)) {
+		/* STOP ends every further message, whatever was queued before it;
+		 * HELP still gets its answer, as carriers require */
+		if (template_ != VB_SMS_HELP &&
+		    vb_customers_is_sms_opted_out(self->customers, customer)) {
 			vb_visit_sms_skip(item, "opted-out");
 			return;
 		}
@@ -1633,21 +1572,21 @@ vb_visit_sms_dispatch(VbOutbox *outbox, VbOutboxItem *item, GCancellable *cancel
 	g_hash_table_insert(values, (gpointer) "visit", g_strdup(visit));
 	if (template_ == VB_SMS_RECEIPT) {
 		g_autofree gchar *token = vb_visit_manager_receipt_token(self, visit);
-		g_hash_table_insert(
-		    values, (gpointer) "url",
-		    g_strdup_printf("%s/r/%s",
-				    vb_http_server_get_public_url(
-					vb_context_get_http_server(self->context)),
-				    token != NULL ? token : ""));
+		g_hash_table_insert(values, (gpointer) "url",
+				    g_strdup_printf("%s/r/%s",
+						    vb_http_server_get_public_url(
+							vb_context_get_http_server(self->context)),
+						    token != NULL ? token : ""));
 	} else if (template_ == VB_SMS_OTP) {
 		const gchar *code =
 		    vb_outbox_get_ephemeral(self->outbox, vb_outbox_item_get_idempotency_key(item));
 		if (code == NULL) {
 			vb_crypto_free_string(to);
-			vb_outbox_item_complete(item, VB_OUTBOX_OUTCOME_FAILED, NULL,
-						"the one-time code was lost in a restart; the shopper "
-						"taps again for a new one",
-						0);
+			vb_outbox_item_complete(
+			    item, VB_OUTBOX_OUTCOME_FAILED, NULL,
+			    "the one-time code was lost in a restart; the shopper "
+			    "taps again for a new one",
+			    0);
 			return;
 		}
 		g_hash_table_insert(values, (gpointer) "code", g_strdup(code));
@@ -1656,9 +1595,9 @@ vb_visit_sms_dispatch(VbOutbox *outbox, VbOutboxItem *item, GCancellable *cancel
 		static const gchar *names[] = {"phone", "visit", "body"};
 		for (guint i = 0; i < G_N_ELEMENTS(names); i++) {
 			if (json_object_has_member(params, names[i]))
-				g_hash_table_replace(values, (gpointer)names[i],
-						     g_strdup(json_object_get_string_member(
-							 params, names[i])));
+				g_hash_table_replace(
+				    values, (gpointer)names[i],
+				    g_strdup(json_object_get_string_member(params, names[i])));
 		}
 	}
 
@@ -1683,8 +1622,12 @@ vb_visit_sms_dispatch(VbOutbox *outbox, VbOutboxItem *item, GCancellable *cancel
 }
 
 static gboolean
-vb_visit_sms_complete(VbOutbox *outbox, VbOutboxItem *item, VbOutboxOutcome outcome,
-		      JsonNode *result, gpointer user_data, GError **error)
+vb_visit_sms_complete(VbOutbox *outbox,
+		      VbOutboxItem *item,
+		      VbOutboxOutcome outcome,
+		      JsonNode *result,
+		      gpointer user_data,
+		      GError **error)
 {
 	VbVisitManager *self = VB_VISIT_MANAGER(user_data);
 	if (outcome != VB_OUTBOX_OUTCOME_DONE)
@@ -1707,7 +1650,10 @@ vb_order_fail(GError **error, const gchar *message)
 
 /* checks @order and writes its canonical form, which is what is hashed */
 static gboolean
-vb_order_validate(JsonNode *order, const gchar *currency, JsonBuilder *canonical, gint64 *total,
+vb_order_validate(JsonNode *order,
+		  const gchar *currency,
+		  JsonBuilder *canonical,
+		  gint64 *total,
 		  GError **error)
 {
 	JsonObject *obj;
@@ -1722,7 +1668,8 @@ vb_order_validate(JsonNode *order, const gchar *currency, JsonBuilder *canonical
 	for (GList *l = members; l != NULL; l = l->next) {
 		if (g_strcmp0(l->data, "currency") != 0 && g_strcmp0(l->data, "lines") != 0) {
 			g_set_error(error, VB_ERROR, VB_ERROR_INVALID_DATA,
-				    _("unknown member \"%s\" in the order"), (const gchar *)l->data);
+				    _("unknown member \"%s\" in the order"),
+				    (const gchar *)l->data);
 			return FALSE;
 		}
 	}
@@ -1767,9 +1714,8 @@ vb_order_validate(JsonNode *order, const gchar *currency, JsonBuilder *canonical
 		name = json_object_get_member(line, "name");
 		qty = json_object_get_member(line, "quantity");
 		price = json_object_get_member(line, "unit_price");
-		if (json_object_get_size(line) != 4 || sku == NULL || name == NULL ||
-		    qty == NULL || price == NULL ||
-		    json_node_get_value_type(sku) != G_TYPE_STRING ||
+		if (json_object_get_size(line) != 4 || sku == NULL || name == NULL || qty == NULL ||
+		    price == NULL || json_node_get_value_type(sku) != G_TYPE_STRING ||
 		    json_node_get_value_type(name) != G_TYPE_STRING ||
 		    json_node_get_value_type(qty) != G_TYPE_INT64 ||
 		    json_node_get_value_type(price) != G_TYPE_INT64) {
@@ -1782,7 +1728,8 @@ vb_order_validate(JsonNode *order, const gchar *currency, JsonBuilder *canonical
 		}
 		q = json_node_get_int(qty);
 		p = json_node_get_int(price);
-		if (strlen(json_node_get_string(sku)) == 0 || strlen(json_node_get_string(sku)) > 64 ||
+		if (strlen(json_node_get_string(sku)) == 0 ||
+		    strlen(json_node_get_string(sku)) > 64 ||
 		    !g_utf8_validate(json_node_get_string(name), -1, NULL) ||
 		    g_utf8_strlen(json_node_get_string(name), -1) < 1 ||
 		    g_utf8_strlen(json_node_get_string(name), -1) > 200) {
@@ -1832,7 +1779,9 @@ vb_order_answer(VbVisitRow *row, const gchar *state, gint64 total)
 }
 
 GVariant *
-vb_visit_manager_post_order(VbVisitManager *self, const gchar *visit_id, JsonNode *order,
+vb_visit_manager_post_order(VbVisitManager *self,
+			    const gchar *visit_id,
+			    JsonNode *order,
 			    GError **error)
 {
 	g_autoptr(VbVisitRow) row = NULL;
@@ -1909,10 +1858,11 @@ vb_visit_manager_get_visit(VbVisitManager *self, const gchar *visit_id, GError *
 	row = vb_visit_row_load(self, "id", visit_id, error);
 	if (row == NULL)
 		return NULL;
-	stmt = vb_store_prepare(self->store,
-				"SELECT time, state, detail FROM visit_timeline WHERE visit_id = ?1 "
-				"ORDER BY id",
-				error);
+	stmt =
+	    vb_store_prepare(self->store,
+			     "SELECT time, state, detail FROM visit_timeline WHERE visit_id = ?1 "
+			     "ORDER BY id",
+			     error);
 	if (stmt == NULL)
 		return NULL;
 	vb_store_stmt_bind_text(stmt, 1, visit_id);
@@ -1938,11 +1888,11 @@ vb_visit_manager_get_visit(VbVisitManager *self, const gchar *visit_id, GError *
 	g_variant_dict_insert(&dict, "id", "s", row->id);
 	g_variant_dict_insert(&dict, "state", "s", row->state);
 	g_variant_dict_insert(&dict, "door", "s", row->door != NULL ? row->door : "");
-	g_variant_dict_insert(&dict, "card", "s",
-			      row->first6 != NULL
-				  ? g_strdup_printf("%s\xe2\x80\xa2\xe2\x80\xa2%s", row->first6,
-						    row->last4)
-				  : "");
+	if (row->first6 != NULL)
+		g_variant_dict_insert_value(
+		    &dict, "card",
+		    g_variant_new_take_string(
+			g_strdup_printf("%s\xe2\x80\xa2\xe2\x80\xa2%s", row->first6, row->last4)));
 	if (phone != NULL)
 		g_variant_dict_insert(&dict, "phone", "s", phone);
 	g_variant_dict_insert(&dict, "language", "s", row->language != NULL ? row->language : "");
@@ -1986,9 +1936,10 @@ vb_visit_manager_get_receipt(VbVisitManager *self, const gchar *token, GError **
 				    _("this receipt link has expired"));
 		return NULL;
 	}
-	if (row->order_json != NULL && json_parser_load_from_data(parser, row->order_json, -1, NULL))
-		array = json_object_get_array_member(json_node_get_object(json_parser_get_root(parser)),
-						     "lines");
+	if (row->order_json != NULL &&
+	    json_parser_load_from_data(parser, row->order_json, -1, NULL))
+		array = json_object_get_array_member(
+		    json_node_get_object(json_parser_get_root(parser)), "lines");
 	g_variant_builder_init(&lines, G_VARIANT_TYPE("aa{sv}"));
 	for (guint i = 0; array != NULL && i < json_array_get_length(array); i++) {
 		JsonObject *line = json_array_get_object_element(array, i);
@@ -1996,7 +1947,8 @@ vb_visit_manager_get_receipt(VbVisitManager *self, const gchar *token, GError **
 		gint64 p = json_object_get_int_member(line, "unit_price");
 		GVariantDict entry;
 		g_variant_dict_init(&entry, NULL);
-		g_variant_dict_insert(&entry, "sku", "s", json_object_get_string_member(line, "sku"));
+		g_variant_dict_insert(&entry, "sku", "s",
+				      json_object_get_string_member(line, "sku"));
 		g_variant_dict_insert(&entry, "name", "s",
 				      json_object_get_string_member(line, "name"));
 		g_variant_dict_insert(&entry, "quantity", "x", q);
@@ -2009,9 +1961,9 @@ vb_visit_manager_get_receipt(VbVisitManager *self, const gchar *token, GError **
 	g_variant_dict_insert(&dict, "store", "s", vb_context_get_store_name(self->context));
 	g_variant_dict_insert(&dict, "contact", "s",
 			      self->operator_contact != NULL ? self->operator_contact : "");
-	g_variant_dict_insert(&dict, "language", "s",
-			      row->language != NULL ? row->language
-						    : vb_context_get_default_language(self->context));
+	g_variant_dict_insert(
+	    &dict, "language", "s",
+	    row->language != NULL ? row->language : vb_context_get_default_language(self->context));
 	g_variant_dict_insert(&dict, "currency", "s", row->currency != NULL ? row->currency : "");
 	g_variant_dict_insert_value(&dict, "lines", g_variant_builder_end(&lines));
 	g_variant_dict_insert(&dict, "total", "x", row->total);
@@ -2033,7 +1985,8 @@ vb_visit_manager_get_receipt(VbVisitManager *self, const gchar *token, GError **
 static void
 vb_visit_manager_check_deadlines(VbVisitManager *self)
 {
-	g_autoptr(GPtrArray) due = g_ptr_array_new_with_free_func((GDestroyNotify)vb_visit_row_free);
+	g_autoptr(GPtrArray) due =
+	    g_ptr_array_new_with_free_func((GDestroyNotify)vb_visit_row_free);
 	g_autoptr(GError) error = NULL;
 
 	{
@@ -2092,7 +2045,8 @@ vb_visit_manager_deadline_cb(gpointer user_data)
 static void
 vb_visit_manager_resume(VbVisitManager *self)
 {
-	g_autoptr(GPtrArray) rows = g_ptr_array_new_with_free_func((GDestroyNotify)vb_visit_row_free);
+	g_autoptr(GPtrArray) rows =
+	    g_ptr_array_new_with_free_func((GDestroyNotify)vb_visit_row_free);
 	g_autoptr(GError) error = NULL;
 
 	{
@@ -2110,7 +2064,8 @@ vb_visit_manager_resume(VbVisitManager *self)
 	}
 	for (guint i = 0; i < rows->len; i++) {
 		VbVisitRow *row = g_ptr_array_index(rows, i);
-		VbDoor *door = row->door != NULL ? g_hash_table_lookup(self->doors, row->door) : NULL;
+		VbDoor *door =
+		    row->door != NULL ? g_hash_table_lookup(self->doors, row->door) : NULL;
 		g_autoptr(VbStoreTransaction) tx = vb_store_transaction_begin(self->store, &error);
 		gboolean ok = tx != NULL;
 
@@ -2123,7 +2078,8 @@ vb_visit_manager_resume(VbVisitManager *self)
 			door->card_token = g_strdup(row->card_token);
 			door->customer_id = row->customer_id;
 			door->language = g_strdup(row->language);
-			g_message("door %s: visit %s resumes with the door open", door->name, row->id);
+			g_message("door %s: visit %s resumes with the door open", door->name,
+				  row->id);
 			continue;
 		}
 		if (g_strcmp0(row->state, "open") == 0) {
@@ -2134,7 +2090,8 @@ vb_visit_manager_resume(VbVisitManager *self)
 			/* the lock came back locked, the shopper never got in */
 			ok = ok &&
 			     vb_visit_set_state(self, row->id, "abandoned",
-						"the daemon restarted before the door opened", &error) &&
+						"the daemon restarted before the door opened",
+						&error) &&
 			     vb_visit_enqueue_payment(self, row->id, "cancel", 0, "cancel", &error);
 		} else if (g_strcmp0(row->state, "authorizing") == 0) {
 			ok = ok &&
@@ -2183,8 +2140,8 @@ vb_visit_manager_set_config(VbVisitManager *self, VbConfig *config)
 	g_free(self->country);
 	self->country = g_strdup(vb_config_get_string(config, "vestibule", "country"));
 	g_free(self->operator_contact);
-	self->operator_contact = g_strdup(vb_config_get_string(config, "vestibule",
-							       "operator-contact"));
+	self->operator_contact =
+	    g_strdup(vb_config_get_string(config, "vestibule", "operator-contact"));
 	g_free(self->operator_phone);
 	self->operator_phone = vb_config_dup_nonempty(config, "visit", "operator-phone");
 	g_free(self->sms_instance);
@@ -2325,12 +2282,14 @@ vb_visit_manager_class_init(VbVisitManagerClass *klass)
 static void
 vb_visit_manager_init(VbVisitManager *self)
 {
-	self->doors = g_hash_table_new_full(g_str_hash, g_str_equal, NULL,
-					    vb_visit_manager_door_release);
+	self->doors =
+	    g_hash_table_new_full(g_str_hash, g_str_equal, NULL, vb_visit_manager_door_release);
 }
 
 VbVisitManager *
-vb_visit_manager_new(VbContext *context, VbPluginLoader *loader, VbCustomers *customers,
+vb_visit_manager_new(VbContext *context,
+		     VbPluginLoader *loader,
+		     VbCustomers *customers,
 		     VbOutbox *outbox)
 {
 	VbVisitManager *self = g_object_new(VB_TYPE_VISIT_MANAGER, NULL);

@@ -1466,6 +1466,27 @@ test_crash_kill9(Fixture *fx, gconstpointer user_data)
 	g_assert_cmpint(count_in(counts, "done"), ==, 2 * total);
 }
 
+static void
+test_prune_keeps_dead_letters(Fixture *fx, gconstpointer user_data)
+{
+	g_autoptr(GError) error = NULL;
+	g_autoptr(GVariant) counts = NULL;
+
+	enqueue(fx, "+33600000001", "delivered", NULL);
+	enqueue(fx, "+33600000002", "refused", "f");
+	vb_outbox_start(fx->outbox);
+	drain();
+	/* a month on, the delivered item goes and the dead letter stays for the operator */
+	g_assert_cmpint(vb_outbox_prune(fx->outbox, g_get_real_time() + G_USEC_PER_SEC, &error), ==,
+			1);
+	g_assert_no_error(error);
+	counts = vb_outbox_get_counts(fx->outbox);
+	g_assert_cmpint(count_in(counts, "done"), ==, 0);
+	g_assert_cmpint(count_in(counts, "dead"), ==, 1);
+	/* an earlier cut-off removes nothing */
+	g_assert_cmpint(vb_outbox_prune(fx->outbox, 0, &error), ==, 0);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -1476,6 +1497,7 @@ main(int argc, char **argv)
 	g_log_set_always_fatal(G_LOG_FATAL_MASK | G_LOG_LEVEL_CRITICAL);
 
 #define ADD(path, func) g_test_add(path, Fixture, NULL, fixture_setup, func, fixture_teardown)
+	ADD("/outbox/prune/keeps-dead-letters", test_prune_keeps_dead_letters);
 	ADD("/outbox/enqueue/idempotent", test_enqueue_idempotent);
 	ADD("/outbox/enqueue/in-transaction", test_enqueue_in_transaction);
 	ADD("/outbox/enqueue/not-an-object", test_enqueue_invalid);

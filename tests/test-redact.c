@@ -86,6 +86,24 @@ test_redact_event(void)
 }
 
 static void
+test_redact_keypad_digits(void)
+{
+	const gchar *keys[] = {"0", "6", "enter", "*"};
+	const gchar *shown[] = {"digit", "digit", "enter", "*"};
+
+	/* a phone number or a code typed key by key never reaches the audit log */
+	for (guint i = 0; i < G_N_ELEMENTS(keys); i++) {
+		g_autoptr(VbEvent) event =
+		    vb_event_new(VB_EVENT_KEYPAD_KEY, "keypad", "front",
+				 g_variant_new_parsed("{%s: <%s>}", VB_KEY_KEY, keys[i]));
+		g_autoptr(JsonNode) node = vb_redact_event_to_json(event);
+		JsonObject *payload =
+		    json_object_get_object_member(json_node_get_object(node), "payload");
+		g_assert_cmpstr(json_object_get_string_member(payload, "key"), ==, shown[i]);
+	}
+}
+
+static void
 test_redact_luhn(void)
 {
 	g_assert_true(vb_luhn_valid("4111111111111111", 16));
@@ -134,6 +152,7 @@ main(int argc, char **argv)
 	g_test_add_func("/redact/text", test_redact_text);
 	g_test_add_func("/redact/event", test_redact_event);
 	g_test_add_func("/redact/luhn", test_redact_luhn);
+	g_test_add_func("/redact/keypad-digits", test_redact_keypad_digits);
 	g_test_add_func("/i18n/per-language", test_i18n_per_language);
 	return g_test_run();
 }

@@ -204,7 +204,9 @@ test_keypad_keys_in_order(void)
 	g_autoptr(VbTestDaemon) d = daemon_start(NULL);
 	g_autoptr(JsonNode) reply = NULL;
 	g_autoptr(GPtrArray) keys = NULL;
-	const gchar *expected[] = {"0", "6", "enter", "erase", "*", "#", "cancel"};
+	/* the audit log keeps that a digit was pressed, not which: typed in a row,
+	 * digits are a phone number or a code (see VB_EVENT_KEYPAD_KEY) */
+	const gchar *expected[] = {"digit", "digit", "enter", "erase", "*", "#", "cancel"};
 	JsonObject *obj;
 
 	obj = ctl_ok(d, &reply, "POST", "/v1/sim/front-keypad/keys",
@@ -213,7 +215,8 @@ test_keypad_keys_in_order(void)
 	obj = ctl_ok(d, &reply, "POST", "/v1/sim/front-keypad/keys", "{\"keys\": [\"cancel\"]}");
 	g_assert_cmpint(json_object_get_int_member(obj, "pressed"), ==, 1);
 
-	/* one event per key, in the order pressed, from the keypad of the front door */
+	/* one event per key, in the order pressed, from the keypad of the front door;
+	 * the keys themselves, as the visit logic gets them, in /sim/keypad/keys-on-the-bus */
 	keys = daemon_events(d, "keypad-key");
 	g_assert_cmpuint(keys->len, ==, G_N_ELEMENTS(expected));
 	for (guint i = 0; i < keys->len; i++) {
@@ -793,7 +796,7 @@ test_ctl_sim(void)
 	g_autoptr(GPtrArray) received = NULL;
 	g_autofree gchar *out = NULL;
 	g_autofree gchar *err = NULL;
-	const gchar *expected[] = {"0", "6", "1", "2", "enter"};
+	const gchar *expected[] = {"digit", "digit", "digit", "digit", "enter"};
 	g_autoptr(JsonNode) screen_node = NULL;
 	JsonObject *screen;
 
@@ -2397,6 +2400,39 @@ test_keypad_active_in_status(SimFixture *fx, gconstpointer data)
 }
 
 static void
+test_keypad_keys_on_the_bus(SimFixture *fx, gconstpointer data)
+{
+	const gchar *expected[] = {"0", "6", "enter", "erase", "*", "#", "9", "cancel"};
+	g_autoptr(JsonNode) keep = NULL;
+	g_autoptr(GError) error = NULL;
+	guint n = 0;
+
+	sim_stack_start(fx, CONSOLE_CONFIG);
+	sim_ctl_ok(fx, &keep, "POST", "/v1/sim/front-keypad/keys",
+		   "{\"keys\": [\"0\", \"6\", \"enter\", \"erase\", \"*\", \"#\"]}");
+	/* none of a request with an unknown key reaches the visit logic */
+	g_assert_null(
+	    sim_ctl(fx, "POST", "/v1/sim/front-keypad/keys", "{\"keys\": [\"1\", \"A\"]}", &error));
+	g_assert_error(error, VB_ERROR, VB_ERROR_INVALID_DATA);
+	assert_contains(error->message, "unknown key 'A'");
+	sim_ctl_ok(fx, &keep, "POST", "/v1/sim/front-keypad/keys",
+		   "{\"keys\": [\"9\", \"cancel\"]}");
+
+	/* each key as pressed, in order, for the front door */
+	for (guint i = 0; i < fx->events->len; i++) {
+		VbEvent *event = g_ptr_array_index(fx->events, i);
+		if (g_strcmp0(vb_event_get_name(event), VB_EVENT_KEYPAD_KEY) != 0)
+			continue;
+		g_assert_cmpuint(n, <, G_N_ELEMENTS(expected));
+		g_assert_cmpstr(vb_event_lookup_string(event, VB_KEY_KEY), ==, expected[n]);
+		g_assert_cmpstr(vb_event_get_door(event), ==, "front");
+		g_assert_cmpstr(vb_event_get_source(event), ==, "front-keypad");
+		n++;
+	}
+	g_assert_cmpuint(n, ==, G_N_ELEMENTS(expected));
+}
+
+static void
 test_console_frame_on_stdout(void)
 {
 	SimFixture fx = {0};
@@ -2483,6 +2519,7 @@ main(int argc, char **argv)
 	add_sim_test("/sim/lock/locked-at-stop", test_lock_locked_at_stop);
 	add_sim_test("/sim/lock/bad-fail-mode", test_lock_bad_fail_mode);
 	add_sim_test("/sim/console/show-and-screen", test_console_show_and_screen);
+	add_sim_test("/sim/keypad/keys-on-the-bus", test_keypad_keys_on_the_bus);
 	add_sim_test("/sim/keypad/active-in-status", test_keypad_active_in_status);
 	g_test_add_func("/sim/console/frame-on-stdout", test_console_frame_on_stdout);
 	return g_test_run();

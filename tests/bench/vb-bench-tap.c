@@ -143,19 +143,20 @@ main(int argc, char **argv)
 			warmup = (guint)atoi(argv[++i]);
 	}
 
-	config = g_strdup_printf("[vestibule]\nname=Bench store\nstate-dir=%s/state\n"
-				 "[http]\naddress=127.0.0.1\nport=0\ncontrol-socket=%s/control.sock\n"
-				 "[services]\nsms=sms\npayment=pay\n"
-				 "[visit]\nverify-phone=false\n"
-				 "[door:front]\nreader=front-reader\nlock=front-lock\n"
-				 "keypad=front-keypad\ndisplay=front-display\n"
-				 "[instance:front-reader]\nplugin=sim-reader\n"
-				 "[instance:front-lock]\nplugin=sim-lock\n"
-				 "[instance:front-keypad]\nplugin=sim-keypad\n"
-				 "[instance:front-display]\nplugin=console\noutput=none\n"
-				 "[instance:sms]\nplugin=log-sms\n"
-				 "[instance:pay]\nplugin=sim-payment\n",
-				 dir, dir);
+	config =
+	    g_strdup_printf("[vestibule]\nname=Bench store\nstate-dir=%s/state\n"
+			    "[http]\naddress=127.0.0.1\nport=0\ncontrol-socket=%s/control.sock\n"
+			    "[services]\nsms=sms\npayment=pay\n"
+			    "[visit]\nverify-phone=false\n"
+			    "[door:front]\nreader=front-reader\nlock=front-lock\n"
+			    "keypad=front-keypad\ndisplay=front-display\n"
+			    "[instance:front-reader]\nplugin=sim-reader\n"
+			    "[instance:front-lock]\nplugin=sim-lock\n"
+			    "[instance:front-keypad]\nplugin=sim-keypad\n"
+			    "[instance:front-display]\nplugin=console\noutput=none\n"
+			    "[instance:sms]\nplugin=log-sms\n"
+			    "[instance:pay]\nplugin=sim-payment\n",
+			    dir, dir);
 	g_assert_true(g_file_set_contents(config_path, config, -1, NULL));
 	g_assert_true(g_file_set_contents_full(
 	    secrets_path,
