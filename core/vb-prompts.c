@@ -46,18 +46,20 @@ static const struct {
 	const gchar *name;
 	const gchar *text;
 } vb_sms_templates[VB_SMS_LAST] = {
-    /* TRANSLATORS: the SMS sent when the door closes; keep {store} as it is */
     [VB_SMS_NOTICE] = {"notice",
+		       /* TRANSLATORS: the SMS sent when the door closes; keep {store} as
+			* it is; plain letters keep it to one GSM-7 segment */
 		       N_("{store}: a purchase was made with your card. Your itemized receipt "
 			  "follows by SMS within a few hours. Reply to this message with any "
 			  "question.")},
     /* TRANSLATORS: keep {store} and {url} as they are */
     [VB_SMS_RECEIPT] = {"receipt", N_("{store}: your receipt is ready: {url}")},
-    /* TRANSLATORS: keep {store} and {code} as they are */
     [VB_SMS_OTP] =
-	{"otp", N_("{store}: your code is {code}. It is valid for 10 minutes. Never share it.")},
-    /* TRANSLATORS: the answer to HELP; keep {store} and {contact} as they are */
+	{"otp",
+	 /* TRANSLATORS: keep {store} and {code} as they are */
+	 N_("{store}: your code is {code}. It is valid for 10 minutes. Never share it.")},
     [VB_SMS_HELP] = {"help",
+		     /* TRANSLATORS: the answer to HELP; keep {store} and {contact} as they are */
 		     N_("{store}: for help, contact {contact}. Reply STOP to receive no more "
 			"messages.")},
     /* TRANSLATORS: a shopper's reply forwarded to the operator; keep the {names} */

@@ -15,6 +15,8 @@
  * - busy_timeout=5000: a backup or a second reader may hold the lock briefly;
  *   waiting beats failing a visit
  * - foreign_keys=ON: SQLite leaves them off for compatibility
+ * - secure_delete=ON: an erased phone or a pruned row is overwritten in the file,
+ *   whatever the SQLite build defaults to
  * - a file that fails its integrity check is moved aside, never deleted: it may
  *   be the only record of holds that still have to be settled
  */
@@ -1047,7 +1049,9 @@ vb_store_setup_connection(VbStore *self, GError **error)
 			    mode);
 		return FALSE;
 	}
-	return vb_store_exec_script(self, "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;",
+	return vb_store_exec_script(self,
+				    "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; "
+				    "PRAGMA secure_delete = ON;",
 				    error);
 }
 

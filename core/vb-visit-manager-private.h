@@ -64,7 +64,8 @@ GVariant *
 vb_visit_manager_get_visit(VbVisitManager *self, const gchar *visit_id, GError **error);
 /* the receipt behind a token from /r/TOKEN: a{sv} with store, operator contact,
  * language, currency, lines (aa{sv}: sku, name, quantity, unit-price, price),
- * total, hold, captured, settlement, card (first6••last4), time; NOT_FOUND for
+ * total, hold (as placed), adjusted (what it was raised to, if it was), captured,
+ * settlement, card (first6••last4), time; NOT_FOUND for
  * an unknown token, VB_ERROR_PERMISSION_DENIED for an expired one */
 GVariant *
 vb_visit_manager_get_receipt(VbVisitManager *self, const gchar *token, GError **error);

@@ -1124,7 +1124,7 @@ vb_visit_row_load(VbVisitManager *self, const gchar *column, const gchar *value,
 	if (step == VB_STORE_STEP_ERROR)
 		return NULL;
 	if (step == VB_STORE_STEP_DONE) {
-		g_set_error(error, VB_ERROR, VB_ERROR_NOT_FOUND, _("no such visit"));
+		g_set_error_literal(error, VB_ERROR, VB_ERROR_NOT_FOUND, _("no such visit"));
 		return NULL;
 	}
 	return vb_visit_row_from_stmt(stmt);
@@ -1398,10 +1398,8 @@ vb_visit_payment_complete(VbOutbox *outbox,
 	}
 	if (g_strcmp0(op, "adjust") == 0) {
 		if (approved) {
-			if (!vb_visit_set_int(self, visit,
-					      "UPDATE visits SET hold_amount = ?2 WHERE id = ?1",
-					      row->total, error) ||
-			    !vb_visit_set_text(self, visit,
+			/* the hold stays as placed: the receipt shows it and how it rose */
+			if (!vb_visit_set_text(self, visit,
 					       "UPDATE visits SET settlement = ?2 WHERE id = ?1",
 					       "adjusted", error) ||
 			    !vb_visit_set_state(self, visit, "settling", "hold adjusted", error))
@@ -1969,6 +1967,9 @@ vb_visit_manager_get_receipt(VbVisitManager *self, const gchar *token, GError **
 	g_variant_dict_insert(&dict, "total", "x", row->total);
 	g_variant_dict_insert(&dict, "hold", "x", row->hold_amount);
 	g_variant_dict_insert(&dict, "captured", "x", row->captured);
+	/* a hold raised to the order's total before its capture */
+	if (g_strcmp0(row->settlement, "adjusted-and-captured") == 0)
+		g_variant_dict_insert(&dict, "adjusted", "x", row->total);
 	g_variant_dict_insert(&dict, "settlement", "s",
 			      row->settlement != NULL ? row->settlement : "");
 	g_variant_dict_insert_value(

@@ -777,6 +777,10 @@ run_ctl(VbTestDaemon *d, gchar **out, gchar **err, ...)
 	g_assert_no_error(error);
 	g_assert_true(g_subprocess_communicate_utf8(proc, NULL, NULL, out, err, &error));
 	g_assert_no_error(error);
+	/* what the operator read, for when the test fails */
+	if (g_subprocess_get_exit_status(proc) != 0)
+		g_test_message("vestibulectl exited with %d: %s",
+			       g_subprocess_get_exit_status(proc), *err);
 	return g_subprocess_get_exit_status(proc);
 }
 
