@@ -430,6 +430,9 @@ vb_context_tokenize_card(VbContext *self, VbCardRead *read, GError **error)
 	return payload;
 }
 
+static gboolean
+vb_context_audit_timeout_cb(gpointer user_data);
+
 void
 vb_context_flush_audit(VbContext *self)
 {
@@ -442,6 +445,14 @@ vb_context_flush_audit(VbContext *self)
 	}
 	if (self->audit_pending->len == 0)
 		return;
+	if (vb_store_in_transaction(self->store)) {
+		/* called from inside someone's transaction: the loop writes it next */
+		self->audit_source = g_idle_source_new();
+		g_source_set_callback(self->audit_source, vb_context_audit_timeout_cb, self, NULL);
+		g_source_set_static_name(self->audit_source, "[vestibule] audit flush");
+		g_source_attach(self->audit_source, g_main_context_get_thread_default());
+		return;
+	}
 	tx = vb_store_transaction_begin(self->store, &error);
 	for (guint i = 0; tx != NULL && i < self->audit_pending->len; i++) {
 		VbEvent *event = g_ptr_array_index(self->audit_pending, i);
@@ -479,13 +490,21 @@ vb_context_audit_event_cb(VbBus *bus, VbEvent *event, gpointer user_data)
 
 	vb_metrics_add(self->metrics, "vb_bus_events_total", labels, 1);
 	g_ptr_array_add(self->audit_pending, vb_event_ref(event));
-	if (self->audit_pending->len >= AUDIT_MAX_PENDING) {
-		vb_context_flush_audit(self);
-		return;
+	/* never written from here: the event may come from inside a caller's
+	 * transaction; a full buffer is written as soon as the loop turns */
+	if (self->audit_pending->len >= AUDIT_MAX_PENDING && self->audit_source != NULL &&
+	    g_source_get_priority(self->audit_source) == G_PRIORITY_LOW) {
+		g_source_destroy(self->audit_source);
+		g_clear_pointer(&self->audit_source, g_source_unref);
 	}
 	if (self->audit_source == NULL) {
-		self->audit_source = g_timeout_source_new(AUDIT_FLUSH_MS);
-		g_source_set_priority(self->audit_source, G_PRIORITY_LOW);
+		self->audit_source = self->audit_pending->len >= AUDIT_MAX_PENDING
+					 ? g_idle_source_new()
+					 : g_timeout_source_new(AUDIT_FLUSH_MS);
+		g_source_set_priority(self->audit_source,
+				      self->audit_pending->len >= AUDIT_MAX_PENDING
+					  ? G_PRIORITY_DEFAULT
+					  : G_PRIORITY_LOW);
 		g_source_set_callback(self->audit_source, vb_context_audit_timeout_cb, self, NULL);
 		g_source_set_static_name(self->audit_source, "[vestibule] audit flush");
 		g_source_attach(self->audit_source, g_main_context_get_thread_default());
@@ -560,6 +579,8 @@ vb_context_new(VbBus *bus, VbStore *store, VbHttpServer *http, VbMetrics *metric
 	self->metrics = metrics != NULL ? g_object_ref(metrics) : vb_metrics_new();
 	vb_metrics_declare(self->metrics, "vb_alerts_total", VB_METRIC_COUNTER,
 			   "Operator alerts raised");
+	vb_metrics_declare(self->metrics, "vb_bus_events_total", VB_METRIC_COUNTER,
+			   "Events carried by the bus, by name");
 	vb_metrics_declare(self->metrics, "vb_audit_failures_total", VB_METRIC_COUNTER,
 			   "Batches of events the audit log could not write");
 	return self;
