@@ -342,10 +342,11 @@ vb_http_parse_json_body(SoupServerMessage *msg, GError **error)
 	if (content_type == NULL || g_ascii_strcasecmp(content_type, "application/json") != 0) {
 		g_object_set_data(G_OBJECT(msg), VB_HTTP_MEDIA_TYPE_REFUSED, GINT_TO_POINTER(TRUE));
 		if (content_type == NULL)
-			g_set_error_literal(error, VB_ERROR, VB_ERROR_INVALID_DATA,
-					    _("the request body must be JSON sent with "
-					      "'Content-Type: application/json'; the request has no "
-					      "Content-Type"));
+			g_set_error_literal(
+			    error, VB_ERROR, VB_ERROR_INVALID_DATA,
+			    _("the request body must be JSON sent with "
+			      "'Content-Type: application/json'; the request has no "
+			      "Content-Type"));
 		else
 			g_set_error(error, VB_ERROR, VB_ERROR_INVALID_DATA,
 				    _("the request body must be JSON sent with "

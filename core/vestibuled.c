@@ -29,8 +29,8 @@ main(int argc, char **argv)
 	    {"config", 'c', 0, G_OPTION_ARG_FILENAME, &config_path,
 	     /* TRANSLATORS: --config; the defaults are listed after the options */
 	     N_("Main configuration file"), N_("FILE")},
-	    {"secrets", 's', 0, G_OPTION_ARG_FILENAME, &secrets_path,
-	     N_("Secrets file"), N_("FILE")},
+	    {"secrets", 's', 0, G_OPTION_ARG_FILENAME, &secrets_path, N_("Secrets file"),
+	     N_("FILE")},
 	    {"plugin-dir", 'p', 0, G_OPTION_ARG_FILENAME_ARRAY, &plugin_dirs,
 	     N_("Plugin directory, may be repeated"), N_("DIR")},
 	    {"verbose", 'v', 0, G_OPTION_ARG_NONE, &verbose, N_("Show debug messages"), NULL},
@@ -44,12 +44,13 @@ main(int argc, char **argv)
 
 	option_context = g_option_context_new(NULL);
 	/* TRANSLATORS: the %s are paths */
-	defaults = g_strdup_printf(_("Defaults:\n"
-				     "  configuration  %s/vestibule.conf, then %s/conf.d/*.conf\n"
-				     "  secrets        $CREDENTIALS_DIRECTORY/vestibule-secrets, else "
-				     "%s/secrets.conf\n"
-				     "  plugins        $VESTIBULE_PLUGIN_DIR, else %s"),
-				   VB_SYSCONFDIR, VB_SYSCONFDIR, VB_SYSCONFDIR, VB_PLUGIN_DIR);
+	defaults =
+	    g_strdup_printf(_("Defaults:\n"
+			      "  configuration  %s/vestibule.conf, then %s/conf.d/*.conf\n"
+			      "  secrets        $CREDENTIALS_DIRECTORY/vestibule-secrets, else "
+			      "%s/secrets.conf\n"
+			      "  plugins        $VESTIBULE_PLUGIN_DIR, else %s"),
+			    VB_SYSCONFDIR, VB_SYSCONFDIR, VB_SYSCONFDIR, VB_PLUGIN_DIR);
 	g_option_context_set_description(option_context, defaults);
 	g_option_context_set_summary(option_context,
 				     _("The Vestibule daemon: card readers, door locks, keypads, "

@@ -196,7 +196,7 @@ test_seal_round_trip(void)
 	/* nonce, ciphertext and tag: the number is not in it */
 	data = g_bytes_get_data(sealed, &len);
 	g_assert_cmpuint(len, ==, 24 + strlen(PHONE_A) + 16);
-	g_assert_null(memmem(data, len, PHONE_A + 1, strlen(PHONE_A) - 1));
+	g_assert_null(memmem(data, len, &PHONE_A[1], strlen(PHONE_A) - 1));
 
 	/* a random nonce: the same number never seals the same way twice */
 	sealed_again =
@@ -643,6 +643,7 @@ test_cards_alias(Fixture *fx, gconstpointer data)
 	g_autoptr(VbCard) other = NULL;
 	gint64 id = add_phone(fx, PHONE_A);
 
+	g_assert_cmpstr(plastic->token, ==, TOKEN_1);
 	g_assert_true(vb_customers_link_card(fx->customers, TOKEN_1, id, &error));
 	g_assert_no_error(error);
 
@@ -686,6 +687,8 @@ test_cards_link(Fixture *fx, gconstpointer data)
 	gint64 a = add_phone(fx, PHONE_A);
 	gint64 b = add_phone(fx, PHONE_B);
 
+	g_assert_cmpstr(card1->last4, ==, "0010");
+	g_assert_cmpstr(card2->last4, ==, "0020");
 	/* two cards share one phone */
 	g_assert_true(vb_customers_link_card(fx->customers, TOKEN_1, a, &error));
 	g_assert_true(vb_customers_link_card(fx->customers, TOKEN_2, a, &error));
@@ -1102,6 +1105,7 @@ test_erase(Fixture *fx, gconstpointer data)
 	gchar *code;
 	guint n = 0;
 
+	g_assert_cmpuint(card1->customer_id + card2->customer_id + card3->customer_id, ==, 0);
 	g_assert_true(vb_customers_link_card(fx->customers, TOKEN_1, a, &error));
 	g_assert_true(vb_customers_link_card(fx->customers, TOKEN_2, a, &error));
 	g_assert_true(vb_customers_link_card(fx->customers, TOKEN_3, b, &error));

@@ -454,6 +454,7 @@ test_enqueue_in_transaction(Fixture *fx, gconstpointer user_data)
 	/* rolled back with the caller's transaction: nothing queued, nothing sent */
 	{
 		g_autoptr(VbStoreTransaction) tx = vb_store_transaction_begin(fx->store, &error);
+		g_assert_nonnull(tx);
 		g_assert_no_error(error);
 		enqueue(fx, "+33612345678", "rolled-back", NULL);
 	}

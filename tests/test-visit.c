@@ -24,9 +24,13 @@
 
 /* Luhn-valid numbers that appear nowhere else */
 #define PAN_A "4970107301234564"
-#define PAN_A_SHOWN "497010\xe2\x80\xa2\xe2\x80\xa2" "4564"
+#define PAN_A_SHOWN                                                                                \
+	"497010\xe2\x80\xa2\xe2\x80\xa2"                                                           \
+	"4564"
 #define PAN_B "5377992017654320"
-#define PAN_B_SHOWN "537799\xe2\x80\xa2\xe2\x80\xa2" "4320"
+#define PAN_B_SHOWN                                                                                \
+	"537799\xe2\x80\xa2\xe2\x80\xa2"                                                           \
+	"4320"
 #define PAN_C "4970107309876549"
 #define PAN_D "5377992086420868"
 
@@ -35,7 +39,8 @@
 #define PHONE_A_TYPED "0639981234"
 #define PHONE_A "+33639981234"
 #define PHONE_A_NSN "639981234"
-#define PHONE_A_MASKED "+33 6\xe2\x80\xa2\xe2\x80\xa2 \xe2\x80\xa2\xe2\x80\xa2 \xe2\x80\xa2\xe2\x80\xa2 34"
+#define PHONE_A_MASKED                                                                             \
+	"+33 6\xe2\x80\xa2\xe2\x80\xa2 \xe2\x80\xa2\xe2\x80\xa2 \xe2\x80\xa2\xe2\x80\xa2 34"
 #define PHONE_B_TYPED "0639985678"
 #define PHONE_B "+33639985678"
 #define PHONE_B_NSN "639985678"
@@ -45,12 +50,13 @@
 #define HOLD 5000
 /* what the handset shows when the door closes behind an English shopper */
 #define NOTICE_EN                                                                                  \
-	"Test store: a purchase was made with your card. Your itemized receipt follows by SMS "   \
+	"Test store: a purchase was made with your card. Your itemized receipt follows by SMS "    \
 	"within a few hours. Reply to this message with any question."
 /* and for a French one */
 #define NOTICE_FR                                                                                  \
-	"Test store : un achat a \xc3\xa9t\xc3\xa9 fait avec votre carte. Votre re\xc3\xa7u "        \
-	"d\xc3\xa9taill\xc3\xa9 suivra par SMS d'ici quelques heures. R\xc3\xa9pondez \xc3\xa0 ce "  \
+	"Test store : un achat a \xc3\xa9t\xc3\xa9 fait avec votre carte. Votre re\xc3\xa7u "      \
+	"d\xc3\xa9taill\xc3\xa9 suivra par SMS d'ici quelques heures. R\xc3\xa9pondez \xc3\xa0 "   \
+	"ce "                                                                                      \
 	"message pour toute question."
 /* no wait may hang a run */
 #define WAIT_MS 8000
@@ -226,7 +232,8 @@ static void
 door(VbTestDaemon *d, const gchar *action)
 {
 	g_autofree gchar *body = g_strdup_printf("{\"action\": \"%s\"}", action);
-	g_autoptr(JsonNode) node = ctl(d, "POST", "/v1/sim/front-lock/door", body);
+
+	json_node_unref(ctl(d, "POST", "/v1/sim/front-lock/door", body));
 }
 
 /* how many events named @name the audit log holds */
@@ -279,8 +286,8 @@ latest_visit(VbTestDaemon *d)
 	JsonArray *visits = json_object_get_array_member(json_node_get_object(node), "visits");
 
 	g_assert_cmpuint(json_array_get_length(visits), ==, 1);
-	return g_strdup(json_object_get_string_member(json_array_get_object_element(visits, 0),
-						      "id"));
+	return g_strdup(
+	    json_object_get_string_member(json_array_get_object_element(visits, 0), "id"));
 }
 
 static guint
@@ -355,7 +362,7 @@ wait_visit_state(VbTestDaemon *d, const gchar *id, const gchar *state)
 static void
 wait_state(VbTestDaemon *d, const gchar *id, const gchar *state)
 {
-	g_autoptr(JsonNode) node = wait_visit_state(d, id, state);
+	json_node_unref(wait_visit_state(d, id, state));
 }
 
 /* the timeline's states, oldest first, as one string: "identified enter-phone …" */
@@ -564,8 +571,9 @@ holds_for(VbTestDaemon *d, const gchar *visit)
 
 	for (guint i = 0; i < json_array_get_length(holds); i++) {
 		JsonNode *hold = json_array_get_element(holds, i);
-		if (g_strcmp0(json_object_get_string_member(json_node_get_object(hold), "reference"),
-			      visit) == 0)
+		if (g_strcmp0(
+			json_object_get_string_member(json_node_get_object(hold), "reference"),
+			visit) == 0)
 			g_ptr_array_add(out, json_node_copy(hold));
 	}
 	return out;
@@ -620,7 +628,8 @@ static gint64
 pay_status(VbTestDaemon *d, const gchar *key)
 {
 	g_autoptr(JsonNode) node = ctl(d, "GET", "/v1/plugins", NULL);
-	JsonArray *instances = json_object_get_array_member(json_node_get_object(node), "instances");
+	JsonArray *instances =
+	    json_object_get_array_member(json_node_get_object(node), "instances");
 
 	for (guint i = 0; i < json_array_get_length(instances); i++) {
 		JsonObject *inst = json_array_get_object_element(instances, i);
@@ -810,7 +819,8 @@ visit_done(VbTestDaemon *d, const gchar *pan, const gchar *typed, const gchar *e
 static const gchar *ORDER_SMALL =
     "{\"currency\": \"EUR\", \"lines\": ["
     "{\"sku\": \"W-330\", \"name\": \"Sparkling water\", \"quantity\": 2, \"unit_price\": 150},"
-    "{\"sku\": \"CF-200\", \"name\": \"Cr\xc3\xa8me fra\xc3\xae" "che\", \"quantity\": 1, "
+    "{\"sku\": \"CF-200\", \"name\": \"Cr\xc3\xa8me fra\xc3\xae"
+    "che\", \"quantity\": 1, "
     "\"unit_price\": 420}]}";
 #define ORDER_SMALL_TOTAL 720
 
@@ -825,7 +835,10 @@ static const gchar *ORDER_EMPTY = "{\"currency\": \"EUR\", \"lines\": []}";
 
 /* posts @json for @visit; returns the HTTP status and the parsed answer */
 static guint
-post_order(VbTestDaemon *d, const gchar *token, const gchar *visit, const gchar *json,
+post_order(VbTestDaemon *d,
+	   const gchar *token,
+	   const gchar *visit,
+	   const gchar *json,
 	   JsonNode **answer)
 {
 	g_autofree gchar *body = NULL;
@@ -914,7 +927,8 @@ test_first_with_code(void)
 	g_assert_cmpuint(strlen(code), ==, 6);
 	{
 		g_autofree gchar *expected = g_strdup_printf(
-		    "Test store: your code is %s. It is valid for 10 minutes. Never share it.", code);
+		    "Test store: your code is %s. It is valid for 10 minutes. Never share it.",
+		    code);
 		g_assert_cmpstr(sms_body(lines, 0), ==, expected);
 	}
 	/* nothing unlocks before the code, and no hold is placed */
@@ -968,8 +982,8 @@ test_first_with_code(void)
 		assert_not_contains(json, PAN_A);
 		assert_not_contains(json, code);
 	}
-	g_assert_cmpint(ctl_refused(d, "GET", "/v1/visits/v-20260101T000000-nosuchvisit", NULL),
-			==, VB_ERROR_NOT_FOUND);
+	g_assert_cmpint(ctl_refused(d, "GET", "/v1/visits/v-20260101T000000-nosuchvisit", NULL), ==,
+			VB_ERROR_NOT_FOUND);
 	/* the same through vestibulectl */
 	{
 		g_autofree gchar *out = NULL;
@@ -1001,7 +1015,8 @@ test_first_french(void)
 	/* the card says French: the door speaks French */
 	tap(d, PAN_A, "fr");
 	text = wait_screen(d, "enter-phone");
-	g_assert_true(g_str_has_prefix(text, "Veuillez saisir votre num\xc3\xa9ro de t\xc3\xa9l\xc3\xa9phone"));
+	g_assert_true(g_str_has_prefix(
+	    text, "Veuillez saisir votre num\xc3\xa9ro de t\xc3\xa9l\xc3\xa9phone"));
 	id = latest_visit(d);
 	press(d, PHONE_A_TYPED " enter");
 	g_free(wait_screen(d, "enter-code"));
@@ -1181,15 +1196,16 @@ test_two_cards_one_phone(void)
 	g_assert_cmpstr(visit_str(vb, "card"), ==, PAN_B_SHOWN);
 	/* one customer with two cards */
 	g_assert_cmpint(db_int(d, "SELECT COUNT(*) FROM customers", NULL), ==, 1);
-	g_assert_cmpint(db_int(d, "SELECT COUNT(DISTINCT customer_id) FROM cards WHERE customer_id "
-				  "IS NOT NULL",
+	g_assert_cmpint(db_int(d,
+			       "SELECT COUNT(DISTINCT customer_id) FROM cards WHERE customer_id "
+			       "IS NOT NULL",
 			       NULL),
 			==, 1);
 	g_assert_cmpint(db_int(d, "SELECT COUNT(*) FROM cards WHERE customer_id IS NOT NULL", NULL),
 			==, 2);
 	/* both are known now: card B returns without the keypad */
 	{
-		g_autofree gchar *c = returning_visit(d, PAN_B, &text);
+		g_free(returning_visit(d, PAN_B, &text));
 		assert_contains(text, "Welcome back! 2 visits so far");
 	}
 	/* the handset got two codes and two notices */
@@ -1382,7 +1398,8 @@ test_order_duplicate(void)
 	/* the same order, written another way: members reordered, spaces */
 	const gchar *same_again =
 	    "{\"lines\":[{\"quantity\":2,\"unit_price\":150,\"sku\":\"W-330\",\"name\":\"Sparkling "
-	    "water\"},{\"name\":\"Cr\xc3\xa8me fra\xc3\xae" "che\",\"sku\":\"CF-200\",\"unit_price\":420,"
+	    "water\"},{\"name\":\"Cr\xc3\xa8me fra\xc3\xae"
+	    "che\",\"sku\":\"CF-200\",\"unit_price\":420,"
 	    "\"quantity\":1}],\"currency\":\"EUR\"}";
 
 	/* the recognition system retries: twice at once */
@@ -1404,8 +1421,9 @@ test_order_duplicate(void)
 	g_assert_cmpstr(hold_str(hold, "state"), ==, "captured");
 	g_assert_cmpint(hold_int(hold, "captured"), ==, ORDER_SMALL_TOTAL);
 	g_assert_cmpint(pay_status(d, "declined"), ==, 0);
-	g_assert_cmpint(db_int(d, "SELECT COUNT(*) FROM outbox WHERE kind = 'payment' AND visit_id "
-				  "= ?1 AND payload LIKE '%\"capture\"%'",
+	g_assert_cmpint(db_int(d,
+			       "SELECT COUNT(*) FROM outbox WHERE kind = 'payment' AND visit_id "
+			       "= ?1 AND payload LIKE '%\"capture\"%'",
 			       id),
 			==, 1);
 	g_clear_pointer(&visit, json_node_unref);
@@ -1433,9 +1451,9 @@ test_order_refused(void)
 	gchar *body = NULL;
 
 	/* not JSON */
-	g_assert_cmpuint(vb_test_daemon_post_order(d, token, id, "{\"currency\": \"EUR\", \"lines\": [",
-						   &body),
-			 ==, 400);
+	g_assert_cmpuint(
+	    vb_test_daemon_post_order(d, token, id, "{\"currency\": \"EUR\", \"lines\": [", &body),
+	    ==, 400);
 	g_clear_pointer(&body, g_free);
 	/* JSON, but not an order: a line without a price, a foreign currency */
 	g_assert_cmpuint(vb_test_daemon_post_order(d, token, id,
@@ -1468,8 +1486,8 @@ test_order_refused(void)
 	}
 	/* a visit that never got in takes no order */
 	{
-		g_autoptr(JsonNode) ctl_answer = ctl(d, "POST", "/v1/sim/pay/decline", "{\"next\": 1}");
 		g_autofree gchar *declined = NULL;
+		json_node_unref(ctl(d, "POST", "/v1/sim/pay/decline", "{\"next\": 1}"));
 		tap(d, PAN_A, NULL);
 		g_free(wait_screen(d, "declined"));
 		declined = latest_visit(d);
@@ -1498,7 +1516,6 @@ test_receipt(void)
 	g_autofree gchar *html = NULL;
 	g_autofree gchar *body = NULL;
 	g_autofree gchar *json_url = NULL;
-	g_autofree gchar *text = NULL;
 	JsonObject *receipt;
 	JsonArray *items;
 
@@ -1513,7 +1530,8 @@ test_receipt(void)
 	g_assert_cmpuint(lines->len, ==, 2);
 	link = receipt_link(d, lines, 1);
 	{
-		g_autofree gchar *expected = g_strdup_printf("Test store: your receipt is ready: %s", link);
+		g_autofree gchar *expected =
+		    g_strdup_printf("Test store: your receipt is ready: %s", link);
 		g_assert_cmpstr(sms_body(lines, 1), ==, expected);
 	}
 
@@ -1522,10 +1540,11 @@ test_receipt(void)
 	assert_contains(html, "<html lang=\"en\"");
 	assert_contains(html, "Test store");
 	assert_contains(html, "Sparkling water");
-	assert_contains(html, "Cr\xc3\xa8me fra\xc3\xae" "che");
+	assert_contains(html, "Cr\xc3\xa8me fra\xc3\xae"
+			      "che");
 	assert_contains(html, "3.00 EUR"); /* 2 × 1.50 */
 	assert_contains(html, "4.20 EUR");
-	assert_contains(html, "7.20 EUR"); /* the total, and what was charged */
+	assert_contains(html, "7.20 EUR");  /* the total, and what was charged */
 	assert_contains(html, "50.00 EUR"); /* the hold */
 	assert_contains(html, PAN_A_SHOWN);
 	assert_contains(html, OPERATOR_CONTACT);
@@ -1545,10 +1564,11 @@ test_receipt(void)
 	g_assert_cmpstr(json_object_get_string_member(receipt, "card"), ==, PAN_A_SHOWN);
 	items = json_object_get_array_member(receipt, "lines");
 	g_assert_cmpuint(json_array_get_length(items), ==, 2);
-	g_assert_cmpstr(json_object_get_string_member(json_array_get_object_element(items, 0), "name"),
-			==, "Sparkling water");
-	g_assert_cmpint(json_object_get_int_member(json_array_get_object_element(items, 0), "price"),
-			==, 300);
+	g_assert_cmpstr(
+	    json_object_get_string_member(json_array_get_object_element(items, 0), "name"), ==,
+	    "Sparkling water");
+	g_assert_cmpint(
+	    json_object_get_int_member(json_array_get_object_element(items, 0), "price"), ==, 300);
 	g_clear_pointer(&body, g_free);
 
 	/* a link one character off leads nowhere */
@@ -1598,7 +1618,9 @@ test_receipt_french_adjusted(void)
 	assert_contains(html, "65,00 EUR"); /* the total, with a decimal comma */
 	/* the hold placed at the door, and the amount it was raised to */
 	assert_contains(html, "50,00 EUR");
-	assert_contains(html, "Pr\xc3\xa9" "autorisation port\xc3\xa9" "e \xc3\xa0");
+	assert_contains(html, "Pr\xc3\xa9"
+			      "autorisation port\xc3\xa9"
+			      "e \xc3\xa0");
 	assert_contains(html, "Total");
 	assert_not_contains(html, ">Item<");
 	assert_not_contains(html, ">Payment<");
@@ -1728,7 +1750,8 @@ test_replies_stop_start(void)
 	inbound(d, PHONE_A, " stop ");
 	{
 		gint64 deadline = wait_deadline();
-		while (db_int(d, "SELECT COUNT(*) FROM customers WHERE sms_opt_out = 1", NULL) != 1) {
+		while (db_int(d, "SELECT COUNT(*) FROM customers WHERE sms_opt_out = 1", NULL) !=
+		       1) {
 			if (g_get_monotonic_time() > deadline)
 				g_error("STOP was not recorded");
 			nap();
@@ -1756,7 +1779,8 @@ test_replies_stop_start(void)
 	inbound(d, PHONE_A, "START");
 	{
 		gint64 deadline = wait_deadline();
-		while (db_int(d, "SELECT COUNT(*) FROM customers WHERE sms_opt_out = 1", NULL) != 0) {
+		while (db_int(d, "SELECT COUNT(*) FROM customers WHERE sms_opt_out = 1", NULL) !=
+		       0) {
 			if (g_get_monotonic_time() > deadline)
 				g_error("START was not recorded");
 			nap();
@@ -1815,7 +1839,6 @@ test_replies_help(void)
 /* 12. kill -9 at each step                                                  */
 /* ------------------------------------------------------------------------ */
 
-
 /* after a restart: nothing went twice, nothing is held without a visit that
  * will settle it, nothing is left half done */
 static void
@@ -1826,8 +1849,9 @@ assert_after_restart(VbTestDaemon *d)
 
 	wait_outbox_idle(d);
 	assert_sms_once_each(d);
-	g_assert_cmpint(db_int(d, "SELECT COUNT(*) FROM outbox WHERE state = 'dead' AND kind = "
-				  "'payment'",
+	g_assert_cmpint(db_int(d,
+			       "SELECT COUNT(*) FROM outbox WHERE state = 'dead' AND kind = "
+			       "'payment'",
 			       NULL),
 			==, 0);
 	node = holds_get(d);

@@ -13,6 +13,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 
 #include "vb-test-daemon.h"
 
@@ -98,15 +99,13 @@ vb_test_daemon_new(const gchar *extra)
 	self->notify_path = g_build_filename(self->dir, "notify.sock", NULL);
 	self->env = g_ptr_array_new_with_free_func(g_free);
 	vb_test_daemon_write_config(self, extra);
-	g_assert_true(g_file_set_contents_full(
-	    self->secrets_path,
-	    "[vestibule]\n"
-	    "card-token-key=" TEST_CARD_TOKEN_KEY "\n"
-	    "phone-key=" TEST_PHONE_KEY "\n"
-	    "phone-index-key=" TEST_PHONE_INDEX_KEY "\n"
-	    "otp-key=" TEST_OTP_KEY "\n",
-	    -1,
-	    G_FILE_SET_CONTENTS_NONE, 0600, NULL));
+	g_assert_true(g_file_set_contents_full(self->secrets_path,
+					       "[vestibule]\n"
+					       "card-token-key=" TEST_CARD_TOKEN_KEY "\n"
+					       "phone-key=" TEST_PHONE_KEY "\n"
+					       "phone-index-key=" TEST_PHONE_INDEX_KEY "\n"
+					       "otp-key=" TEST_OTP_KEY "\n",
+					       -1, G_FILE_SET_CONTENTS_NONE, 0600, NULL));
 
 	/* the daemon tells us it is ready the way it tells systemd */
 	self->notify = g_socket_new(G_SOCKET_FAMILY_UNIX, G_SOCKET_TYPE_DATAGRAM,
@@ -143,6 +142,14 @@ vb_test_daemon_wait_notify(VbTestDaemon *self, const gchar *prefix, guint timeou
 	}
 }
 
+/* in the daemon, before exec: a test that dies (a failed assertion aborts it)
+ * takes its daemon along rather than leaving it running */
+static void
+vb_test_daemon_child_setup(gpointer user_data)
+{
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+}
+
 gboolean
 vb_test_daemon_start(VbTestDaemon *self, GError **error)
 {
@@ -151,6 +158,7 @@ vb_test_daemon_start(VbTestDaemon *self, GError **error)
 	g_autofree gchar *locale = vb_test_build_path("po", NULL);
 
 	launcher = g_subprocess_launcher_new(G_SUBPROCESS_FLAGS_NONE);
+	g_subprocess_launcher_set_child_setup(launcher, vb_test_daemon_child_setup, NULL, NULL);
 	g_subprocess_launcher_setenv(launcher, "NOTIFY_SOCKET", self->notify_path, TRUE);
 	g_subprocess_launcher_setenv(launcher, "VESTIBULE_LOCALEDIR", locale, TRUE);
 	g_subprocess_launcher_unsetenv(launcher, "CREDENTIALS_DIRECTORY");
@@ -387,8 +395,7 @@ vb_test_daemon_public_url(VbTestDaemon *self)
 	g_autoptr(JsonNode) status = vb_test_daemon_ctl(self, "GET", "/v1/status", NULL, &error);
 
 	g_assert_no_error(error);
-	return g_strdup(
-	    json_object_get_string_member(json_node_get_object(status), "public-url"));
+	return g_strdup(json_object_get_string_member(json_node_get_object(status), "public-url"));
 }
 
 gchar *
@@ -412,7 +419,10 @@ vb_test_http(const gchar *method,
 	     const gchar *body,
 	     gchar **response)
 {
-	g_autoptr(SoupSession) session = soup_session_new();
+	/* no proxy: the daemon is on loopback, and GIO's proxy modules (libproxy
+	 * and its C++ runtime) are better not loaded into a sanitized test */
+	g_autoptr(SoupSession) session =
+	    soup_session_new_with_options("proxy-resolver", NULL, NULL);
 	g_autoptr(SoupMessage) msg = soup_message_new(method, url);
 	g_autoptr(GBytes) bytes = NULL;
 	g_autoptr(GError) error = NULL;

@@ -286,6 +286,44 @@ vb_log_sms_record(VbLogSms *self, const gchar *key, const gchar *message_id, GEr
 	return vb_store_stmt_exec(stmt, error);
 }
 
+/* the message id of @key if the handset file already holds it: a crash
+ * between writing the line and committing the key must not send it twice.
+ * The file is read whole; it plays a handset in tests and the demo, small */
+static gchar *
+vb_log_sms_file_lookup(const gchar *path, const gchar *key)
+{
+	g_autofree gchar *data = NULL;
+	g_auto(GStrv) lines = NULL;
+
+	if (path == NULL || !g_file_get_contents(path, &data, NULL, NULL))
+		return NULL;
+	lines = g_strsplit(data, "\n", -1);
+	explicit_bzero(data, strlen(data));
+	for (guint i = 0; lines[i] != NULL; i++) {
+		g_autoptr(JsonParser) parser = NULL;
+		JsonObject *obj;
+		gchar *id = NULL;
+
+		if (strstr(lines[i], key) != NULL) {
+			parser = json_parser_new();
+			/* a line cut by the crash is not a message that was sent */
+			if (json_parser_load_from_data(parser, lines[i], -1, NULL) &&
+			    JSON_NODE_HOLDS_OBJECT(json_parser_get_root(parser))) {
+				obj = json_node_get_object(json_parser_get_root(parser));
+				if (g_strcmp0(json_object_get_string_member_with_default(
+						  obj, "idempotency-key", NULL),
+					      key) == 0)
+					id = g_strdup(json_object_get_string_member_with_default(
+					    obj, "id", NULL));
+			}
+		}
+		explicit_bzero(lines[i], strlen(lines[i]));
+		if (id != NULL)
+			return id;
+	}
+	return NULL;
+}
+
 /* writes the message once; @fresh is FALSE when the key was already sent */
 static gchar *
 vb_log_sms_deliver(VbLogSms *self, const VbLogSmsSend *send, gboolean *fresh, GError **error)
@@ -301,6 +339,13 @@ vb_log_sms_deliver(VbLogSms *self, const VbLogSmsSend *send, gboolean *fresh, GE
 	if (send->idempotency_key != NULL) {
 		if (!vb_log_sms_lookup(self, send->idempotency_key, &message_id, error))
 			return NULL;
+		if (message_id == NULL) {
+			message_id = vb_log_sms_file_lookup(self->path, send->idempotency_key);
+			/* a key found only in the file is recorded now */
+			if (message_id != NULL &&
+			    vb_log_sms_record(self, send->idempotency_key, message_id, NULL))
+				vb_store_transaction_commit(tx, NULL);
+		}
 		if (message_id != NULL) {
 			g_debug("message %s was already sent; not sending it again", message_id);
 			*fresh = FALSE;

@@ -316,10 +316,9 @@ vb_sim_json_get_int(JsonObject *obj,
 	}
 	tmp = json_node_get_int(node);
 	if (tmp < min || tmp > max) {
-		g_set_error(
-		    error, VB_ERROR, VB_ERROR_INVALID_DATA,
-		    _("the member '%s' must be between %" PRId64 " and %" PRId64),
-		    member, min, max);
+		g_set_error(error, VB_ERROR, VB_ERROR_INVALID_DATA,
+			    _("the member '%s' must be between %" PRId64 " and %" PRId64), member,
+			    min, max);
 		return FALSE;
 	}
 	*value = tmp;

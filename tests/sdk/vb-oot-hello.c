@@ -54,7 +54,9 @@ static gboolean
 vb_oot_hello_show(VbDisplay *display, const gchar *prompt_id, const gchar *text, GError **error)
 {
 	VbOotHello *self = VB_OOT_HELLO(display);
-	g_autofree gchar *line = g_utf8_substring(text, 0, self->columns);
+	/* g_utf8_substring() reads past a text shorter than its end */
+	glong len = MIN(g_utf8_strlen(text, -1), (glong)self->columns);
+	g_autofree gchar *line = g_utf8_substring(text, 0, len);
 
 	(void)error;
 	g_print("[%s] %s: %s\n", vb_plugin_get_name(VB_PLUGIN(self)), prompt_id, line);
