@@ -382,11 +382,12 @@ timeline_states(JsonNode *visit)
 	return g_string_free(g_steal_pointer(&out), FALSE);
 }
 
-/* the timeline has an entry @state whose detail contains @detail */
-static gboolean
-timeline_has(JsonNode *visit, const gchar *state, const gchar *detail)
+/* how many timeline entries are @state with a detail containing @detail */
+static guint
+timeline_count(JsonNode *visit, const gchar *state, const gchar *detail)
 {
 	JsonArray *timeline = json_object_get_array_member(visit_obj(visit), "timeline");
+	guint n = 0;
 
 	for (guint i = 0; i < json_array_get_length(timeline); i++) {
 		JsonObject *entry = json_array_get_object_element(timeline, i);
@@ -394,9 +395,16 @@ timeline_has(JsonNode *visit, const gchar *state, const gchar *detail)
 		if (g_strcmp0(json_object_get_string_member(entry, "state"), state) != 0)
 			continue;
 		if (detail == NULL || (d != NULL && strstr(d, detail) != NULL))
-			return TRUE;
+			n++;
 	}
-	return FALSE;
+	return n;
+}
+
+/* the timeline has an entry @state whose detail contains @detail */
+static gboolean
+timeline_has(JsonNode *visit, const gchar *state, const gchar *detail)
+{
+	return timeline_count(visit, state, detail) > 0;
 }
 
 static void
@@ -1095,13 +1103,28 @@ test_first_wrong_code(void)
 
 	for (guint i = 1; i <= 2; i++) {
 		g_autofree gchar *text = NULL;
+		gint64 deadline = wait_deadline();
+
 		press(d, wrong_keys);
+		/* each wrong try is on record before the next one is typed */
+		for (;;) {
+			g_autoptr(JsonNode) now = visit_get(d, id);
+			if (timeline_count(now, "enter-code", "wrong code") == i)
+				break;
+			if (g_get_monotonic_time() > deadline)
+				g_error("wrong try %u was not recorded", i);
+			nap();
+		}
 		text = wait_screen(d, "wrong-code");
+		assert_contains(text, "Wrong code. Please try again");
 		g_assert_true(lock_locked(d));
 	}
 	press(d, wrong_keys);
 	visit = wait_visit_state(d, id, "code-failed");
-	g_free(wait_screen(d, "code-failed"));
+	{
+		g_autofree gchar *text = wait_screen(d, "code-failed");
+		assert_contains(text, "That code cannot be used any more");
+	}
 	assert_timeline_has(visit, "enter-code", "wrong code");
 	/* no hold was ever asked for, the lock never moved */
 	g_assert_cmpuint(holds_count(d), ==, 0);
