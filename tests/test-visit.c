@@ -2292,6 +2292,107 @@ test_scan(void)
 
 /* each scenario runs in its own process: one that fails (a daemon bug found)
  * is reported, and the scenarios after it still run */
+/* a known card given a new number: '*' then a tap, and a code to the new
+ * phone even though verify-phone is off */
+static void
+test_relink_new_phone(void)
+{
+	g_autoptr(VbTestDaemon) d = daemon_new(NO_CODE);
+	g_autoptr(GPtrArray) to_a = NULL;
+	g_autoptr(GPtrArray) before_b = NULL;
+	g_autoptr(JsonNode) visit = NULL;
+	g_autofree gchar *first = NULL;
+	g_autofree gchar *second = NULL;
+	g_autofree gchar *code = NULL;
+	g_autofree gchar *keys = NULL;
+	guint n_a;
+
+	first = first_visit(d, PAN_A, NULL, PHONE_A_TYPED, PHONE_A, FALSE, NULL);
+	walk_in_and_out(d, first);
+	to_a = wait_sms(d, PHONE_A, 1);
+	n_a = to_a->len;
+	before_b = sms_to(d, PHONE_B);
+
+	press(d, "*");
+	g_free(wait_screen(d, "change-phone"));
+	tap(d, PAN_A, NULL);
+	g_free(wait_screen(d, "enter-phone"));
+	second = latest_visit(d);
+	keys = g_strdup_printf("%s enter", PHONE_B_TYPED);
+	press(d, keys);
+	/* the new phone proves itself, whatever verify-phone says */
+	g_free(wait_screen(d, "enter-code"));
+	code = wait_code(d, PHONE_B, before_b->len, NULL);
+	g_assert_true(lock_locked(d));
+	g_free(keys);
+	keys = g_strdup_printf("%s enter", code);
+	press(d, keys);
+	g_free(wait_screen(d, "door-open"));
+	visit = wait_visit_state(d, second, "unlocked");
+	g_assert_cmpstr(visit_str(visit, "phone"), !=, PHONE_A_MASKED);
+	g_assert_true(g_str_has_suffix(visit_str(visit, "phone"), " 78"));
+	/* the old phone got nothing for the change */
+	g_clear_pointer(&to_a, g_ptr_array_unref);
+	to_a = sms_to(d, PHONE_A);
+	g_assert_cmpuint(to_a->len, ==, n_a);
+	walk_in_and_out(d, second);
+
+	/* from now on the card is the new phone's: no prompt, notices to it */
+	g_clear_pointer(&visit, json_node_unref);
+	{
+		g_autofree gchar *third = returning_visit(d, PAN_A, NULL);
+		visit = visit_get(d, third);
+		g_assert_true(g_str_has_suffix(visit_str(visit, "phone"), " 78"));
+	}
+	g_assert_cmpint(vb_test_daemon_stop(d), ==, 0);
+}
+
+/* a hold still without an order at its capture deadline is settled by the
+ * configured policy, with an alert: never left to expire */
+static void
+check_deadline_policy(const gchar *drop_in, const gchar *settlement, gint64 captured)
+{
+	g_autoptr(VbTestDaemon) d = daemon_new(drop_in);
+	g_autoptr(JsonNode) visit = NULL;
+	g_autoptr(GPtrArray) alerts = NULL;
+	g_autofree gchar *id = visit_done(d, PAN_A, PHONE_A_TYPED, PHONE_A);
+	gboolean alerted = FALSE;
+
+	g_assert_cmpint(vb_test_daemon_stop(d), ==, 0);
+	/* the deadline passes while the daemon is down; it is checked at start */
+	db_exec(d, "UPDATE visits SET capture_deadline = 1 WHERE id = ?1", id);
+	daemon_restart(d);
+	visit = wait_visit_state(d, id, "settled");
+	g_assert_cmpstr(visit_str(visit, "settlement"), ==, settlement);
+	g_assert_cmpint(visit_int(visit, "captured"), ==, captured);
+	assert_timeline_has(visit, "settling", "no order by the capture deadline");
+	alerts = vb_test_daemon_events(d, "alert");
+	for (guint i = 0; i < alerts->len; i++) {
+		if (strstr(g_ptr_array_index(alerts, i), "capture deadline") != NULL)
+			alerted = TRUE;
+	}
+	g_assert_true(alerted);
+	/* and an order that comes late is refused: the hold is settled */
+	{
+		g_autoptr(JsonNode) answer = NULL;
+		g_autofree gchar *token = vb_test_daemon_create_token(d, "vision", "orders");
+		g_assert_cmpuint(post_order(d, token, id, ORDER_SMALL, &answer), ==, 409);
+	}
+	g_assert_cmpint(vb_test_daemon_stop(d), ==, 0);
+}
+
+static void
+test_deadline_cancel(void)
+{
+	check_deadline_policy(NO_CODE, "expired-cancelled", 0);
+}
+
+static void
+test_deadline_capture(void)
+{
+	check_deadline_policy(NO_CODE "deadline-capture-max=1200\n", "expired-captured", 1200);
+}
+
 typedef struct {
 	GTestFunc func;
 } TestCase;
@@ -2328,6 +2429,9 @@ main(int argc, char **argv)
 		g_test_set_nonfatal_assertions();
 
 	ADD("/visit/first/with-code", test_first_with_code);
+	ADD("/visit/relink/new-phone-needs-code", test_relink_new_phone);
+	ADD("/visit/deadline/cancel", test_deadline_cancel);
+	ADD("/visit/deadline/capture-up-to", test_deadline_capture);
 	ADD("/visit/first/french", test_first_french);
 	ADD("/visit/first/without-code", test_first_without_code);
 	ADD("/visit/first/wrong-code-three-times", test_first_wrong_code);
