@@ -16,6 +16,9 @@
 #include "vb-error.h"
 #include "vb-test-daemon.h"
 
+/* vestibulectl, run as an operator would */
+#define run_ctl vb_test_daemon_run_ctl
+
 #define TEST_PAN "4111111111111111"
 #define TEST_PAN2 "5555555555554444"
 
@@ -336,32 +339,6 @@ test_daemon_watchdog(void)
 	vb_test_daemon_signal(d, SIGCONT);
 	g_assert_true(vb_test_daemon_wait_notify(d, "WATCHDOG=1", 1000));
 	g_assert_cmpint(vb_test_daemon_stop(d), ==, 0);
-}
-
-static gint
-run_ctl(VbTestDaemon *d, gchar **out, gchar **err, ...)
-{
-	g_autoptr(GPtrArray) argv = g_ptr_array_new_with_free_func(g_free);
-	g_autoptr(GSubprocess) proc = NULL;
-	g_autoptr(GError) error = NULL;
-	const gchar *arg;
-	va_list args;
-
-	g_ptr_array_add(argv, vb_test_build_path("core", "vestibulectl", NULL));
-	g_ptr_array_add(argv, g_strdup("--socket"));
-	g_ptr_array_add(argv, g_strdup(d->socket_path));
-	va_start(args, err);
-	for (arg = va_arg(args, const gchar *); arg != NULL; arg = va_arg(args, const gchar *))
-		g_ptr_array_add(argv, g_strdup(arg));
-	va_end(args);
-	g_ptr_array_add(argv, NULL);
-	proc = g_subprocess_newv((const gchar *const *)argv->pdata,
-				 G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_PIPE,
-				 &error);
-	g_assert_no_error(error);
-	g_assert_true(g_subprocess_communicate_utf8(proc, NULL, NULL, out, err, &error));
-	g_assert_no_error(error);
-	return g_subprocess_get_exit_status(proc);
 }
 
 static void

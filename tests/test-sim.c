@@ -22,6 +22,9 @@
 #include "vb-test-daemon.h"
 #include "vestibule.h"
 
+/* vestibulectl, run as an operator would */
+#define run_ctl vb_test_daemon_run_ctl
+
 /*
  * The self-test of the simulated store. The first half drives the six sim
  * plugins through a running vestibuled, as an operator or the demo does: the
@@ -750,38 +753,6 @@ test_sms_inbound_bad_sender(void)
 
 	received = daemon_events(d, "sms-received");
 	g_assert_cmpuint(received->len, ==, 0);
-}
-
-static gint
-run_ctl(VbTestDaemon *d, gchar **out, gchar **err, ...)
-{
-	g_autoptr(GPtrArray) argv = g_ptr_array_new_with_free_func(g_free);
-	g_autoptr(GSubprocess) proc = NULL;
-	g_autoptr(GError) error = NULL;
-	const gchar *arg;
-	va_list args;
-
-	g_clear_pointer(out, g_free);
-	g_clear_pointer(err, g_free);
-	g_ptr_array_add(argv, vb_test_build_path("core", "vestibulectl", NULL));
-	g_ptr_array_add(argv, g_strdup("--socket"));
-	g_ptr_array_add(argv, g_strdup(d->socket_path));
-	va_start(args, err);
-	for (arg = va_arg(args, const gchar *); arg != NULL; arg = va_arg(args, const gchar *))
-		g_ptr_array_add(argv, g_strdup(arg));
-	va_end(args);
-	g_ptr_array_add(argv, NULL);
-	proc = g_subprocess_newv((const gchar *const *)argv->pdata,
-				 G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_PIPE,
-				 &error);
-	g_assert_no_error(error);
-	g_assert_true(g_subprocess_communicate_utf8(proc, NULL, NULL, out, err, &error));
-	g_assert_no_error(error);
-	/* what the operator read, for when the test fails */
-	if (g_subprocess_get_exit_status(proc) != 0)
-		g_test_message("vestibulectl exited with %d: %s",
-			       g_subprocess_get_exit_status(proc), *err);
-	return g_subprocess_get_exit_status(proc);
 }
 
 static void

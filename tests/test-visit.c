@@ -13,6 +13,9 @@
 #include "vb-error.h"
 #include "vb-test-daemon.h"
 
+/* vestibulectl, run as an operator would */
+#define run_ctl(d, out, ...) vb_test_daemon_run_ctl(d, out, NULL, __VA_ARGS__)
+
 /*
  * The visit, end to end: vestibuled runs the simulated store and the tests
  * play the shopper (taps, keys, the door, SMS replies), the store's
@@ -242,36 +245,6 @@ count_events(VbTestDaemon *d, const gchar *name)
 {
 	g_autoptr(GPtrArray) events = vb_test_daemon_events(d, name);
 	return events->len;
-}
-
-/* runs vestibulectl against the daemon; returns its exit status */
-static gint
-run_ctl(VbTestDaemon *d, gchar **out, ...)
-{
-	g_autoptr(GPtrArray) argv = g_ptr_array_new_with_free_func(g_free);
-	g_autoptr(GSubprocess) proc = NULL;
-	g_autoptr(GError) error = NULL;
-	g_autofree gchar *err = NULL;
-	const gchar *arg;
-	va_list args;
-
-	g_ptr_array_add(argv, vb_test_build_path("core", "vestibulectl", NULL));
-	g_ptr_array_add(argv, g_strdup("--socket"));
-	g_ptr_array_add(argv, g_strdup(d->socket_path));
-	va_start(args, out);
-	for (arg = va_arg(args, const gchar *); arg != NULL; arg = va_arg(args, const gchar *))
-		g_ptr_array_add(argv, g_strdup(arg));
-	va_end(args);
-	g_ptr_array_add(argv, NULL);
-	proc = g_subprocess_newv((const gchar *const *)argv->pdata,
-				 G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_PIPE,
-				 &error);
-	g_assert_no_error(error);
-	g_assert_true(g_subprocess_communicate_utf8(proc, NULL, NULL, out, &err, &error));
-	g_assert_no_error(error);
-	if (g_subprocess_get_exit_status(proc) != 0)
-		g_test_message("vestibulectl: %s", err);
-	return g_subprocess_get_exit_status(proc);
 }
 
 /* ------------------------------------------------------------------------ */

@@ -488,3 +488,41 @@ vb_test_poll(VbTestPollFunc func, gpointer user_data, guint timeout_ms)
 		g_usleep(20 * G_TIME_SPAN_MILLISECOND);
 	}
 }
+
+gint
+vb_test_daemon_run_ctl(VbTestDaemon *self, gchar **out, gchar **err, ...)
+{
+	g_autoptr(GPtrArray) argv = g_ptr_array_new_with_free_func(g_free);
+	g_autoptr(GSubprocess) proc = NULL;
+	g_autoptr(GError) error = NULL;
+	g_autofree gchar *err_local = NULL;
+	const gchar *arg;
+	va_list args;
+	gint status;
+
+	if (out != NULL)
+		g_clear_pointer(out, g_free);
+	if (err != NULL)
+		g_clear_pointer(err, g_free);
+	g_ptr_array_add(argv, vb_test_build_path("core", "vestibulectl", NULL));
+	g_ptr_array_add(argv, g_strdup("--socket"));
+	g_ptr_array_add(argv, g_strdup(self->socket_path));
+	va_start(args, err);
+	for (arg = va_arg(args, const gchar *); arg != NULL; arg = va_arg(args, const gchar *))
+		g_ptr_array_add(argv, g_strdup(arg));
+	va_end(args);
+	g_ptr_array_add(argv, NULL);
+	proc = g_subprocess_newv((const gchar *const *)argv->pdata,
+				 G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_PIPE,
+				 &error);
+	g_assert_no_error(error);
+	g_assert_true(g_subprocess_communicate_utf8(proc, NULL, NULL, out,
+						    err != NULL ? err : &err_local, &error));
+	g_assert_no_error(error);
+	status = g_subprocess_get_exit_status(proc);
+	/* what the operator read, for when the test fails */
+	if (status != 0)
+		g_test_message("vestibulectl exited with %d: %s", status,
+			       err != NULL ? *err : err_local);
+	return status;
+}

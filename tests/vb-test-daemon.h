@@ -111,6 +111,10 @@ gboolean
 vb_test_poll(VbTestPollFunc func, gpointer user_data, guint timeout_ms);
 gchar *
 vb_test_build_path(const gchar *first, ...) G_GNUC_NULL_TERMINATED;
+/* runs the built vestibulectl against the daemon with the arguments after @err;
+ * @out and @err (either may be NULL) get what it printed; returns its exit status */
+gint
+vb_test_daemon_run_ctl(VbTestDaemon *self, gchar **out, gchar **err, ...) G_GNUC_NULL_TERMINATED;
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(VbTestDaemon, vb_test_daemon_free)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(sqlite3, sqlite3_close)
