@@ -2265,6 +2265,42 @@ test_scan(void)
 
 /* each scenario runs in its own process: one that fails (a daemon bug found)
  * is reported, and the scenarios after it still run */
+/* a number that cannot be a phone is refused with a clear prompt, three times
+ * at most; a keypad left alone ends the visit; neither places a hold */
+static void
+test_first_bad_keypad_entry(void)
+{
+	g_autoptr(VbTestDaemon) d = daemon_new("[visit]\nkeypad-timeout-s=5\n");
+	g_autofree gchar *id = NULL;
+	g_autofree gchar *again = NULL;
+	g_autofree gchar *text = NULL;
+
+	tap(d, PAN_C, NULL);
+	g_free(wait_screen(d, "enter-phone"));
+	id = latest_visit(d);
+	press(d, "12 enter");
+	text = wait_screen(d, "invalid-phone");
+	assert_contains(text, "That number is not valid. Please try again");
+	g_assert_true(lock_locked(d));
+	press(d, "99999999999999999 enter");
+	g_free(wait_screen(d, "invalid-phone"));
+	press(d, "1 enter");
+	json_node_unref(wait_visit_state(d, id, "invalid-phone"));
+	g_assert_true(lock_locked(d));
+	g_assert_cmpint(holds_count(d), ==, 0);
+
+	/* the next shopper walks away from the keypad */
+	tap(d, PAN_C, NULL);
+	g_free(wait_screen(d, "enter-phone"));
+	again = latest_visit(d);
+	g_assert_cmpstr(again, !=, id);
+	g_free(wait_screen(d, "timed-out"));
+	json_node_unref(wait_visit_state(d, again, "timed-out"));
+	g_assert_true(lock_locked(d));
+	g_assert_cmpint(holds_count(d), ==, 0);
+	g_assert_cmpint(vb_test_daemon_stop(d), ==, 0);
+}
+
 /* a known card given a new number: '*' then a tap, and a code to the new
  * phone even though verify-phone is off */
 static void
@@ -2403,6 +2439,7 @@ main(int argc, char **argv)
 
 	ADD("/visit/first/with-code", test_first_with_code);
 	ADD("/visit/relink/new-phone-needs-code", test_relink_new_phone);
+	ADD("/visit/first/bad-keypad-entry", test_first_bad_keypad_entry);
 	ADD("/visit/deadline/cancel", test_deadline_cancel);
 	ADD("/visit/deadline/capture-up-to", test_deadline_capture);
 	ADD("/visit/first/french", test_first_french);
