@@ -37,6 +37,7 @@ G_BEGIN_DECLS
  * @VB_ERROR_STORE_CORRUPT: the database failed its integrity check
  * @VB_ERROR_UNAUTHORIZED: a request carried no credential, or a wrong one
  * @VB_ERROR_TOO_LARGE: a request or value exceeds a configured limit
+ * @VB_ERROR_OPTED_OUT: the recipient has opted out of messages; permanent (Since: 0.2)
  *
  * The error codes of #VB_ERROR.
  *
@@ -59,6 +60,7 @@ typedef enum {
 	VB_ERROR_STORE_CORRUPT,
 	VB_ERROR_UNAUTHORIZED,
 	VB_ERROR_TOO_LARGE,
+	VB_ERROR_OPTED_OUT,
 	/*< private >*/
 	VB_ERROR_LAST
 } VbError;

@@ -78,3 +78,40 @@ vb_sms_provider_send_finish(VbSmsProvider *self, GAsyncResult *result, GError **
 	iface = VB_SMS_PROVIDER_GET_IFACE(self);
 	return iface->send_finish(self, result, error);
 }
+
+#define VB_SMS_RETRY_AFTER_KEY "vb-sms-retry-after-ms"
+
+/**
+ * vb_sms_provider_task_set_retry_after:
+ * @task: the #GTask a provider's send_async() returns through
+ * @retry_after_ms: how long the peer asked us to wait, in milliseconds
+ *
+ * Records a peer's `Retry-After` on the send's result. Call it before
+ * returning %VB_ERROR_RATE_LIMITED (or another retried error) through @task;
+ * the outbox then waits that long, within its longest backoff, before the
+ * next attempt instead of its own backoff.
+ *
+ * Since: 0.2
+ */
+void
+vb_sms_provider_task_set_retry_after(GTask *task, guint retry_after_ms)
+{
+	g_return_if_fail(G_IS_TASK(task));
+	g_object_set_data(G_OBJECT(task), VB_SMS_RETRY_AFTER_KEY, GUINT_TO_POINTER(retry_after_ms));
+}
+
+/**
+ * vb_sms_provider_result_get_retry_after:
+ * @result: the #GAsyncResult given to a send_async() callback
+ *
+ * Returns: the wait the provider recorded with
+ *   vb_sms_provider_task_set_retry_after(), or 0
+ *
+ * Since: 0.2
+ */
+guint
+vb_sms_provider_result_get_retry_after(GAsyncResult *result)
+{
+	g_return_val_if_fail(G_IS_ASYNC_RESULT(result), 0);
+	return GPOINTER_TO_UINT(g_object_get_data(G_OBJECT(result), VB_SMS_RETRY_AFTER_KEY));
+}

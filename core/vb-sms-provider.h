@@ -39,8 +39,12 @@ typedef struct {
  * @g_iface: the parent interface
  * @send_async: starts sending @message
  * @send_finish: returns the provider's message id, or %NULL with an error:
- *   %VB_ERROR_UNREACHABLE, %VB_ERROR_TIMED_OUT and %VB_ERROR_RATE_LIMITED
- *   are retried by the outbox; any other code is permanent
+ *   %VB_ERROR_UNREACHABLE (nothing was sent; the core may fail over to the
+ *   fallback provider), %VB_ERROR_TIMED_OUT (the outcome is unknown; the core
+ *   retries the same provider, which must not send twice) and
+ *   %VB_ERROR_RATE_LIMITED (see vb_sms_provider_task_set_retry_after()) are
+ *   retried by the outbox; %VB_ERROR_OPTED_OUT marks the recipient opted out;
+ *   any other code is permanent
  *
  * Sends SMS. Inbound messages are reported on the bus as
  * #VB_EVENT_SMS_RECEIVED, delivery reports as #VB_EVENT_SMS_STATUS.
@@ -67,5 +71,9 @@ vb_sms_provider_send_async(VbSmsProvider *self,
 			   gpointer user_data);
 gchar *
 vb_sms_provider_send_finish(VbSmsProvider *self, GAsyncResult *result, GError **error);
+void
+vb_sms_provider_task_set_retry_after(GTask *task, guint retry_after_ms);
+guint
+vb_sms_provider_result_get_retry_after(GAsyncResult *result);
 
 G_END_DECLS
