@@ -56,6 +56,7 @@ struct _VbStore {
 	GPtrArray *uncached;	 /* VbStoreStmt given out while the cached one was busy */
 	VbStoreTransaction *tx;	 /* the open transaction, unowned */
 	gboolean denied_in_step; /* the authorizer refused a statement of a namespace step */
+	GSource *checkpoint;	 /* the idle checkpoint, when one is due */
 };
 
 struct _VbStoreStmt {
@@ -71,6 +72,7 @@ struct _VbStoreStmt {
 struct _VbStoreTransaction {
 	VbStore *store;
 	gboolean committed;
+	gboolean no_sync; /* synchronous=NORMAL until it ends */
 };
 
 G_DEFINE_FINAL_TYPE(VbStore, vb_store, G_TYPE_OBJECT)
@@ -576,7 +578,45 @@ vb_store_in_transaction(VbStore *self)
 VbStoreTransaction *
 vb_store_transaction_begin(VbStore *self, GError **error)
 {
+	return vb_store_transaction_begin_full(self, VB_STORE_TRANSACTION_FLAG_NONE, error);
+}
+
+/* the safety level can only change outside a transaction */
+static void
+vb_store_set_synced(VbStore *self, gboolean synced)
+{
+	g_autoptr(GError) error_local = NULL;
+	if (!vb_store_exec_cached(
+		self, synced ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL",
+		&error_local))
+		g_warning("cannot set the store's safety level: %s", error_local->message);
+}
+
+/**
+ * vb_store_transaction_begin_full:
+ * @self: a #VbStore
+ * @flags: #VbStoreTransactionFlags
+ * @error: (nullable): return location for a #GError
+ *
+ * Like vb_store_transaction_begin(), with @flags.
+ *
+ * With %VB_STORE_TRANSACTION_FLAG_NO_SYNC the commit is not synced to disk.
+ * A crash or a kill of the daemon still loses nothing, since the commit is in
+ * the write-ahead log; a power loss before the next synced commit (any
+ * transaction without the flag syncs every commit before it) or the next
+ * checkpoint may forget it, and never leaves the store inconsistent. Use it
+ * only for records that can be rebuilt or whose loss on a power cut is
+ * harmless, never for money or a door's state.
+ *
+ * Returns: (transfer full): a #VbStoreTransaction, or %NULL on error
+ *
+ * Since: 0.2
+ */
+VbStoreTransaction *
+vb_store_transaction_begin_full(VbStore *self, VbStoreTransactionFlags flags, GError **error)
+{
 	VbStoreTransaction *tx;
+	gboolean no_sync = (flags & VB_STORE_TRANSACTION_FLAG_NO_SYNC) != 0;
 
 	g_return_val_if_fail(VB_IS_STORE(self), NULL);
 	g_return_val_if_fail(error == NULL || *error == NULL, NULL);
@@ -588,12 +628,17 @@ vb_store_transaction_begin(VbStore *self, GError **error)
 				    "a transaction is already open; commit or free it first");
 		return NULL;
 	}
+	if (no_sync)
+		vb_store_set_synced(self, FALSE);
 	if (!vb_store_exec_cached(self, "BEGIN IMMEDIATE", error)) {
 		g_prefix_error(error, "cannot begin a transaction: ");
+		if (no_sync)
+			vb_store_set_synced(self, TRUE);
 		return NULL;
 	}
 	tx = g_new0(VbStoreTransaction, 1);
 	tx->store = g_object_ref(self);
+	tx->no_sync = no_sync;
 	self->tx = tx;
 	return tx;
 }
@@ -628,6 +673,8 @@ vb_store_transaction_commit(VbStoreTransaction *tx, GError **error)
 	}
 	tx->committed = TRUE;
 	tx->store->tx = NULL;
+	if (tx->no_sync)
+		vb_store_set_synced(tx->store, TRUE);
 	return TRUE;
 }
 
@@ -654,8 +701,11 @@ vb_store_transaction_free(VbStoreTransaction *tx)
 		if (!vb_store_exec_cached(self, "ROLLBACK", &error_local))
 			g_warning("cannot roll back a transaction: %s", error_local->message);
 	}
-	if (self->tx == tx)
+	if (self->tx == tx) {
 		self->tx = NULL;
+		if (tx->no_sync && self->db != NULL)
+			vb_store_set_synced(self, TRUE);
+	}
 	g_object_unref(self);
 	g_free(tx);
 }
@@ -809,10 +859,42 @@ vb_store_migrate_v3(VbStore *self, GError **error)
 	    error);
 }
 
+/* the SMS router: one row per outgoing SMS (per outbox item). The provider an
+ * attempt goes to is written before the attempt, so that a message whose
+ * outcome is unknown stays with that provider (no failover, no duplicate);
+ * the delivery state then follows the provider's reports. The recipient is
+ * kept masked only */
+static gboolean
+vb_store_migrate_v4(VbStore *self, GError **error)
+{
+	return vb_store_exec_script(self,
+				    "CREATE TABLE sms_messages ("
+				    "outbox_id INTEGER PRIMARY KEY, "
+				    "idempotency_key TEXT NOT NULL UNIQUE, "
+				    "visit_id TEXT, "
+				    "template TEXT, "
+				    "to_masked TEXT NOT NULL, "
+				    "provider TEXT NOT NULL, "
+				    "sticky INTEGER NOT NULL DEFAULT 0, "
+				    "attempts INTEGER NOT NULL DEFAULT 0, "
+				    "message_id TEXT, "
+				    "encoding TEXT, "
+				    "segments INTEGER, "
+				    "shortened INTEGER NOT NULL DEFAULT 0, "
+				    "state TEXT NOT NULL, "
+				    "last_error TEXT, "
+				    "created INTEGER NOT NULL, "
+				    "updated INTEGER NOT NULL);"
+				    "CREATE INDEX sms_messages_message ON sms_messages "
+				    "(provider, message_id);",
+				    error);
+}
+
 static const VbStoreMigrateFunc vb_store_migrations[] = {
     vb_store_migrate_v1,
     vb_store_migrate_v2,
     vb_store_migrate_v3,
+    vb_store_migrate_v4,
 };
 
 /**
@@ -1030,6 +1112,53 @@ vb_store_quarantine(VbStore *self, const gchar *path, const gchar *problem, GErr
 	return TRUE;
 }
 
+/*
+ * Checkpoints. SQLite's automatic checkpoint runs inside the commit that takes
+ * the write-ahead log past 1000 pages, which is as often as not the commit of a
+ * shopper's tap, and costs milliseconds. The store checkpoints from an idle
+ * source of the main loop instead, between visits. Should the loop never be
+ * idle, a commit checkpoints once the log is four times that long, so it stays
+ * bounded.
+ */
+#define VB_STORE_CHECKPOINT_PAGES 1000
+#define VB_STORE_CHECKPOINT_FORCE_PAGES (4 * VB_STORE_CHECKPOINT_PAGES)
+
+/* what SQLite's page cache may hold, in KiB (its default is 2000): the
+ * store's working set is the open visits and the outbox */
+#define VB_STORE_CACHE_KIB 512
+
+static gboolean
+vb_store_checkpoint_idle_cb(gpointer user_data)
+{
+	VbStore *self = VB_STORE(user_data);
+	gint rc;
+
+	g_clear_pointer(&self->checkpoint, g_source_unref);
+	if (self->db == NULL || self->tx != NULL)
+		return G_SOURCE_REMOVE;
+	rc = sqlite3_wal_checkpoint_v2(self->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+	if (rc != SQLITE_OK && rc != SQLITE_BUSY)
+		g_warning("cannot checkpoint the store %s: %s", self->path, sqlite3_errstr(rc));
+	return G_SOURCE_REMOVE;
+}
+
+static gint
+vb_store_wal_hook(gpointer user_data, sqlite3 *db, const gchar *name, gint pages)
+{
+	VbStore *self = user_data;
+
+	if (pages >= VB_STORE_CHECKPOINT_FORCE_PAGES) {
+		sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+	} else if (pages >= VB_STORE_CHECKPOINT_PAGES && self->checkpoint == NULL) {
+		self->checkpoint = g_idle_source_new();
+		g_source_set_priority(self->checkpoint, G_PRIORITY_LOW);
+		g_source_set_callback(self->checkpoint, vb_store_checkpoint_idle_cb, self, NULL);
+		g_source_set_static_name(self->checkpoint, "vb-store-checkpoint");
+		g_source_attach(self->checkpoint, g_main_context_get_thread_default());
+	}
+	return SQLITE_OK;
+}
+
 static gboolean
 vb_store_setup_connection(VbStore *self, GError **error)
 {
@@ -1049,10 +1178,14 @@ vb_store_setup_connection(VbStore *self, GError **error)
 			    mode);
 		return FALSE;
 	}
-	return vb_store_exec_script(self,
-				    "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; "
-				    "PRAGMA secure_delete = ON;",
-				    error);
+	if (!vb_store_exec_script(self,
+				  "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; "
+				  "PRAGMA secure_delete = ON; PRAGMA cache_size = -" G_STRINGIFY(
+				      VB_STORE_CACHE_KIB) ";",
+				  error))
+		return FALSE;
+	sqlite3_wal_hook(self->db, vb_store_wal_hook, self);
+	return TRUE;
 }
 
 static gboolean
@@ -1185,6 +1318,10 @@ vb_store_close(VbStore *self)
 		vb_store_stmt_detach(g_ptr_array_index(self->uncached, i));
 	g_ptr_array_set_size(self->uncached, 0);
 
+	if (self->checkpoint != NULL) {
+		g_source_destroy(self->checkpoint);
+		g_clear_pointer(&self->checkpoint, g_source_unref);
+	}
 	/* closing rolls back whatever is still open */
 	self->tx = NULL;
 	if (self->db != NULL) {

@@ -81,8 +81,25 @@ vb_store_changes(VbStore *self);
 gboolean
 vb_store_in_transaction(VbStore *self);
 
+/**
+ * VbStoreTransactionFlags:
+ * @VB_STORE_TRANSACTION_FLAG_NONE: the commit is on disk when it returns
+ * @VB_STORE_TRANSACTION_FLAG_NO_SYNC: the commit is not synced to disk; see
+ *   vb_store_transaction_begin_full()
+ *
+ * How a transaction commits.
+ *
+ * Since: 0.2
+ */
+typedef enum {
+	VB_STORE_TRANSACTION_FLAG_NONE = 0,
+	VB_STORE_TRANSACTION_FLAG_NO_SYNC = 1 << 0,
+} VbStoreTransactionFlags;
+
 VbStoreTransaction *
 vb_store_transaction_begin(VbStore *self, GError **error);
+VbStoreTransaction *
+vb_store_transaction_begin_full(VbStore *self, VbStoreTransactionFlags flags, GError **error);
 gboolean
 vb_store_transaction_commit(VbStoreTransaction *tx, GError **error);
 void

@@ -546,7 +546,12 @@ vb_sim_payment_process(VbSimPayment *self,
 	gboolean ok;
 
 	*uses_next = FALSE;
-	tx = vb_store_transaction_begin(vb_sim_payment_get_store(self), error);
+	/* a real processor keeps its ledger on its own side of the network, and
+	 * the core records every answer with a synced commit right after this
+	 * one, which puts this one on disk too: syncing here only made every tap
+	 * wait for the SD card once more */
+	tx = vb_store_transaction_begin_full(vb_sim_payment_get_store(self),
+					     VB_STORE_TRANSACTION_FLAG_NO_SYNC, error);
 	if (tx == NULL)
 		return FALSE;
 	if (!vb_sim_payment_idem_lookup(self, call->idempotency_key, &stored_hash, out, &found,
