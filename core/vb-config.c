@@ -213,6 +213,70 @@ static const VbSettingSpec vb_config_specs_visit[] = {
     {NULL},
 };
 
+static const VbSettingSpec vb_config_specs_sms[] = {
+    {.key = "max-segments",
+     .type = VB_SETTING_INT,
+     .default_value = "3",
+     .min = 1,
+     .max = 10,
+     .blurb = N_("The most segments an SMS may take; a longer one is shortened at a word")},
+    {.key = "rate-per-minute",
+     .type = VB_SETTING_INT,
+     .default_value = "60",
+     .min = 0,
+     .max = 60000,
+     .blurb = N_("How many SMS the [services] sms provider is given a minute; 0 for no limit")},
+    {.key = "fallback-rate-per-minute",
+     .type = VB_SETTING_INT,
+     .default_value = "60",
+     .min = 0,
+     .max = 60000,
+     .blurb = N_("How many SMS the [services] sms-fallback provider is given a minute; 0 for "
+		 "no limit")},
+    {.key = "send-timeout-s",
+     .type = VB_SETTING_INT,
+     .default_value = "60",
+     .min = 1,
+     .max = 3600,
+     .blurb = N_("How long a provider may take to answer a send before its outcome is "
+		 "taken as unknown")},
+    {NULL},
+};
+
+static const VbSettingSpec vb_config_specs_outbox[] = {
+    {.key = "max-pending",
+     .type = VB_SETTING_INT,
+     .default_value = "10000",
+     .min = 1,
+     .max = 10000000,
+     .blurb = N_("How many items may wait in the outbox before new ones are refused")},
+    {.key = "max-age-h",
+     .type = VB_SETTING_INT,
+     .default_value = "168",
+     .min = 1,
+     .max = 8760,
+     .blurb = N_("Hours after which an item not yet sent becomes a dead letter")},
+    {.key = "max-attempts",
+     .type = VB_SETTING_INT,
+     .default_value = "20",
+     .min = 1,
+     .max = 1000,
+     .blurb = N_("Attempts after which an item becomes a dead letter")},
+    {.key = "base-delay-ms",
+     .type = VB_SETTING_INT,
+     .default_value = "1000",
+     .min = 1,
+     .max = 3600000,
+     .blurb = N_("The first retry delay, doubled at each attempt, in milliseconds")},
+    {.key = "max-delay-ms",
+     .type = VB_SETTING_INT,
+     .default_value = "3600000",
+     .min = 1,
+     .max = 86400000,
+     .blurb = N_("The longest retry delay, in milliseconds")},
+    {NULL},
+};
+
 static const VbSettingSpec vb_config_specs_instance[] = {
     {.key = "plugin",
      .type = VB_SETTING_STRING,
@@ -234,6 +298,8 @@ static const struct {
     {"http", vb_config_specs_http, G_N_ELEMENTS(vb_config_specs_http) - 1},
     {"services", vb_config_specs_services, G_N_ELEMENTS(vb_config_specs_services) - 1},
     {"visit", vb_config_specs_visit, G_N_ELEMENTS(vb_config_specs_visit) - 1},
+    {"sms", vb_config_specs_sms, G_N_ELEMENTS(vb_config_specs_sms) - 1},
+    {"outbox", vb_config_specs_outbox, G_N_ELEMENTS(vb_config_specs_outbox) - 1},
     {"door", vb_config_specs_door, G_N_ELEMENTS(vb_config_specs_door) - 1},
     {"instance", vb_config_specs_instance, G_N_ELEMENTS(vb_config_specs_instance) - 1},
 };
@@ -1316,7 +1382,8 @@ vb_config_find_spec(const VbSettingSpec *specs, guint n_specs, const gchar *key)
 
 /**
  * vb_config_get_core_specs:
- * @section_kind: "vestibule", "http", "services", "visit", "door" or "instance"
+ * @section_kind: "vestibule", "http", "services", "visit", "sms", "outbox", "door" or
+ *   "instance"
  * @n_specs: (out) (optional): the number of specs, without the terminator
  *
  * Returns: (transfer none) (nullable): the specs, terminated by a %NULL key, or
@@ -1342,7 +1409,7 @@ vb_config_get_core_specs(const gchar *section_kind, guint *n_specs)
 static const gchar *
 vb_config_group_kind(const gchar *group, const gchar **name)
 {
-	const gchar *fixed[] = {"vestibule", "http", "services", "visit"};
+	const gchar *fixed[] = {"vestibule", "http", "services", "visit", "sms", "outbox"};
 
 	if (name != NULL)
 		*name = NULL;
@@ -1869,7 +1936,7 @@ vb_config_message_cmp(gconstpointer a, gconstpointer b, gpointer user_data)
 gboolean
 vb_config_validate(VbConfig *self, GPtrArray *warnings, GError **error)
 {
-	const gchar *fixed[] = {"vestibule", "http", "services", "visit"};
+	const gchar *fixed[] = {"vestibule", "http", "services", "visit", "sms", "outbox"};
 	g_autoptr(GPtrArray) errors = g_ptr_array_new_with_free_func(g_free);
 	g_autoptr(GHashTable) all = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
 							  (GDestroyNotify)g_hash_table_unref);

@@ -17,6 +17,7 @@
 #include "vb-events.h"
 #include "vb-outbox-private.h"
 #include "vb-phone-private.h"
+#include "vb-sms-router-private.h"
 #include "vb-visit-manager-private.h"
 
 /*
@@ -29,6 +30,7 @@
  *   GET  /v1/outbox?state=S&limit=N      outbox items, newest first
  *   GET  /v1/outbox/counts               items by state
  *   POST /v1/outbox/ID/retry             a dead letter back to the queue
+ *   GET  /v1/sms?limit=N                 SMS sent, with delivery states, newest first
  *   GET  /v1/feedback[?all=1]            replies, unhandled ones unless all=1
  *   POST /v1/feedback/ID/handled         (or /unhandled)
  *   POST /v1/customers/erase             {"phone": "+33…"} or {"card-token": "…"}
@@ -40,6 +42,7 @@
 #define VB_CV_VISIT_PATH "/v1/visits/"
 #define VB_CV_OUTBOX_PATH "/v1/outbox"
 #define VB_CV_FEEDBACK_PATH "/v1/feedback"
+#define VB_CV_SMS_PATH "/v1/sms"
 #define VB_CV_CUSTOMERS_PATH "/v1/customers"
 #define VB_CV_OUTBOX_DEFAULT_LIMIT 50
 #define VB_CV_OUTBOX_MAX_LIMIT 1000
@@ -286,6 +289,43 @@ vb_cv_outbox_cb(VbHttpServer *server,
 			    path);
 }
 
+/* the SMS messages */
+
+static void
+vb_cv_sms_cb(VbHttpServer *server,
+	     SoupServerMessage *msg,
+	     const gchar *path,
+	     GHashTable *query,
+	     gpointer user_data)
+{
+	VbControlVisits *cv = user_data;
+	VbContext *context = vb_daemon_get_context(cv->daemon);
+	guint64 limit = VB_CV_OUTBOX_DEFAULT_LIMIT;
+	g_autoptr(GPtrArray) rows = NULL;
+	g_autoptr(GError) error = NULL;
+
+	if (g_strcmp0(path, VB_CV_SMS_PATH) != 0) {
+		vb_http_reply_error(msg, SOUP_STATUS_NOT_FOUND,
+				    vb_error_to_code(VB_ERROR_NOT_FOUND),
+				    _("there is nothing at %s: use GET /v1/sms"), path);
+		return;
+	}
+	if (!vb_cv_check_method(msg, SOUP_METHOD_GET, path))
+		return;
+	if (vb_daemon_get_outbox(cv->daemon) == NULL || context == NULL) {
+		vb_cv_reply_not_ready(msg);
+		return;
+	}
+	if (!vb_cv_query_uint(msg, query, "limit", 1, VB_CV_OUTBOX_MAX_LIMIT, &limit))
+		return;
+	rows = vb_sms_router_list(vb_context_get_store(context), (guint)limit, &error);
+	if (rows == NULL) {
+		vb_http_reply_gerror(msg, error);
+		return;
+	}
+	vb_cv_reply_list(msg, "messages", rows);
+}
+
 /* feedback */
 
 static void
@@ -497,6 +537,8 @@ vb_control_visits_register(VbDaemon *daemon, VbHttpServer *http)
 				   vb_cv_outbox_cb, cv, NULL);
 	vb_http_server_add_handler(http, VB_HTTP_LISTENER_CONTROL, VB_CV_FEEDBACK_PATH, NULL,
 				   vb_cv_feedback_cb, cv, NULL);
+	vb_http_server_add_handler(http, VB_HTTP_LISTENER_CONTROL, VB_CV_SMS_PATH, NULL,
+				   vb_cv_sms_cb, cv, NULL);
 	vb_http_server_add_handler(http, VB_HTTP_LISTENER_CONTROL, VB_CV_CUSTOMERS_PATH, NULL,
 				   vb_cv_customers_cb, cv, NULL);
 }
@@ -512,7 +554,8 @@ void
 vb_control_visits_unregister(VbDaemon *daemon, VbHttpServer *http)
 {
 	static const gchar *const paths[] = {VB_CV_VISIT_PATH, VB_CV_OUTBOX_PATH,
-					     VB_CV_FEEDBACK_PATH, VB_CV_CUSTOMERS_PATH};
+					     VB_CV_FEEDBACK_PATH, VB_CV_CUSTOMERS_PATH,
+					     VB_CV_SMS_PATH};
 
 	g_return_if_fail(VB_IS_DAEMON(daemon));
 	g_return_if_fail(VB_IS_HTTP_SERVER(http));

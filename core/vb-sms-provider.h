@@ -76,4 +76,24 @@ vb_sms_provider_task_set_retry_after(GTask *task, guint retry_after_ms);
 guint
 vb_sms_provider_result_get_retry_after(GAsyncResult *result);
 
+/**
+ * VbSmsEncoding:
+ * @VB_SMS_ENCODING_GSM7: the GSM 03.38 default alphabet and its extension
+ *   table, 7 bits a character; 160 characters in one segment, 153 in each
+ *   segment of a longer message; an extension character counts twice
+ * @VB_SMS_ENCODING_UCS2: UCS-2 (UTF-16 on the air), counted in 16-bit units;
+ *   70 units in one segment, 67 in each segment of a longer message
+ *
+ * How an SMS body is carried on the air.
+ *
+ * Since: 0.2
+ */
+typedef enum {
+	VB_SMS_ENCODING_GSM7,
+	VB_SMS_ENCODING_UCS2,
+} VbSmsEncoding;
+
+VbSmsEncoding
+vb_sms_text_get_encoding(const gchar *utf8, guint *n_segments, guint *n_units);
+
 G_END_DECLS

@@ -25,6 +25,7 @@
 #include "vb-privacy.h"
 #include "vb-prompts-private.h"
 #include "vb-sms-provider.h"
+#include "vb-sms-router-private.h"
 #include "vb-store-private.h"
 #include "vb-visit-manager-private.h"
 
@@ -92,6 +93,7 @@ struct _VbVisitManager {
 	VbPluginLoader *loader;
 	VbCustomers *customers;
 	VbOutbox *outbox;
+	VbSmsRouter *sms_router;
 	GHashTable *doors; /* name -> VbDoor */
 	gulong event_handler;
 	GSource *deadline_timer;
@@ -1474,50 +1476,6 @@ vb_visit_payment_complete(VbOutbox *outbox,
 
 /* the "sms" outbox kind */
 
-typedef struct {
-	VbOutboxItem *item;
-	gchar *body;
-	gchar *to;
-} VbSmsCall;
-
-static void
-vb_sms_call_free(VbSmsCall *call)
-{
-	vb_crypto_free_string(call->body);
-	vb_crypto_free_string(call->to);
-	g_free(call);
-}
-
-static void
-vb_visit_sms_sent_cb(GObject *source, GAsyncResult *res, gpointer user_data)
-{
-	VbSmsCall *call = user_data;
-	g_autoptr(GError) error = NULL;
-	g_autofree gchar *id = vb_sms_provider_send_finish(VB_SMS_PROVIDER(source), res, &error);
-
-	if (id == NULL) {
-		gboolean retry = g_error_matches(error, VB_ERROR, VB_ERROR_UNREACHABLE) ||
-				 g_error_matches(error, VB_ERROR, VB_ERROR_TIMED_OUT) ||
-				 g_error_matches(error, VB_ERROR, VB_ERROR_RATE_LIMITED) ||
-				 g_error_matches(error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
-		vb_outbox_item_complete(call->item,
-					retry ? VB_OUTBOX_OUTCOME_RETRY : VB_OUTBOX_OUTCOME_FAILED,
-					NULL, error->message, 0);
-	} else {
-		g_autoptr(JsonBuilder) builder = json_builder_new();
-		g_autoptr(JsonNode) node = NULL;
-		json_builder_begin_object(builder);
-		json_builder_set_member_name(builder, "message-id");
-		json_builder_add_string_value(builder, id);
-		json_builder_set_member_name(builder, "provider");
-		json_builder_add_string_value(builder, vb_plugin_get_name(VB_PLUGIN(source)));
-		json_builder_end_object(builder);
-		node = json_builder_get_root(builder);
-		vb_outbox_item_complete(call->item, VB_OUTBOX_OUTCOME_DONE, node, NULL, 0);
-	}
-	vb_sms_call_free(call);
-}
-
 static void
 vb_visit_sms_skip(VbOutboxItem *item, const gchar *why)
 {
@@ -1551,9 +1509,9 @@ vb_visit_sms_dispatch(VbOutbox *outbox,
 	g_autoptr(GHashTable) values = g_hash_table_new_full(g_str_hash, g_str_equal, NULL,
 							     (GDestroyNotify)vb_crypto_free_string);
 	g_autoptr(GError) error = NULL;
-	VbPlugin *provider;
-	VbSmsMessage message = {0};
-	VbSmsCall *call;
+	static const gchar *const shortenable[] = {"body", "store", NULL};
+	gboolean shortened = FALSE;
+	gchar *body;
 	gchar *to = NULL;
 
 	if (template_ == VB_SMS_LAST) {
@@ -1620,24 +1578,29 @@ vb_visit_sms_dispatch(VbOutbox *outbox,
 		}
 	}
 
-	provider = vb_visit_manager_instance(self, self->sms_instance);
-	if (provider == NULL || !VB_IS_SMS_PROVIDER(provider))
-		provider = vb_visit_manager_instance(self, self->sms_fallback);
-	if (provider == NULL || !VB_IS_SMS_PROVIDER(provider)) {
-		vb_crypto_free_string(to);
-		vb_outbox_item_complete(item, VB_OUTBOX_OUTCOME_RETRY, NULL,
-					"no SMS provider is running", 0);
-		return;
-	}
-	call = g_new0(VbSmsCall, 1);
-	call->item = item;
-	call->to = to;
-	call->body = vb_sms_render(template_, language, values);
-	message.to = call->to;
-	message.body = call->body;
-	message.idempotency_key = vb_outbox_item_get_idempotency_key(item);
-	vb_sms_provider_send_async(VB_SMS_PROVIDER(provider), &message, cancellable,
-				   vb_visit_sms_sent_cb, call);
+	/* within [sms] max-segments: a forwarded reply, then the store's name, are
+	 * shortened at a word; a link, a code and the fixed text never are */
+	body = vb_sms_router_render(self->sms_router, template_, language, values, shortenable,
+				    &shortened);
+	/* the router chooses the provider and completes the item */
+	vb_sms_router_send(
+	    self->sms_router, item,
+	    json_object_get_boolean_member_with_default(payload, "to-operator", FALSE) ? 0
+										       : customer,
+	    to, body, shortened, cancellable);
+}
+
+/* the outbox's bound and retry limits, from [outbox]; set here because the
+ * visit manager is what the daemon configures with the outbox it was given */
+static void
+vb_visit_outbox_set_config(VbVisitManager *self, VbConfig *config)
+{
+	vb_outbox_set_limits(self->outbox,
+			     (guint)vb_config_get_int(config, "outbox", "max-pending"),
+			     vb_config_get_int(config, "outbox", "max-age-h") * 3600,
+			     (guint)vb_config_get_int(config, "outbox", "max-attempts"),
+			     (guint)vb_config_get_int(config, "outbox", "base-delay-ms"),
+			     (guint)vb_config_get_int(config, "outbox", "max-delay-ms"));
 }
 
 static gboolean
@@ -2172,6 +2135,8 @@ vb_visit_manager_set_config(VbVisitManager *self, VbConfig *config)
 	self->sms_fallback = vb_config_dup_nonempty(config, "services", "sms-fallback");
 	g_free(self->payment_instance);
 	self->payment_instance = vb_config_dup_nonempty(config, "services", "payment");
+	vb_sms_router_set_config(self->sms_router, config);
+	vb_visit_outbox_set_config(self, config);
 
 	/* a door keeps its session, and the visit in it, across a reload */
 	groups = vb_config_get_groups(config);
@@ -2211,6 +2176,7 @@ vb_visit_manager_start(VbVisitManager *self)
 	if (self->started)
 		return;
 	self->started = TRUE;
+	vb_sms_router_start(self->sms_router);
 	vb_outbox_register(self->outbox, "sms", vb_visit_sms_dispatch, vb_visit_sms_complete, self,
 			   NULL);
 	vb_outbox_register(self->outbox, "payment", vb_visit_payment_dispatch,
@@ -2241,6 +2207,7 @@ vb_visit_manager_stop(VbVisitManager *self)
 		return;
 	self->started = FALSE;
 	g_clear_signal_handler(&self->event_handler, vb_context_get_bus(self->context));
+	vb_sms_router_stop(self->sms_router);
 	if (self->deadline_timer != NULL) {
 		g_source_destroy(self->deadline_timer);
 		g_clear_pointer(&self->deadline_timer, g_source_unref);
@@ -2271,6 +2238,7 @@ vb_visit_manager_dispose(GObject *object)
 
 	vb_visit_manager_stop(self);
 	g_hash_table_remove_all(self->doors);
+	g_clear_object(&self->sms_router);
 	g_clear_object(&self->customers);
 	g_clear_object(&self->outbox);
 	g_clear_object(&self->store);
@@ -2321,5 +2289,6 @@ vb_visit_manager_new(VbContext *context,
 	self->loader = loader;
 	self->customers = g_object_ref(customers);
 	self->outbox = g_object_ref(outbox);
+	self->sms_router = vb_sms_router_new(context, loader, customers);
 	return self;
 }

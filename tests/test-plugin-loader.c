@@ -338,10 +338,14 @@ test_loader_reference_documents_every_key(void)
 	const gchar *dirs[] = {g_getenv("VESTIBULE_PLUGIN_DIR"), NULL};
 	g_autoptr(VbPluginLoader) loader = vb_plugin_loader_new(NULL, dirs);
 	g_autoptr(GPtrArray) modules = vb_plugin_loader_list_modules(loader);
-	const gchar *core[][2] = {
-	    {"vestibule", "`[vestibule]`"}, {"http", "`[http]`"},
-	    {"services", "`[services]`"},   {"visit", "`[visit]`"},
-	    {"door", "`[door:NAME]`"},	    {"instance", "`[instance:NAME]`"}};
+	const gchar *core[][2] = {{"vestibule", "`[vestibule]`"},
+				  {"http", "`[http]`"},
+				  {"services", "`[services]`"},
+				  {"visit", "`[visit]`"},
+				  {"sms", "`[sms]`"},
+				  {"outbox", "`[outbox]`"},
+				  {"door", "`[door:NAME]`"},
+				  {"instance", "`[instance:NAME]`"}};
 
 	g_assert_true(g_file_get_contents(path, &reference, NULL, NULL));
 	/* an operator finds every key the core reads in the reference */
