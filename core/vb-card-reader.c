@@ -35,6 +35,41 @@ vb_card_reader_default_init(VbCardReaderInterface *iface)
 }
 
 static GQuark
+vb_card_reader_last_read_quark(void)
+{
+	return g_quark_from_static_string("vb-card-reader-last-read");
+}
+
+static gpointer
+vb_card_reader_variant_dup(gpointer data, gpointer user_data)
+{
+	return data != NULL ? g_variant_ref(data) : NULL;
+}
+
+/* keeps what the status may show of @payload; runs on the reader's thread,
+ * and the qdata calls are atomic */
+static void
+vb_card_reader_remember(VbCardReader *self, GVariant *payload)
+{
+	static const gchar *const shown[] = {VB_KEY_CARD_KIND, VB_KEY_FIRST6, VB_KEY_LAST4,
+					     VB_KEY_SCHEME, VB_KEY_EXPIRY};
+	g_autoptr(GDateTime) now = g_date_time_new_now_utc();
+	g_autofree gchar *iso = g_date_time_format_iso8601(now);
+	GVariantDict dict;
+
+	g_variant_dict_init(&dict, NULL);
+	for (guint i = 0; i < G_N_ELEMENTS(shown); i++) {
+		g_autoptr(GVariant) value = g_variant_lookup_value(payload, shown[i], NULL);
+		if (value != NULL)
+			g_variant_dict_insert_value(&dict, shown[i], value);
+	}
+	g_variant_dict_insert(&dict, "time", "s", iso);
+	g_object_set_qdata_full(G_OBJECT(self), vb_card_reader_last_read_quark(),
+				g_variant_ref_sink(g_variant_dict_end(&dict)),
+				(GDestroyNotify)g_variant_unref);
+}
+
+static GQuark
 vb_card_reader_state_quark(void)
 {
 	return g_quark_from_static_string("vb-card-reader-state");
@@ -89,8 +124,30 @@ vb_card_reader_present(VbCardReader *self, VbCardRead *read, GError **error)
 	payload = vb_context_tokenize_card(vb_plugin_get_context(plugin), read, error);
 	if (payload == NULL)
 		return FALSE;
+	vb_card_reader_remember(self, payload);
 	vb_plugin_emit(plugin, VB_EVENT_CARD_PRESENTED, payload);
 	return TRUE;
+}
+
+/**
+ * vb_card_reader_get_last_read:
+ * @self: a #VbCardReader
+ *
+ * What the operator may see of the last card presented: a dictionary with
+ * #VB_KEY_CARD_KIND, `time` (ISO 8601) and, for a payment card, #VB_KEY_FIRST6,
+ * #VB_KEY_LAST4, #VB_KEY_SCHEME and #VB_KEY_EXPIRY when the reader gave them.
+ * Never the token, the PAN or a UID.
+ *
+ * Returns: (transfer full) (nullable): an `a{sv}`, or %NULL before the first read
+ *
+ * Since: 0.2
+ */
+GVariant *
+vb_card_reader_get_last_read(VbCardReader *self)
+{
+	g_return_val_if_fail(VB_IS_CARD_READER(self), NULL);
+	return g_object_dup_qdata(G_OBJECT(self), vb_card_reader_last_read_quark(),
+				  (GDuplicateFunc)vb_card_reader_variant_dup, NULL);
 }
 
 /**

@@ -103,5 +103,7 @@ void
 vb_card_reader_set_state(VbCardReader *self, VbReaderState state, const gchar *error_message);
 const gchar *
 vb_reader_state_to_string(VbReaderState state);
+GVariant *
+vb_card_reader_get_last_read(VbCardReader *self);
 
 G_END_DECLS

@@ -550,10 +550,14 @@ vb_daemon_get_doors(VbDaemon *self)
 				g_ptr_array_add(missing, (gpointer)vb_door_role_keys[j]);
 			if (plugin != NULL && VB_IS_CARD_READER(plugin) &&
 			    vb_plugin_get_state(plugin) == VB_PLUGIN_STATE_RUNNING) {
+				g_autoptr(GVariant) last =
+				    vb_card_reader_get_last_read(VB_CARD_READER(plugin));
 				g_variant_dict_insert(
 				    &door, "reader-state", "s",
 				    vb_reader_state_to_string(
 					vb_card_reader_get_state(VB_CARD_READER(plugin))));
+				if (last != NULL)
+					g_variant_dict_insert_value(&door, "last-read", last);
 			}
 			if (plugin != NULL && VB_IS_DOOR_LOCK(plugin) &&
 			    vb_plugin_get_state(plugin) == VB_PLUGIN_STATE_RUNNING) {
@@ -629,6 +633,8 @@ vb_daemon_get_status(VbDaemon *self)
 	g_variant_dict_insert(&dict, "plugins-disabled", "u", disabled);
 	g_variant_dict_insert(&dict, "events-emitted", "t", vb_bus_get_emitted(self->bus));
 	g_variant_dict_insert_value(&dict, "doors", vb_daemon_get_doors(self));
+	/* each instance's own figures: a reader's device, a modem's signal */
+	g_variant_dict_insert_value(&dict, "instances", g_steal_pointer(&instances));
 	return g_variant_dict_end(&dict);
 }
 

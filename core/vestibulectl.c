@@ -55,13 +55,59 @@ vb_obj_str(JsonObject *obj, const gchar *key)
 	return json_object_get_string_member_with_default(obj, key, "");
 }
 
+/* the masked last read of a door's reader: what a PCI DSS display may show */
+static void
+vb_ctl_print_last_read(JsonObject *read)
+{
+	const gchar *kind = vb_obj_str(read, "card-kind");
+
+	if (g_strcmp0(kind, "uid") == 0) {
+		/* TRANSLATORS: vestibulectl status; %s is a time */
+		g_print(_("  last read: a tag that is not a payment card, at %s\n"),
+			vb_obj_str(read, "time"));
+		return;
+	}
+	/* TRANSLATORS: vestibulectl status: the scheme, the first six and last
+	 * four digits of a card, its expiry (YYMM) and a time */
+	g_print(_("  last read: %s %s\u2026%s, expires %s, at %s\n"),
+		json_object_has_member(read, "scheme") ? vb_obj_str(read, "scheme") : "card",
+		vb_obj_str(read, "first6"), vb_obj_str(read, "last4"),
+		json_object_has_member(read, "expiry") ? vb_obj_str(read, "expiry") : "-",
+		vb_obj_str(read, "time"));
+}
+
+/* one line per running instance that reports figures of its own */
+static void
+vb_ctl_print_instance_status(JsonObject *inst)
+{
+	JsonObject *status = json_object_has_member(inst, "status")
+				 ? json_object_get_object_member(inst, "status")
+				 : NULL;
+	g_autoptr(GList) members = status != NULL ? json_object_get_members(status) : NULL;
+
+	if (members == NULL)
+		return;
+	g_print("%s (%s):", vb_obj_str(inst, "name"), vb_obj_str(inst, "plugin"));
+	for (GList *l = members; l != NULL; l = l->next) {
+		JsonNode *value = json_object_get_member(status, l->data);
+		g_autofree gchar *text = NULL;
+		if (JSON_NODE_HOLDS_VALUE(value) &&
+		    json_node_get_value_type(value) == G_TYPE_STRING)
+			text = g_strdup(json_node_get_string(value));
+		else
+			text = json_to_string(value, FALSE);
+		g_print(" %s=%s", (const gchar *)l->data, text);
+	}
+	g_print("\n");
+}
+
 static gint
 vb_ctl_status(VbCtl *ctl)
 {
 	g_autoptr(GError) error = NULL;
 	g_autoptr(JsonNode) node = NULL;
 	JsonObject *obj, *doors_obj;
-	JsonArray *doors;
+	JsonArray *doors, *instances;
 
 	node = vb_ctl_client_request(ctl->client, "GET", "/v1/status", NULL, &error);
 	if (node == NULL)
@@ -98,7 +144,14 @@ vb_ctl_status(VbCtl *ctl)
 		if (json_object_has_member(door, "door-state"))
 			g_print(_(", door %s"), vb_obj_str(door, "door-state"));
 		g_print("\n");
+		if (json_object_has_member(door, "last-read"))
+			vb_ctl_print_last_read(json_object_get_object_member(door, "last-read"));
 	}
+	instances = json_object_has_member(obj, "instances")
+			? json_object_get_array_member(obj, "instances")
+			: NULL;
+	for (guint i = 0; instances != NULL && i < json_array_get_length(instances); i++)
+		vb_ctl_print_instance_status(json_array_get_object_element(instances, i));
 	return VB_EXIT_OK;
 }
 
@@ -525,6 +578,72 @@ vb_ctl_outbox(VbCtl *ctl, gint argc, gchar **argv)
 	return vb_ctl_outbox_counts(ctl, FALSE);
 }
 
+/* the SMS sent, with their provider and delivery state; numbers are masked */
+static gint
+vb_ctl_sms(VbCtl *ctl, gint argc, gchar **argv)
+{
+	g_autoptr(GError) error = NULL;
+	g_autoptr(JsonNode) node = NULL;
+	g_autofree gchar *path = NULL;
+	guint64 limit = 50;
+	JsonArray *messages;
+
+	for (gint i = 0; i < argc; i++) {
+		if (g_strcmp0(argv[i], "--limit") == 0 && i + 1 < argc) {
+			if (!g_ascii_string_to_unsigned(argv[++i], 10, 1, 1000, &limit, NULL)) {
+				g_printerr(
+				    _("vestibulectl: --limit takes a number from 1 to 1000\n"));
+				return VB_EXIT_USAGE;
+			}
+		} else {
+			g_printerr(_("usage: vestibulectl sms [--limit N]\n"));
+			return VB_EXIT_USAGE;
+		}
+	}
+	path = g_strdup_printf("/v1/sms?limit=%" G_GUINT64_FORMAT, limit);
+	node = vb_ctl_client_request(ctl->client, "GET", path, NULL, &error);
+	if (node == NULL)
+		return vb_ctl_exit_for_error(error);
+	if (ctl->json) {
+		vb_ctl_print_json(node);
+		return VB_EXIT_OK;
+	}
+	messages = json_object_get_array_member(json_node_get_object(node), "messages");
+	if (messages == NULL || json_array_get_length(messages) == 0) {
+		g_print(_("no SMS sent\n"));
+		return VB_EXIT_OK;
+	}
+	/* TRANSLATORS: column headers of vestibulectl sms */
+	g_print("%-8s %-12s %-12s %-9s %-5s %-12s %s\n", _("OUTBOX"), _("STATE"), _("PROVIDER"),
+		_("TEMPLATE"), _("SEGS"), _("ENCODING"), _("TO"));
+	for (guint i = 0; i < json_array_get_length(messages); i++) {
+		JsonObject *m = json_array_get_object_element(messages, i);
+		g_autofree gchar *to = vb_ctl_sanitize(vb_obj_str(m, "to"), FALSE);
+		g_autofree gchar *provider = vb_ctl_sanitize(vb_obj_str(m, "provider"), FALSE);
+		g_autofree gchar *message_id = vb_ctl_sanitize(vb_obj_str(m, "message-id"), FALSE);
+		g_autofree gchar *last_error = vb_ctl_sanitize(vb_obj_str(m, "last-error"), FALSE);
+
+		g_print("%-8" G_GINT64_FORMAT " %-12s %-12s %-9s %-5" G_GINT64_FORMAT " %-12s %s\n",
+			json_object_get_int_member_with_default(m, "outbox-id", 0),
+			vb_obj_str(m, "state"), provider, vb_obj_str(m, "template"),
+			json_object_get_int_member_with_default(m, "segments", 0),
+			vb_obj_str(m, "encoding"), to);
+		if (message_id[0] != '\0') {
+			/* TRANSLATORS: vestibulectl sms: the provider's id of a message */
+			g_autofree gchar *text = g_strdup_printf(_("message id %s"), message_id);
+			g_print("%9s%s\n", "", text);
+		}
+		if (json_object_get_boolean_member_with_default(m, "shortened", FALSE))
+			/* TRANSLATORS: vestibulectl sms: cut to fit [sms] max-segments */
+			g_print("%9s%s\n", "", _("shortened to fit"));
+		if (last_error[0] != '\0') {
+			g_autofree gchar *text = g_strdup_printf(_("last error: %s"), last_error);
+			g_print("%9s%s\n", "", text);
+		}
+	}
+	return VB_EXIT_OK;
+}
+
 static gint
 vb_ctl_feedback(VbCtl *ctl, gint argc, gchar **argv)
 {
@@ -800,6 +919,7 @@ vb_ctl_usage(void)
 	      "  visits show ID               a visit and its timeline, masked\n"
 	      "  outbox [--state S] [--limit N] | outbox counts | outbox retry ID\n"
 	      "                               outgoing messages and payment operations\n"
+	      "  sms [--limit N]              SMS sent: provider, segments, delivery state\n"
 	      "  feedback [--all] | feedback mark ID [--unhandled]\n"
 	      "                               replies from shoppers\n"
 	      "  customer erase --phone NUMBER | --card TOKEN\n"
@@ -878,6 +998,8 @@ main(int argc, char **argv)
 		status = vb_ctl_visits(&ctl, argc - i, argv + i);
 	else if (g_strcmp0(command, "outbox") == 0)
 		status = vb_ctl_outbox(&ctl, argc - i, argv + i);
+	else if (g_strcmp0(command, "sms") == 0)
+		status = vb_ctl_sms(&ctl, argc - i, argv + i);
 	else if (g_strcmp0(command, "feedback") == 0)
 		status = vb_ctl_feedback(&ctl, argc - i, argv + i);
 	else if (g_strcmp0(command, "customer") == 0)

@@ -35,6 +35,8 @@
 
 #define TEST_PAN "4111111111111111"
 #define TEST_PAN2 "5555555555554444"
+#define TEST_PAN2_FIRST6 "555555"
+#define TEST_PAN2_LAST4 "4444"
 #define TEST_PHONE "+33612345678"
 #define TEST_PHONE_NATIONAL "612345678"
 #define TEST_PHONE_MASKED "+33 6•• •• •• 78"
@@ -760,6 +762,39 @@ assert_matches(const gchar *text, const gchar *pattern)
 {
 	if (!g_pattern_match_simple(pattern, text))
 		g_error("expected '%s', got: %s", pattern, text);
+}
+
+/* vestibulectl status shows the door's last read as a display may (first six,
+ * last four), never the PAN, and each instance's own figures */
+static void
+test_ctl_status_last_read(void)
+{
+	g_autoptr(VbTestDaemon) d = daemon_start(NULL);
+	g_autoptr(JsonNode) reply = NULL;
+	g_autoptr(GPtrArray) all = NULL;
+	g_autofree gchar *out = NULL;
+	g_autofree gchar *err = NULL;
+
+	g_assert_cmpint(run_ctl(d, &out, &err, "status", NULL), ==, 0);
+	g_assert_null(strstr(out, "last read"));
+	assert_matches(out, "*\nfront-reader (sim-reader):* taps=0*");
+
+	ctl_ok(d, &reply, "POST", "/v1/sim/front-reader/tap",
+	       "{\"pan\": \"" TEST_PAN2 "\", \"expiry\": \"2812\"}");
+	all = daemon_wait_events(d, "card-presented", 1);
+	g_clear_pointer(&out, g_free);
+	g_clear_pointer(&err, g_free);
+	g_assert_cmpint(run_ctl(d, &out, &err, "status", NULL), ==, 0);
+	assert_matches(out, "*door front: * reader ready*\n  last read: * " TEST_PAN2_FIRST6
+			    "\u2026" TEST_PAN2_LAST4 ", expires 2028-12, at 20*");
+	assert_matches(out, "*\nfront-reader (sim-reader):* taps=1*");
+	g_assert_null(strstr(out, TEST_PAN2));
+	g_clear_pointer(&out, g_free);
+	g_clear_pointer(&err, g_free);
+	g_assert_cmpint(run_ctl(d, &out, &err, "--json", "status", NULL), ==, 0);
+	g_assert_nonnull(strstr(out, "\"last4\" : \"" TEST_PAN2_LAST4 "\""));
+	g_assert_null(strstr(out, TEST_PAN2));
+	g_assert_null(strstr(out, "token"));
 }
 
 static void
@@ -2466,6 +2501,7 @@ main(int argc, char **argv)
 	g_test_add_func("/sim/sms/inbound-masked", test_sms_inbound_masked);
 	g_test_add_func("/sim/sms/inbound-bad-sender", test_sms_inbound_bad_sender);
 	g_test_add_func("/sim/vestibulectl/sim", test_ctl_sim);
+	g_test_add_func("/sim/vestibulectl/status-last-read", test_ctl_status_last_read);
 
 	/* in process, through the role interfaces, as the visit logic calls them */
 	add_sim_test("/sim/payment/authorize-approved", test_payment_authorize_approved);
