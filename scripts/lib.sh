@@ -13,8 +13,13 @@ VB_APT_PACKAGES=(
 	libglib2.0-dev libsoup-3.0-dev libjson-glib-dev libsqlite3-dev libsodium-dev
 	libsystemd-dev libnfc-dev libgpiod-dev libmm-glib-dev
 	gettext clang-format python3 python3-dbusmock python3-gi sqlite3
-	curl ca-certificates git
+	curl ca-certificates git nodejs
 )
+# npm runs Prism for the twilio contract test; NodeSource's nodejs carries its
+# own npm and conflicts with Debian's package
+if ! command -v npm >/dev/null 2>&1; then
+	VB_APT_PACKAGES+=(npm)
+fi
 
 # the top of the source tree, wherever the script was started from
 vb_repo_root() {
@@ -74,6 +79,26 @@ vb_install_deps() {
 		vb_die "apt-get update failed"
 	vb_as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}" ||
 		vb_die "apt-get install failed"
+}
+
+# installs the npm tools the tests run (Prism, for the twilio contract test)
+# with `npm ci` from tests/twilio/package-lock.json, when node_modules is
+# missing or was installed from another lock file
+vb_install_test_tools() {
+	local dir stamp want
+	dir="$(vb_repo_root)/tests/twilio"
+	stamp="$dir/node_modules/.vb-package-lock.sha256"
+	want=$(sha256sum "$dir/package-lock.json" | cut -d' ' -f1)
+	if [ -x "$dir/node_modules/.bin/prism" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then
+		return 0
+	fi
+	if ! command -v npm >/dev/null 2>&1; then
+		vb_say "npm is missing: install nodejs and npm to run the twilio contract test"
+		return 1
+	fi
+	vb_say "installing the test tools: npm ci --prefix tests/twilio"
+	npm ci --prefix "$dir" --ignore-scripts --no-audit --no-fund || return 1
+	printf '%s\n' "$want" >"$stamp"
 }
 
 # configures build directory $1 with the remaining arguments as meson options;

@@ -1,0 +1,1276 @@
+/*
+ * Copyright 2026 The Vestibule authors
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+
+#include "config.h"
+
+#include <string.h>
+
+#include "twilio-harness.h"
+#include "vb-error.h"
+#include "vb-twilio-signature.h"
+
+/*
+ * The twilio plugin against a stateful fake of Twilio's Messages API, run in
+ * a thread of the test on 127.0.0.1: it keeps the messages it created, lists
+ * them as Twilio does, and misbehaves on demand (5xx, answers that never come,
+ * 429, refusals). The daemon is the real one, sending through the real outbox;
+ * the test plays the shopper, Twilio's webhooks and the operator.
+ */
+
+/* ------------------------------------------------------------------------ */
+/* the fake Twilio                                                          */
+/* ------------------------------------------------------------------------ */
+
+typedef enum {
+	FAKE_OK,
+	FAKE_STATUS,		/* an error answer with @status */
+	FAKE_SLOW,		/* creates the message, answers after @delay_ms */
+	FAKE_STALL_CREATED,	/* creates the message, answers too late */
+	FAKE_STALL_NOT_CREATED, /* creates nothing and answers too late */
+	FAKE_RATE_LIMITED,	/* 429 with Retry-After: @retry_after */
+} FakeKind;
+
+typedef struct {
+	FakeKind kind;
+	guint status;
+	gint code;
+	const gchar *message;
+	guint delay_ms;
+	const gchar *retry_after;
+} FakePlan;
+
+typedef struct {
+	gchar *sid;
+	gchar *to;
+	gchar *from;
+	gchar *body;
+	gchar *status_callback;
+	gint64 created; /* unix seconds */
+} FakeMessage;
+
+typedef struct {
+	gchar *method;
+	gchar *authorization;
+	GHashTable *form;  /* POST fields */
+	GHashTable *query; /* GET parameters */
+	gint64 time;	   /* monotonic, µs */
+} FakeRequest;
+
+typedef struct {
+	GMutex lock;
+	GCond cond;
+	GThread *thread;
+	GMainContext *context;
+	GMainLoop *loop;
+	SoupServer *server;
+	guint port;
+	gchar *base_url;
+	GQueue plans;
+	GPtrArray *messages;
+	GPtrArray *requests;
+	guint next_sid;
+} Fake;
+
+static void
+fake_message_free(FakeMessage *m)
+{
+	g_free(m->sid);
+	g_free(m->to);
+	g_free(m->from);
+	g_free(m->body);
+	g_free(m->status_callback);
+	g_free(m);
+}
+
+static void
+fake_request_free(FakeRequest *r)
+{
+	g_free(r->method);
+	g_free(r->authorization);
+	g_clear_pointer(&r->form, g_hash_table_unref);
+	g_clear_pointer(&r->query, g_hash_table_unref);
+	g_free(r);
+}
+
+static gchar *
+fake_message_json(FakeMessage *m)
+{
+	g_autoptr(JsonBuilder) b = json_builder_new();
+	g_autoptr(JsonNode) root = NULL;
+	g_autoptr(GDateTime) created = g_date_time_new_from_unix_utc(m->created);
+	g_autofree gchar *date = g_date_time_format(created, "%a, %d %b %Y %H:%M:%S +0000");
+	g_autofree gchar *uri =
+	    g_strdup_printf("/2010-04-01/Accounts/" TW_ACCOUNT "/Messages/%s.json", m->sid);
+
+	json_builder_begin_object(b);
+	json_builder_set_member_name(b, "account_sid");
+	json_builder_add_string_value(b, TW_ACCOUNT);
+	json_builder_set_member_name(b, "api_version");
+	json_builder_add_string_value(b, "2010-04-01");
+	json_builder_set_member_name(b, "body");
+	json_builder_add_string_value(b, m->body);
+	json_builder_set_member_name(b, "date_created");
+	json_builder_add_string_value(b, date);
+	json_builder_set_member_name(b, "date_sent");
+	json_builder_add_null_value(b);
+	json_builder_set_member_name(b, "direction");
+	json_builder_add_string_value(b, "outbound-api");
+	json_builder_set_member_name(b, "error_code");
+	json_builder_add_null_value(b);
+	json_builder_set_member_name(b, "from");
+	json_builder_add_string_value(b, m->from);
+	json_builder_set_member_name(b, "num_segments");
+	json_builder_add_string_value(b, "1");
+	json_builder_set_member_name(b, "sid");
+	json_builder_add_string_value(b, m->sid);
+	json_builder_set_member_name(b, "status");
+	json_builder_add_string_value(b, "queued");
+	json_builder_set_member_name(b, "to");
+	json_builder_add_string_value(b, m->to);
+	json_builder_set_member_name(b, "uri");
+	json_builder_add_string_value(b, uri);
+	json_builder_end_object(b);
+	root = json_builder_get_root(b);
+	return json_to_string(root, FALSE);
+}
+
+static void
+fake_reply(SoupServerMessage *msg, guint status, const gchar *json)
+{
+	soup_server_message_set_status(msg, status, NULL);
+	soup_server_message_set_response(msg, "application/json", SOUP_MEMORY_COPY, json,
+					 strlen(json));
+}
+
+static void
+fake_reply_error(SoupServerMessage *msg, guint status, gint code, const gchar *message)
+{
+	g_autofree gchar *json =
+	    g_strdup_printf("{\"code\": %d, \"message\": \"%s\", \"more_info\": "
+			    "\"https://www.twilio.com/docs/errors/%d\", \"status\": %u}",
+			    code, message, code, status);
+	fake_reply(msg, status, json);
+}
+
+/* with the lock held */
+static FakeMessage *
+fake_create(Fake *fake, GHashTable *form)
+{
+	FakeMessage *m = g_new0(FakeMessage, 1);
+
+	m->sid = g_strdup_printf("SM%032x", ++fake->next_sid);
+	m->to = g_strdup(g_hash_table_lookup(form, "To"));
+	m->from = g_strdup(g_hash_table_lookup(form, "From"));
+	m->body = g_strdup(g_hash_table_lookup(form, "Body"));
+	m->status_callback = g_strdup(g_hash_table_lookup(form, "StatusCallback"));
+	m->created = g_get_real_time() / G_USEC_PER_SEC;
+	g_ptr_array_add(fake->messages, m);
+	return m;
+}
+
+typedef struct {
+	Fake *fake;
+	SoupServerMessage *msg;
+	gboolean gone;
+	gchar *json; /* NULL: answer 500 */
+} FakeDelayed;
+
+static void
+fake_delayed_gone_cb(SoupServerMessage *msg, gpointer user_data)
+{
+	FakeDelayed *delayed = user_data;
+	delayed->gone = TRUE;
+}
+
+static gboolean
+fake_delayed_cb(gpointer user_data)
+{
+	FakeDelayed *delayed = user_data;
+
+	g_signal_handlers_disconnect_by_data(delayed->msg, delayed);
+	if (!delayed->gone) {
+		if (delayed->json != NULL)
+			fake_reply(delayed->msg, SOUP_STATUS_CREATED, delayed->json);
+		else
+			fake_reply_error(delayed->msg, SOUP_STATUS_INTERNAL_SERVER_ERROR, 20500,
+					 "Internal Server Error");
+		soup_server_message_unpause(delayed->msg);
+	}
+	g_object_unref(delayed->msg);
+	g_free(delayed->json);
+	g_free(delayed);
+	return G_SOURCE_REMOVE;
+}
+
+static void
+fake_delay(Fake *fake, SoupServerMessage *msg, guint delay_ms, gchar *json)
+{
+	FakeDelayed *delayed = g_new0(FakeDelayed, 1);
+	g_autoptr(GSource) source = g_timeout_source_new(delay_ms);
+
+	delayed->fake = fake;
+	delayed->msg = g_object_ref(msg);
+	delayed->json = json;
+	g_signal_connect(msg, "disconnected", G_CALLBACK(fake_delayed_gone_cb), delayed);
+	g_signal_connect(msg, "finished", G_CALLBACK(fake_delayed_gone_cb), delayed);
+	soup_server_message_pause(msg);
+	g_source_set_callback(source, fake_delayed_cb, delayed, NULL);
+	g_source_attach(source, fake->context);
+}
+
+static void
+fake_list(Fake *fake, SoupServerMessage *msg, GHashTable *query)
+{
+	const gchar *to = query != NULL ? g_hash_table_lookup(query, "To") : NULL;
+	g_autoptr(GString) json = g_string_new("{\"messages\": [");
+	guint n = 0;
+
+	/* newest first, as Twilio lists them */
+	for (guint i = fake->messages->len; i > 0; i--) {
+		FakeMessage *m = g_ptr_array_index(fake->messages, i - 1);
+		g_autofree gchar *one = NULL;
+		if (to != NULL && g_strcmp0(m->to, to) != 0)
+			continue;
+		one = fake_message_json(m);
+		g_string_append_printf(json, "%s%s", n++ > 0 ? ", " : "", one);
+	}
+	g_string_append_printf(json,
+			       "], \"page\": 0, \"page_size\": 50, \"start\": 0, "
+			       "\"end\": %u, \"next_page_uri\": null}",
+			       n);
+	fake_reply(msg, SOUP_STATUS_OK, json->str);
+}
+
+static void
+fake_handler(SoupServer *server,
+	     SoupServerMessage *msg,
+	     const char *path,
+	     GHashTable *query,
+	     gpointer user_data)
+{
+	Fake *fake = user_data;
+	const gchar *method = soup_server_message_get_method(msg);
+	const gchar *auth = soup_message_headers_get_one(
+	    soup_server_message_get_request_headers(msg), "Authorization");
+	g_autofree gchar *plain = g_base64_encode((const guchar *)TW_ACCOUNT ":" TW_TOKEN,
+						  strlen(TW_ACCOUNT ":" TW_TOKEN));
+	g_autofree gchar *expected = g_strconcat("Basic ", plain, NULL);
+	g_autofree gchar *key_plain = g_base64_encode((const guchar *)TW_API_KEY ":" TW_API_SECRET,
+						      strlen(TW_API_KEY ":" TW_API_SECRET));
+	g_autofree gchar *key_expected = g_strconcat("Basic ", key_plain, NULL);
+	G_GNUC_UNUSED g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&fake->lock);
+	FakeRequest *request = g_new0(FakeRequest, 1);
+	g_autofree FakePlan *plan = NULL;
+	FakeMessage *m;
+
+	request->method = g_strdup(method);
+	request->authorization = g_strdup(auth);
+	request->time = g_get_monotonic_time();
+	if (query != NULL)
+		request->query = g_hash_table_ref(query);
+	g_ptr_array_add(fake->requests, request);
+
+	if (g_strcmp0(path, "/2010-04-01/Accounts/" TW_ACCOUNT "/Messages.json") != 0) {
+		fake_reply_error(msg, SOUP_STATUS_NOT_FOUND, 20404,
+				 "The requested resource was "
+				 "not found");
+		return;
+	}
+	if (g_strcmp0(auth, expected) != 0 && g_strcmp0(auth, key_expected) != 0) {
+		fake_reply_error(msg, SOUP_STATUS_UNAUTHORIZED, 20003, "Authenticate");
+		return;
+	}
+	if (method == SOUP_METHOD_GET) {
+		fake_list(fake, msg, query);
+		return;
+	}
+	{
+		GBytes *flat = soup_message_body_flatten(soup_server_message_get_request_body(msg));
+		g_autofree gchar *text =
+		    g_strndup(g_bytes_get_data(flat, NULL), g_bytes_get_size(flat));
+		g_bytes_unref(flat);
+		request->form = soup_form_decode(text);
+	}
+	plan = g_queue_pop_head(&fake->plans);
+	switch (plan != NULL ? plan->kind : FAKE_OK) {
+	case FAKE_OK: {
+		g_autofree gchar *json = NULL;
+		m = fake_create(fake, request->form);
+		json = fake_message_json(m);
+		fake_reply(msg, SOUP_STATUS_CREATED, json);
+		break;
+	}
+	case FAKE_STATUS: {
+		/* Twilio quotes the number it refuses */
+		g_autofree gchar *text =
+		    g_strdup_printf("%s %s", plan->message,
+				    (const gchar *)g_hash_table_lookup(request->form, "To"));
+		fake_reply_error(msg, plan->status, plan->code, text);
+		break;
+	}
+	case FAKE_SLOW:
+	case FAKE_STALL_CREATED:
+		m = fake_create(fake, request->form);
+		fake_delay(fake, msg, plan->delay_ms, fake_message_json(m));
+		break;
+	case FAKE_STALL_NOT_CREATED:
+		fake_delay(fake, msg, plan->delay_ms, NULL);
+		break;
+	case FAKE_RATE_LIMITED:
+		soup_message_headers_replace(soup_server_message_get_response_headers(msg),
+					     "Retry-After", plan->retry_after);
+		fake_reply_error(msg, 429, 20429, "Too Many Requests");
+		break;
+	default:
+		g_assert_not_reached();
+	}
+}
+
+static gpointer
+fake_thread(gpointer user_data)
+{
+	Fake *fake = user_data;
+	g_autoptr(GError) error = NULL;
+	g_autoptr(GInetAddress) loopback = g_inet_address_new_loopback(G_SOCKET_FAMILY_IPV4);
+	g_autoptr(GSocketAddress) address = g_inet_socket_address_new(loopback, 0);
+	GSList *uris;
+
+	g_main_context_push_thread_default(fake->context);
+	fake->server = soup_server_new("server-header", "fake-twilio", NULL);
+	soup_server_add_handler(fake->server, "/2010-04-01", fake_handler, fake, NULL);
+	g_assert_true(soup_server_listen(fake->server, address, 0, &error));
+	g_assert_no_error(error);
+	uris = soup_server_get_uris(fake->server);
+	g_mutex_lock(&fake->lock);
+	fake->port = (guint)g_uri_get_port(uris->data);
+	fake->base_url = g_strdup_printf("http://127.0.0.1:%u", fake->port);
+	g_cond_signal(&fake->cond);
+	g_mutex_unlock(&fake->lock);
+	g_slist_free_full(uris, (GDestroyNotify)g_uri_unref);
+
+	g_main_loop_run(fake->loop);
+	soup_server_disconnect(fake->server);
+	g_clear_object(&fake->server);
+	/* what the server still held goes now, in this context */
+	while (g_main_context_iteration(fake->context, FALSE))
+		;
+	g_main_context_pop_thread_default(fake->context);
+	return NULL;
+}
+
+static Fake *
+fake_new(void)
+{
+	Fake *fake = g_new0(Fake, 1);
+
+	g_mutex_init(&fake->lock);
+	g_cond_init(&fake->cond);
+	g_queue_init(&fake->plans);
+	fake->messages = g_ptr_array_new_with_free_func((GDestroyNotify)fake_message_free);
+	fake->requests = g_ptr_array_new_with_free_func((GDestroyNotify)fake_request_free);
+	fake->context = g_main_context_new();
+	fake->loop = g_main_loop_new(fake->context, FALSE);
+	g_mutex_lock(&fake->lock);
+	fake->thread = g_thread_new("fake-twilio", fake_thread, fake);
+	while (fake->port == 0)
+		g_cond_wait(&fake->cond, &fake->lock);
+	g_mutex_unlock(&fake->lock);
+	return fake;
+}
+
+static gboolean
+fake_quit_cb(gpointer user_data)
+{
+	Fake *fake = user_data;
+	g_main_loop_quit(fake->loop);
+	return G_SOURCE_REMOVE;
+}
+
+static void
+fake_free(Fake *fake)
+{
+	g_main_context_invoke(fake->context, fake_quit_cb, fake);
+	g_thread_join(fake->thread);
+	g_main_loop_unref(fake->loop);
+	g_main_context_unref(fake->context);
+	g_queue_clear_full(&fake->plans, g_free);
+	g_ptr_array_unref(fake->messages);
+	g_ptr_array_unref(fake->requests);
+	g_free(fake->base_url);
+	g_mutex_clear(&fake->lock);
+	g_cond_clear(&fake->cond);
+	g_free(fake);
+}
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(Fake, fake_free)
+
+static void
+fake_plan(Fake *fake, FakePlan plan)
+{
+	g_mutex_lock(&fake->lock);
+	g_queue_push_tail(&fake->plans, g_memdup2(&plan, sizeof(plan)));
+	g_mutex_unlock(&fake->lock);
+}
+
+static guint
+fake_count(Fake *fake, const gchar *method)
+{
+	G_GNUC_UNUSED g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&fake->lock);
+	guint n = 0;
+
+	for (guint i = 0; i < fake->requests->len; i++) {
+		FakeRequest *r = g_ptr_array_index(fake->requests, i);
+		n += g_strcmp0(r->method, method) == 0;
+	}
+	return n;
+}
+
+static guint
+fake_n_messages(Fake *fake)
+{
+	G_GNUC_UNUSED g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&fake->lock);
+	return fake->messages->len;
+}
+
+/* a copy of message @i's member, oldest first */
+static gchar *
+fake_message_get(Fake *fake, guint i, const gchar *what)
+{
+	G_GNUC_UNUSED g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&fake->lock);
+	FakeMessage *m;
+
+	g_assert_cmpuint(i, <, fake->messages->len);
+	m = g_ptr_array_index(fake->messages, i);
+	if (g_strcmp0(what, "sid") == 0)
+		return g_strdup(m->sid);
+	if (g_strcmp0(what, "to") == 0)
+		return g_strdup(m->to);
+	if (g_strcmp0(what, "from") == 0)
+		return g_strdup(m->from);
+	if (g_strcmp0(what, "body") == 0)
+		return g_strdup(m->body);
+	if (g_strcmp0(what, "status-callback") == 0)
+		return g_strdup(m->status_callback);
+	g_assert_not_reached();
+}
+
+typedef struct {
+	Fake *fake;
+	guint n;
+} FakeWait;
+
+static gboolean
+fake_has_messages_cb(gpointer user_data)
+{
+	FakeWait *wait = user_data;
+	return fake_n_messages(wait->fake) >= wait->n;
+}
+
+static void
+fake_wait_messages(Fake *fake, guint n)
+{
+	FakeWait wait = {fake, n};
+
+	if (!vb_test_poll(fake_has_messages_cb, &wait, TW_WAIT_MS))
+		g_error("the fake Twilio has %u messages, expected %u", fake_n_messages(fake), n);
+}
+
+/* the times of the POSTs, µs, monotonic */
+static GArray *
+fake_post_times(Fake *fake)
+{
+	G_GNUC_UNUSED g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&fake->lock);
+	GArray *times = g_array_new(FALSE, FALSE, sizeof(gint64));
+
+	for (guint i = 0; i < fake->requests->len; i++) {
+		FakeRequest *r = g_ptr_array_index(fake->requests, i);
+		if (g_strcmp0(r->method, "POST") == 0)
+			g_array_append_val(times, r->time);
+	}
+	return times;
+}
+
+/* ------------------------------------------------------------------------ */
+/* helpers                                                                  */
+/* ------------------------------------------------------------------------ */
+
+static VbTestDaemon *
+daemon_for(Fake *fake, const gchar *drop_in)
+{
+	return tw_daemon_new(fake->base_url, NULL, drop_in);
+}
+
+/* the only SMS outbox item's "state|result|error" */
+static gchar *
+only_item(VbTestDaemon *d)
+{
+	g_autoptr(GPtrArray) items = tw_outbox_sms(d);
+
+	g_assert_cmpuint(items->len, ==, 1);
+	return g_strdup(g_ptr_array_index(items, 0));
+}
+
+static gchar *
+db_text(VbTestDaemon *d, const gchar *sql)
+{
+	g_autoptr(sqlite3) db = vb_test_daemon_open_db(d, FALSE);
+	sqlite3_stmt *stmt = NULL;
+	gchar *value = NULL;
+
+	if (sqlite3_prepare_v2(db, sql, -1, &stmt, NULL) != SQLITE_OK)
+		g_error("%s: %s", sql, sqlite3_errmsg(db));
+	if (sqlite3_step(stmt) == SQLITE_ROW && sqlite3_column_type(stmt, 0) != SQLITE_NULL)
+		value = g_strdup((const gchar *)sqlite3_column_text(stmt, 0));
+	sqlite3_finalize(stmt);
+	return value;
+}
+
+/* the daemon never wrote the auth token or the shopper's number anywhere */
+static void
+assert_no_secrets(VbTestDaemon *d)
+{
+	g_autofree gchar *log = vb_test_daemon_read_log(d);
+
+	g_assert_false(vb_test_daemon_files_contain(d, TW_TOKEN));
+	tw_assert_not_contains(log, PHONE_A);
+}
+
+/* ------------------------------------------------------------------------ */
+/* the tests                                                                */
+/* ------------------------------------------------------------------------ */
+
+/* the plugin's signature and the test's both give the example of Twilio's
+ * documentation, so a post the test signs is one Twilio would have signed */
+static void
+test_signature_vector(void)
+{
+	const gchar *fields[] = {
+	    "CallSid", "CA1234567890ABCDE", "Caller", "+14158675310", "Digits", "1234",
+	    "From",    "+14158675310",	    "To",     "+18005551212", NULL};
+	const gchar *url = "https://mycompany.com/myapp.php?foo=1&bar=2";
+	const gchar *expected = "GvWf1cFY/Q7PnoempGyD5oXAezc=";
+	g_autoptr(GPtrArray) params = NULL;
+	g_autoptr(GString) form = g_string_new(NULL);
+	g_autoptr(GError) error = NULL;
+	g_autofree gchar *ours = NULL;
+	g_autofree gchar *theirs = tw_sign("12345", url, fields);
+
+	for (guint i = 0; fields[i] != NULL; i += 2) {
+		g_autofree gchar *v = g_uri_escape_string(fields[i + 1], NULL, FALSE);
+		g_string_append_printf(form, "%s%s=%s", i > 0 ? "&" : "", fields[i], v);
+	}
+	params = vb_twilio_form_decode(form->str, form->len, &error);
+	g_assert_no_error(error);
+	g_assert_cmpuint(params->len, ==, 5);
+	ours = vb_twilio_signature_compute((const guint8 *)"12345", 5, url, params);
+	g_assert_cmpstr(theirs, ==, expected);
+	g_assert_cmpstr(ours, ==, expected);
+	g_assert_true(vb_twilio_signature_check((const guint8 *)"12345", 5, url, params, expected));
+	/* Twilio may sign the URL with the default port spelt out */
+	g_assert_true(vb_twilio_signature_check((const guint8 *)"12345", 5,
+						"https://mycompany.com:443/myapp.php?foo=1&bar=2",
+						params, expected));
+	/* another token, another URL, one character off, none: refused */
+	g_assert_false(
+	    vb_twilio_signature_check((const guint8 *)"12346", 5, url, params, expected));
+	g_assert_false(vb_twilio_signature_check((const guint8 *)"12345", 5,
+						 "https://mycompany.com/myapp.php?foo=1&bar=3",
+						 params, expected));
+	g_assert_false(vb_twilio_signature_check((const guint8 *)"12345", 5, url, params,
+						 "GvWf1cFY/Q7PnoempGyD5oXAezd="));
+	g_assert_false(vb_twilio_signature_check((const guint8 *)"12345", 5, url, params, ""));
+	/* a form that is not one */
+	g_clear_pointer(&params, g_ptr_array_unref);
+	params = vb_twilio_form_decode("Body=%ZZ", 8, &error);
+	g_assert_null(params);
+	g_assert_error(error, VB_ERROR, VB_ERROR_INVALID_DATA);
+}
+
+/* a visit's notice goes out through Twilio: the request is what Twilio
+ * expects and the message's sid is what the outbox records */
+static void
+test_send(void)
+{
+	g_autoptr(Fake) fake = fake_new();
+	g_autoptr(VbTestDaemon) d = daemon_for(fake, NULL);
+	G_GNUC_UNUSED g_autofree gchar *visit = tw_visit(d, PAN_A, NULL, PHONE_A_TYPED);
+	g_autofree gchar *sid = NULL;
+	g_autofree gchar *to = NULL;
+	g_autofree gchar *from = NULL;
+	g_autofree gchar *body = NULL;
+	g_autofree gchar *callback = NULL;
+	g_autofree gchar *item = NULL;
+	g_autofree gchar *base = NULL;
+	g_autofree gchar *prefix = NULL;
+	g_autofree gchar *row = NULL;
+	g_autofree gchar *out = NULL;
+
+	fake_wait_messages(fake, 1);
+	tw_wait_outbox_idle(d);
+	sid = fake_message_get(fake, 0, "sid");
+	to = fake_message_get(fake, 0, "to");
+	from = fake_message_get(fake, 0, "from");
+	body = fake_message_get(fake, 0, "body");
+	callback = fake_message_get(fake, 0, "status-callback");
+	g_assert_cmpstr(to, ==, PHONE_A);
+	g_assert_cmpstr(from, ==, TW_FROM);
+	g_assert_cmpstr(body, ==, NOTICE_EN);
+	/* delivery reports come back to our public listener, tagged */
+	base = vb_test_daemon_public_url(d);
+	prefix = g_strdup_printf("%s/hooks/sms/twilio/status?t=", base);
+	g_assert_true(g_str_has_prefix(callback, prefix));
+	/* one POST, no lookup */
+	g_assert_cmpuint(fake_count(fake, "POST"), ==, 1);
+	g_assert_cmpuint(fake_count(fake, "GET"), ==, 0);
+
+	/* the outbox holds Twilio's sid; the plugin's table its status */
+	item = only_item(d);
+	g_assert_true(g_str_has_prefix(item, "done|"));
+	tw_assert_contains(item, sid);
+	row = db_text(d, "SELECT state || ' ' || sid || ' ' || status FROM p_twilio_messages");
+	g_assert_nonnull(row);
+	{
+		g_autofree gchar *expected = g_strdup_printf("sent %s queued", sid);
+		g_assert_cmpstr(row, ==, expected);
+	}
+	/* what the operator sees */
+	g_assert_cmpint(tw_status_int(d, "sent"), ==, 1);
+	g_assert_cmpint(tw_status_int(d, "failed"), ==, 0);
+	g_assert_cmpint(vb_test_daemon_run_ctl(d, &out, NULL, "status", NULL), ==, 0);
+	tw_assert_contains(out, "AC0123");
+	tw_assert_not_contains(out, TW_ACCOUNT);
+	assert_no_secrets(d);
+	tw_stop(d);
+}
+
+/* 5xx answers are retried, each retry after a lookup that finds nothing, and
+ * the shopper gets the message once */
+static void
+test_server_errors(void)
+{
+	g_autoptr(Fake) fake = fake_new();
+	g_autoptr(VbTestDaemon) d = NULL;
+	g_autofree gchar *visit = NULL;
+	g_autofree gchar *item = NULL;
+
+	fake_plan(fake, (FakePlan){FAKE_STATUS, 500, 20500, "Internal Server Error"});
+	fake_plan(fake, (FakePlan){FAKE_STATUS, 503, 20503, "Service Unavailable"});
+	d = daemon_for(fake, NULL);
+	visit = tw_visit(d, PAN_A, NULL, PHONE_A_TYPED);
+	fake_wait_messages(fake, 1);
+	tw_wait_outbox_idle(d);
+	g_assert_cmpuint(fake_n_messages(fake), ==, 1);
+	g_assert_cmpuint(fake_count(fake, "POST"), ==, 3);
+	g_assert_cmpuint(fake_count(fake, "GET"), ==, 2);
+	item = only_item(d);
+	g_assert_true(g_str_has_prefix(item, "done|"));
+	tw_stop(d);
+}
+
+/* the answer never comes but Twilio created the message: the lookup finds
+ * it and nothing is sent again */
+static void
+test_timeout_created(void)
+{
+	g_autoptr(Fake) fake = fake_new();
+	g_autoptr(VbTestDaemon) d = NULL;
+	g_autofree gchar *visit = NULL;
+	g_autofree gchar *item = NULL;
+	g_autofree gchar *sid = NULL;
+
+	fake_plan(fake, (FakePlan){FAKE_STALL_CREATED, .delay_ms = 3000});
+	d = daemon_for(fake, NULL);
+	visit = tw_visit(d, PAN_A, NULL, PHONE_A_TYPED);
+	fake_wait_messages(fake, 1);
+	tw_wait_outbox_idle(d);
+	sid = fake_message_get(fake, 0, "sid");
+	item = only_item(d);
+	g_assert_true(g_str_has_prefix(item, "done|"));
+	tw_assert_contains(item, sid);
+	g_assert_cmpuint(fake_count(fake, "POST"), ==, 1);
+	g_assert_cmpuint(fake_count(fake, "GET"), >=, 1);
+	g_assert_cmpuint(fake_n_messages(fake), ==, 1);
+	g_assert_cmpint(tw_status_int(d, "found-after-unknown"), ==, 1);
+	tw_stop(d);
+}
+
+/* the answer never comes and Twilio created nothing: one more POST */
+static void
+test_timeout_not_created(void)
+{
+	g_autoptr(Fake) fake = fake_new();
+	g_autoptr(VbTestDaemon) d = NULL;
+	g_autofree gchar *visit = NULL;
+	g_autofree gchar *item = NULL;
+	g_autofree gchar *body = NULL;
+
+	fake_plan(fake, (FakePlan){FAKE_STALL_NOT_CREATED, .delay_ms = 3000});
+	d = daemon_for(fake, NULL);
+	visit = tw_visit(d, PAN_A, NULL, PHONE_A_TYPED);
+	fake_wait_messages(fake, 1);
+	tw_wait_outbox_idle(d);
+	g_assert_cmpuint(fake_n_messages(fake), ==, 1);
+	g_assert_cmpuint(fake_count(fake, "POST"), ==, 2);
+	g_assert_cmpuint(fake_count(fake, "GET"), >=, 1);
+	body = fake_message_get(fake, 0, "body");
+	g_assert_cmpstr(body, ==, NOTICE_EN);
+	item = only_item(d);
+	g_assert_true(g_str_has_prefix(item, "done|"));
+	g_assert_cmpint(tw_status_int(d, "found-after-unknown"), ==, 0);
+	tw_stop(d);
+}
+
+/* the core gives up waiting ([sms] send-timeout-s) and retries the item while
+ * the first request is still out: the retry waits for it, nothing goes twice */
+static void
+test_retry_while_in_flight(void)
+{
+	g_autoptr(Fake) fake = fake_new();
+	g_autoptr(VbTestDaemon) d = NULL;
+	g_autofree gchar *visit = NULL;
+	g_autofree gchar *item = NULL;
+	g_autofree gchar *sid = NULL;
+
+	fake_plan(fake, (FakePlan){FAKE_SLOW, .delay_ms = 3000});
+	d = tw_daemon_new(fake->base_url, "timeout-s=10\n", "[sms]\nsend-timeout-s=1\n");
+	visit = tw_visit(d, PAN_A, NULL, PHONE_A_TYPED);
+	fake_wait_messages(fake, 1);
+	tw_wait_outbox_idle(d);
+	sid = fake_message_get(fake, 0, "sid");
+	item = only_item(d);
+	g_assert_true(g_str_has_prefix(item, "done|"));
+	tw_assert_contains(item, sid);
+	g_assert_cmpuint(fake_count(fake, "POST"), ==, 1);
+	g_assert_cmpuint(fake_count(fake, "GET"), ==, 0);
+	g_assert_cmpuint(fake_n_messages(fake), ==, 1);
+	tw_stop(d);
+}
+
+/* the answer is lost, but the message's delivery report, which carries the
+ * tag of its StatusCallback URL, arrives first: no lookup, no second POST */
+static void
+test_timeout_reported(void)
+{
+	g_autoptr(Fake) fake = fake_new();
+	g_autoptr(VbTestDaemon) d = NULL;
+	g_autofree gchar *visit = NULL;
+	g_autofree gchar *item = NULL;
+	g_autofree gchar *sid = NULL;
+	g_autofree gchar *callback = NULL;
+
+	fake_plan(fake, (FakePlan){FAKE_STALL_CREATED, .delay_ms = 3000});
+	d = tw_daemon_new(fake->base_url, "unknown-outcome-wait-s=4\n", NULL);
+	visit = tw_visit(d, PAN_A, NULL, PHONE_A_TYPED);
+	fake_wait_messages(fake, 1);
+	sid = fake_message_get(fake, 0, "sid");
+	callback = fake_message_get(fake, 0, "status-callback");
+	{
+		const gchar *fields[] = {"MessageSid", sid,  "MessageStatus", "sent", "AccountSid",
+					 TW_ACCOUNT,   "To", PHONE_A,	      "From", TW_FROM,
+					 NULL};
+		g_assert_cmpuint(tw_post_signed(callback, fields, NULL), ==, 204);
+	}
+	tw_wait_outbox_idle(d);
+	item = only_item(d);
+	g_assert_true(g_str_has_prefix(item, "done|"));
+	tw_assert_contains(item, sid);
+	g_assert_cmpuint(fake_count(fake, "POST"), ==, 1);
+	g_assert_cmpuint(fake_count(fake, "GET"), ==, 0);
+	g_assert_cmpint(tw_status_int(d, "found-after-unknown"), ==, 1);
+	tw_stop(d);
+}
+
+/* an answer slower than usual but within the time-out is just an answer */
+static void
+test_slow(void)
+{
+	g_autoptr(Fake) fake = fake_new();
+	g_autoptr(VbTestDaemon) d = NULL;
+	g_autofree gchar *visit = NULL;
+	g_autofree gchar *item = NULL;
+
+	fake_plan(fake, (FakePlan){FAKE_SLOW, .delay_ms = 600});
+	d = daemon_for(fake, NULL);
+	visit = tw_visit(d, PAN_A, NULL, PHONE_A_TYPED);
+	fake_wait_messages(fake, 1);
+	tw_wait_outbox_idle(d);
+	item = only_item(d);
+	g_assert_true(g_str_has_prefix(item, "done|"));
+	g_assert_cmpuint(fake_count(fake, "POST"), ==, 1);
+	g_assert_cmpuint(fake_count(fake, "GET"), ==, 0);
+	tw_stop(d);
+}
+
+/* 429: the next attempt waits for Retry-After, measured at Twilio's side */
+static void
+test_rate_limited(void)
+{
+	g_autoptr(Fake) fake = fake_new();
+	g_autoptr(VbTestDaemon) d = NULL;
+	g_autofree gchar *visit = NULL;
+	g_autoptr(GArray) times = NULL;
+	gint64 gap_ms;
+
+	fake_plan(fake, (FakePlan){FAKE_RATE_LIMITED, .retry_after = "3"});
+	d = daemon_for(fake, NULL);
+	visit = tw_visit(d, PAN_A, NULL, PHONE_A_TYPED);
+	fake_wait_messages(fake, 1);
+	tw_wait_outbox_idle(d);
+	times = fake_post_times(fake);
+	g_assert_cmpuint(times->len, ==, 2);
+	gap_ms = (g_array_index(times, gint64, 1) - g_array_index(times, gint64, 0)) / 1000;
+	g_test_message("the retry came %" G_GINT64_FORMAT " ms after the 429", gap_ms);
+	/* loosely: Retry-After is 3 s, and the outbox's own first backoff is at most 1 s */
+	g_assert_cmpint(gap_ms, >=, 2500);
+	g_assert_cmpint(gap_ms, <, 8000);
+	/* nothing was sent by the refused request, so no lookup */
+	g_assert_cmpuint(fake_count(fake, "GET"), ==, 0);
+	g_assert_cmpuint(fake_n_messages(fake), ==, 1);
+	tw_stop(d);
+}
+
+static gboolean
+alert_cb(gpointer user_data)
+{
+	g_autoptr(GPtrArray) alerts = vb_test_daemon_events(user_data, "alert");
+
+	for (guint i = 0; i < alerts->len; i++) {
+		if (strstr(g_ptr_array_index(alerts, i), "refused the credentials") != NULL)
+			return TRUE;
+	}
+	return FALSE;
+}
+
+/* an API key authenticates instead of the auth token; a wrong one is the
+ * operator's to fix: an alert, and the message waits instead of dying */
+static void
+test_api_key(void)
+{
+	g_autoptr(Fake) fake = fake_new();
+	g_autoptr(VbTestDaemon) d = NULL;
+	g_autoptr(VbTestDaemon) wrong = NULL;
+	G_GNUC_UNUSED g_autofree gchar *visit = NULL;
+	g_autofree gchar *item = NULL;
+
+	d = tw_daemon_new_full(fake->base_url, "api-key-sid=" TW_API_KEY "\n", NULL,
+			       "api-key-secret=" TW_API_SECRET "\n");
+	visit = tw_visit(d, PAN_A, NULL, PHONE_A_TYPED);
+	fake_wait_messages(fake, 1);
+	tw_wait_outbox_idle(d);
+	item = only_item(d);
+	g_assert_true(g_str_has_prefix(item, "done|"));
+	g_assert_false(vb_test_daemon_files_contain(d, TW_API_SECRET));
+	tw_stop(d);
+
+	wrong = tw_daemon_new_full(fake->base_url, "api-key-sid=" TW_API_KEY "\n", NULL,
+				   "api-key-secret=00000000000000000000000000000000\n");
+	g_clear_pointer(&visit, g_free);
+	visit = tw_visit(wrong, PAN_A, NULL, PHONE_A_TYPED);
+	g_assert_true(vb_test_poll(alert_cb, wrong, TW_WAIT_MS));
+	g_clear_pointer(&item, g_free);
+	item = only_item(wrong);
+	g_assert_true(g_str_has_prefix(item, "pending|") || g_str_has_prefix(item, "sending|"));
+	tw_assert_contains(item, "credentials");
+	g_assert_cmpuint(fake_n_messages(fake), ==, 1);
+	tw_stop(wrong);
+}
+
+/* Twilio cannot be reached (connection refused): nothing was sent, so the
+ * core fails over to sms-fallback, here the simulated log-sms, and the
+ * shopper gets the message once, from there */
+static void
+test_unreachable_failover(void)
+{
+	g_autoptr(Fake) fake = fake_new();
+	g_autofree gchar *closed = NULL;
+	g_autoptr(VbTestDaemon) d = NULL;
+	G_GNUC_UNUSED g_autofree gchar *visit = NULL;
+	g_autoptr(GPtrArray) handsets = NULL;
+	g_autofree gchar *item = NULL;
+	g_autofree gchar *status = NULL;
+
+	/* a port nothing listens on */
+	{
+		g_autoptr(GSocket) socket = g_socket_new(G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_STREAM,
+							 G_SOCKET_PROTOCOL_TCP, NULL);
+		g_autoptr(GInetAddress) lo = g_inet_address_new_loopback(G_SOCKET_FAMILY_IPV4);
+		g_autoptr(GSocketAddress) any = g_inet_socket_address_new(lo, 0);
+		g_autoptr(GSocketAddress) bound = NULL;
+		g_assert_true(g_socket_bind(socket, any, FALSE, NULL));
+		bound = g_socket_get_local_address(socket, NULL);
+		closed =
+		    g_strdup_printf("http://127.0.0.1:%u",
+				    g_inet_socket_address_get_port(G_INET_SOCKET_ADDRESS(bound)));
+	}
+	d = tw_daemon_new(closed, NULL, "[services]\nsms-fallback=sms\n");
+	visit = tw_visit(d, PAN_A, NULL, PHONE_A_TYPED);
+	tw_wait_outbox_idle(d);
+	handsets = vb_test_daemon_sms(d);
+	g_assert_cmpuint(handsets->len, ==, 1);
+	g_assert_cmpstr(json_object_get_string_member(
+			    json_node_get_object(g_ptr_array_index(handsets, 0)), "body"),
+			==, NOTICE_EN);
+	item = only_item(d);
+	g_assert_true(g_str_has_prefix(item, "done|"));
+	/* twilio sent nothing, and says why */
+	g_assert_cmpint(tw_status_int(d, "sent"), ==, 0);
+	g_assert_cmpint(vb_test_daemon_run_ctl(d, &status, NULL, "status", NULL), ==, 0);
+	tw_assert_contains(status, "cannot be reached");
+	g_assert_cmpuint(fake_count(fake, "POST"), ==, 0);
+	tw_stop(d);
+}
+
+/* a 4xx is permanent: one attempt, a dead letter the operator can see, and
+ * no number in the error */
+static void
+test_refused(void)
+{
+	g_autoptr(Fake) fake = fake_new();
+	g_autoptr(VbTestDaemon) d = NULL;
+	g_autofree gchar *visit = NULL;
+	g_autofree gchar *item = NULL;
+	g_autofree gchar *out = NULL;
+
+	fake_plan(fake, (FakePlan){FAKE_STATUS, 400, 21211, "Invalid 'To' Phone Number:"});
+	d = daemon_for(fake, NULL);
+	visit = tw_visit(d, PAN_A, NULL, PHONE_A_TYPED);
+	tw_wait_outbox_idle(d);
+	item = only_item(d);
+	g_assert_true(g_str_has_prefix(item, "dead|"));
+	tw_assert_contains(item, "21211");
+	tw_assert_not_contains(item, PHONE_A);
+	g_assert_cmpuint(fake_count(fake, "POST"), ==, 1);
+	g_assert_cmpuint(fake_n_messages(fake), ==, 0);
+	/* `vestibulectl outbox` shows the dead letter */
+	g_assert_cmpint(vb_test_daemon_run_ctl(d, &out, NULL, "outbox", NULL), ==, 0);
+	tw_assert_contains(out, "dead");
+	g_assert_cmpint(tw_status_int(d, "failed"), ==, 1);
+	assert_no_secrets(d);
+	tw_stop(d);
+}
+
+/* Twilio's "unsubscribed recipient": not retried, and the shopper is opted out */
+static void
+test_opted_out(void)
+{
+	g_autoptr(Fake) fake = fake_new();
+	g_autoptr(VbTestDaemon) d = NULL;
+	g_autofree gchar *visit = NULL;
+	g_autofree gchar *item = NULL;
+	g_autofree gchar *opted = NULL;
+
+	fake_plan(fake,
+		  (FakePlan){FAKE_STATUS, 400, 21610, "Attempt to send to unsubscribed recipient"});
+	d = daemon_for(fake, NULL);
+	visit = tw_visit(d, PAN_A, NULL, PHONE_A_TYPED);
+	tw_wait_outbox_idle(d);
+	item = only_item(d);
+	g_test_message("the outbox item: %s", item);
+	/* settled, not retried: the core records the opt-out */
+	g_assert_false(g_str_has_prefix(item, "pending|"));
+	tw_assert_contains(item, "opted-out");
+	g_assert_cmpuint(fake_count(fake, "POST"), ==, 1);
+	g_assert_cmpuint(fake_n_messages(fake), ==, 0);
+	opted = db_text(d, "SELECT COUNT(*) FROM customers WHERE sms_opt_out = 1");
+	g_assert_cmpstr(opted, ==, "1");
+	tw_stop(d);
+}
+
+typedef struct {
+	VbTestDaemon *d;
+	const gchar *sid;
+	const gchar *state;
+} StatusWait;
+
+static gboolean
+status_event_cb(gpointer user_data)
+{
+	StatusWait *wait = user_data;
+	g_autoptr(GPtrArray) events = vb_test_daemon_events(wait->d, "sms-status");
+	g_autofree gchar *needle =
+	    g_strdup_printf("\"message-id\":\"%s\",\"state\":\"%s\"", wait->sid, wait->state);
+	g_autofree gchar *needle2 =
+	    g_strdup_printf("\"state\":\"%s\",\"message-id\":\"%s\"", wait->state, wait->sid);
+
+	for (guint i = 0; i < events->len; i++) {
+		const gchar *payload = g_ptr_array_index(events, i);
+		if (strstr(payload, needle) != NULL || strstr(payload, needle2) != NULL)
+			return TRUE;
+	}
+	return FALSE;
+}
+
+/* Twilio's signed delivery reports reach the bus and the plugin's table */
+static void
+test_status_callback(void)
+{
+	g_autoptr(Fake) fake = fake_new();
+	g_autoptr(VbTestDaemon) d = daemon_for(fake, NULL);
+	G_GNUC_UNUSED g_autofree gchar *visit = tw_visit(d, PAN_A, NULL, PHONE_A_TYPED);
+	g_autofree gchar *sid = NULL;
+	g_autofree gchar *callback = NULL;
+	g_autofree gchar *status = NULL;
+	StatusWait wait = {d, NULL, "queued"};
+
+	fake_wait_messages(fake, 1);
+	tw_wait_outbox_idle(d);
+	sid = fake_message_get(fake, 0, "sid");
+	callback = fake_message_get(fake, 0, "status-callback");
+	wait.sid = sid;
+	/* the answer to the POST said queued */
+	g_assert_true(vb_test_poll(status_event_cb, &wait, TW_WAIT_MS));
+
+	/* sent, then delivered, as Twilio reports them */
+	{
+		const gchar *fields[] = {
+		    "SmsSid",	  sid,	      "SmsStatus", "sent",	 "MessageStatus",
+		    "sent",	  "To",	      PHONE_A,	   "MessageSid", sid,
+		    "AccountSid", TW_ACCOUNT, "From",	   TW_FROM,	 "ApiVersion",
+		    "2010-04-01", NULL};
+		g_assert_cmpuint(tw_post_signed(callback, fields, NULL), ==, 204);
+		wait.state = "sent";
+		g_assert_true(vb_test_poll(status_event_cb, &wait, TW_WAIT_MS));
+	}
+	{
+		const gchar *fields[] = {
+		    "SmsSid",	  sid,	      "SmsStatus", "delivered",	 "MessageStatus",
+		    "delivered",  "To",	      PHONE_A,	   "MessageSid", sid,
+		    "AccountSid", TW_ACCOUNT, "From",	   TW_FROM,	 "ApiVersion",
+		    "2010-04-01", NULL};
+		g_assert_cmpuint(tw_post_signed(callback, fields, NULL), ==, 204);
+		wait.state = "delivered";
+		g_assert_true(vb_test_poll(status_event_cb, &wait, TW_WAIT_MS));
+	}
+	status = db_text(d, "SELECT status FROM p_twilio_messages");
+	g_assert_cmpstr(status, ==, "delivered");
+
+	/* undelivered, forged: refused, and the state stays */
+	{
+		const gchar *fields[] = {"MessageStatus", "undelivered", "MessageSid", sid, NULL};
+		g_autofree gchar *forged = tw_sign("not-the-token", callback, fields);
+		g_autofree gchar *after = NULL;
+		g_assert_cmpuint(tw_post_form(callback, fields, forged, NULL, NULL, NULL), ==, 403);
+		after = db_text(d, "SELECT status FROM p_twilio_messages");
+		g_assert_cmpstr(after, ==, "delivered");
+	}
+	/* a report without a status is bad input, signed or not */
+	{
+		const gchar *fields[] = {"MessageSid", sid, NULL};
+		g_assert_cmpuint(tw_post_signed(callback, fields, NULL), ==, 400);
+	}
+	tw_stop(d);
+}
+
+/* a 'metrics' token reads /metrics on the public listener */
+static gdouble
+rejected_metric(VbTestDaemon *d, const gchar *token)
+{
+	g_autofree gchar *base = vb_test_daemon_public_url(d);
+	g_autofree gchar *url = g_strdup_printf("%s/metrics", base);
+	g_autofree gchar *text = NULL;
+	g_auto(GStrv) lines = NULL;
+	gdouble total = 0;
+
+	g_assert_cmpuint(vb_test_http("GET", url, token, NULL, NULL, &text), ==, 200);
+	lines = g_strsplit(text, "\n", -1);
+	for (guint i = 0; lines[i] != NULL; i++) {
+		if (g_str_has_prefix(lines[i], "vb_twilio_webhooks_rejected_total{"))
+			total += g_ascii_strtod(strrchr(lines[i], ' ') + 1, NULL);
+	}
+	return total;
+}
+
+static guint
+feedback_count(VbTestDaemon *d)
+{
+	g_autoptr(JsonNode) node = tw_ctl(d, "GET", "/v1/feedback", NULL);
+	return json_array_get_length(
+	    json_object_get_array_member(json_node_get_object(node), "feedback"));
+}
+
+typedef struct {
+	VbTestDaemon *d;
+	guint n;
+} FeedbackWait;
+
+static gboolean
+feedback_cb(gpointer user_data)
+{
+	FeedbackWait *wait = user_data;
+	return feedback_count(wait->d) >= wait->n;
+}
+
+static gboolean
+opted_out_cb(gpointer user_data)
+{
+	g_autofree gchar *n = db_text(user_data, "SELECT COUNT(*) FROM customers "
+						 "WHERE sms_opt_out = 1");
+	return g_strcmp0(n, "1") == 0;
+}
+
+/* shoppers' replies, signed as Twilio signs them, run the core's reply flow:
+ * HELP is answered through Twilio, a question reaches the operator, STOP
+ * opts out */
+static void
+test_inbound(void)
+{
+	g_autoptr(Fake) fake = fake_new();
+	g_autoptr(VbTestDaemon) d = daemon_for(fake, NULL);
+	g_autofree gchar *visit = tw_visit(d, PAN_A, NULL, PHONE_A_TYPED);
+	g_autofree gchar *help = NULL;
+	g_autofree gchar *to = NULL;
+	FeedbackWait wait = {d, 1};
+
+	fake_wait_messages(fake, 1);
+	tw_inbound(d, PHONE_A, "HELP", "SM00000000000000000000000000000001");
+	fake_wait_messages(fake, 2);
+	help = fake_message_get(fake, 1, "body");
+	to = fake_message_get(fake, 1, "to");
+	g_assert_cmpstr(help, ==, HELP_EN);
+	g_assert_cmpstr(to, ==, PHONE_A);
+
+	tw_inbound(d, PHONE_A, "Where is my receipt?", "SM00000000000000000000000000000002");
+	g_assert_true(vb_test_poll(feedback_cb, &wait, TW_WAIT_MS));
+	{
+		g_autoptr(JsonNode) node = tw_ctl(d, "GET", "/v1/feedback", NULL);
+		JsonObject *entry = json_array_get_object_element(
+		    json_object_get_array_member(json_node_get_object(node), "feedback"), 0);
+		g_assert_cmpstr(json_object_get_string_member(entry, "body"), ==,
+				"Where is my receipt?");
+		g_assert_cmpstr(json_object_get_string_member(entry, "visit"), ==, visit);
+		g_assert_cmpstr(json_object_get_string_member(entry, "phone"), ==, PHONE_A_MASKED);
+	}
+	/* Twilio delivering the same message again changes nothing */
+	tw_inbound(d, PHONE_A, "Where is my receipt?", "SM00000000000000000000000000000002");
+
+	tw_inbound(d, PHONE_A, "STOP", "SM00000000000000000000000000000003");
+	g_assert_true(vb_test_poll(opted_out_cb, d, TW_WAIT_MS));
+	g_assert_cmpuint(feedback_count(d), ==, 1);
+	g_assert_cmpint(tw_status_int(d, "received"), ==, 4);
+	/* the bodies stay out of the log */
+	{
+		g_autofree gchar *log = vb_test_daemon_read_log(d);
+		tw_assert_not_contains(log, "Where is my receipt?");
+	}
+	assert_no_secrets(d);
+	tw_stop(d);
+}
+
+/* a post that Twilio did not sign is refused, counted, and goes nowhere */
+static void
+test_inbound_refused(void)
+{
+	g_autoptr(Fake) fake = fake_new();
+	g_autoptr(VbTestDaemon) d = daemon_for(fake, NULL);
+	G_GNUC_UNUSED g_autofree gchar *visit = tw_visit(d, PAN_A, NULL, PHONE_A_TYPED);
+	g_autofree gchar *metrics_token = vb_test_daemon_create_token(d, "prometheus", "metrics");
+	g_autofree gchar *base = vb_test_daemon_public_url(d);
+	g_autofree gchar *url = g_strdup_printf("%s/hooks/sms/twilio", base);
+	const gchar *fields[] = {"MessageSid", "SM00000000000000000000000000000009",
+				 "From",       PHONE_A,
+				 "Body",       "Where is my receipt?",
+				 "To",	       TW_FROM,
+				 NULL};
+	g_autofree gchar *good = tw_sign(TW_TOKEN, url, fields);
+	g_autofree gchar *forged = tw_sign("0123456789abcdef0123456789abcdef", url, fields);
+	g_autofree gchar *other_url = g_strdup_printf("%s/hooks/sms/other", base);
+	g_autofree gchar *wrong_url = tw_sign(TW_TOKEN, other_url, fields);
+	g_autofree gchar *response = NULL;
+	gdouble before = rejected_metric(d, metrics_token);
+
+	fake_wait_messages(fake, 1);
+	g_assert_cmpuint(tw_post_form(url, fields, forged, NULL, &response, NULL), ==, 403);
+	tw_assert_contains(response, "X-Twilio-Signature");
+	g_assert_cmpuint(tw_post_form(url, fields, NULL, NULL, NULL, NULL), ==, 403);
+	g_assert_cmpuint(tw_post_form(url, fields, wrong_url, NULL, NULL, NULL), ==, 403);
+	g_assert_cmpfloat(rejected_metric(d, metrics_token), ==, before + 3);
+	/* not a form; not a POST */
+	g_assert_cmpuint(tw_post_form(url, fields, good, "application/json", NULL, NULL), ==, 415);
+	g_assert_cmpuint(vb_test_http("GET", url, NULL, NULL, NULL, NULL), ==, 405);
+	/* nothing of it reached the operator */
+	g_assert_cmpuint(feedback_count(d), ==, 0);
+	g_assert_cmpint(tw_status_int(d, "received"), ==, 0);
+	g_assert_cmpint(tw_status_int(d, "webhooks-refused"), ==, 3);
+	/* the genuine one goes through */
+	g_assert_cmpuint(tw_post_form(url, fields, good, NULL, NULL, NULL), ==, 200);
+	{
+		FeedbackWait wait = {d, 1};
+		g_assert_true(vb_test_poll(feedback_cb, &wait, TW_WAIT_MS));
+	}
+	tw_stop(d);
+}
+
+/* a free TCP port on loopback, for a listener whose address the test must know */
+static guint
+free_port(void)
+{
+	g_autoptr(GSocket) socket =
+	    g_socket_new(G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_TCP, NULL);
+	g_autoptr(GInetAddress) loopback = g_inet_address_new_loopback(G_SOCKET_FAMILY_IPV4);
+	g_autoptr(GSocketAddress) any = g_inet_socket_address_new(loopback, 0);
+	g_autoptr(GSocketAddress) bound = NULL;
+
+	g_assert_true(g_socket_bind(socket, any, FALSE, NULL));
+	bound = g_socket_get_local_address(socket, NULL);
+	return g_inet_socket_address_get_port(G_INET_SOCKET_ADDRESS(bound));
+}
+
+/* behind a reverse proxy, the public URL is what Twilio requests and signs */
+static void
+test_inbound_public_url(void)
+{
+	g_autoptr(Fake) fake = fake_new();
+	guint port = free_port();
+	g_autofree gchar *drop_in = g_strdup_printf(
+	    "[http]\nport=%u\npublic-url=https://shop.example.com/vestibule\n", port);
+	g_autoptr(VbTestDaemon) d = daemon_for(fake, drop_in);
+	G_GNUC_UNUSED g_autofree gchar *visit = tw_visit(d, PAN_A, NULL, PHONE_A_TYPED);
+	g_autofree gchar *callback = NULL;
+	const gchar *fields[] = {
+	    "MessageSid", "SM00000000000000000000000000000010", "From", PHONE_A, "Body", "HELP",
+	    NULL};
+	g_autofree gchar *signature =
+	    tw_sign(TW_TOKEN, "https://shop.example.com/vestibule/hooks/sms/twilio", fields);
+	g_autofree gchar *local_signature =
+	    g_strdup_printf("http://127.0.0.1:%u/hooks/sms/twilio", port);
+	g_autofree gchar *local = g_strdup_printf("http://127.0.0.1:%u/hooks/sms/twilio", port);
+	g_autofree gchar *signed_local = tw_sign(TW_TOKEN, local_signature, fields);
+
+	fake_wait_messages(fake, 1);
+	callback = fake_message_get(fake, 0, "status-callback");
+	g_assert_true(g_str_has_prefix(
+	    callback, "https://shop.example.com/vestibule/hooks/sms/twilio/status?t="));
+	/* the proxy forwards to the listener; the signature covers the public URL,
+	 * not the address the request arrived at */
+	g_assert_cmpuint(tw_post_form(local, fields, signed_local, NULL, NULL, NULL), ==, 403);
+	g_assert_cmpuint(tw_post_form(local, fields, signature, NULL, NULL, NULL), ==, 200);
+	fake_wait_messages(fake, 2);
+	tw_stop(d);
+}
+
+int
+main(int argc, char **argv)
+{
+	g_test_init(&argc, &argv, NULL);
+	g_test_add_func("/twilio/signature/known-vector", test_signature_vector);
+	g_test_add_func("/twilio/send", test_send);
+	g_test_add_func("/twilio/send/server-errors", test_server_errors);
+	g_test_add_func("/twilio/send/timeout-created", test_timeout_created);
+	g_test_add_func("/twilio/send/timeout-not-created", test_timeout_not_created);
+	g_test_add_func("/twilio/send/slow", test_slow);
+	g_test_add_func("/twilio/send/retry-while-in-flight", test_retry_while_in_flight);
+	g_test_add_func("/twilio/send/timeout-reported", test_timeout_reported);
+	g_test_add_func("/twilio/send/rate-limited", test_rate_limited);
+	g_test_add_func("/twilio/send/refused", test_refused);
+	g_test_add_func("/twilio/send/api-key", test_api_key);
+	g_test_add_func("/twilio/send/unreachable-failover", test_unreachable_failover);
+	g_test_add_func("/twilio/send/opted-out", test_opted_out);
+	g_test_add_func("/twilio/status-callback", test_status_callback);
+	g_test_add_func("/twilio/inbound", test_inbound);
+	g_test_add_func("/twilio/inbound/refused", test_inbound_refused);
+	g_test_add_func("/twilio/inbound/public-url", test_inbound_public_url);
+	return g_test_run();
+}
