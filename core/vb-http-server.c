@@ -1472,3 +1472,38 @@ vb_http_server_class_init(VbHttpServerClass *klass)
 	object_class->dispose = vb_http_server_dispose;
 	object_class->finalize = vb_http_server_finalize;
 }
+
+/**
+ * vb_http_parse_retry_after:
+ * @value: (nullable): a `Retry-After` header: delay-seconds or an HTTP date
+ *
+ * Turns a peer's `Retry-After` into a wait, for an outbox handler or an SMS
+ * provider's vb_sms_provider_task_set_retry_after(). A date already past
+ * gives 1 ms, so the retry still counts as asked for.
+ *
+ * Returns: the wait in milliseconds, at most #VB_HTTP_RETRY_AFTER_MAX_MS, or 0
+ *   when @value is missing or unreadable
+ *
+ * Since: 0.2
+ */
+guint
+vb_http_parse_retry_after(const gchar *value)
+{
+	guint64 seconds = 0;
+	g_autoptr(GDateTime) date = NULL;
+	g_autoptr(GDateTime) now = NULL;
+	GTimeSpan diff;
+
+	if (value == NULL)
+		return 0;
+	if (g_ascii_string_to_unsigned(value, 10, 0, G_MAXUINT64, &seconds, NULL))
+		return (guint)MIN(seconds, (guint64)VB_HTTP_RETRY_AFTER_MAX_MS / 1000) * 1000;
+	date = soup_date_time_new_from_http_string(value);
+	if (date == NULL)
+		return 0;
+	now = g_date_time_new_now_utc();
+	diff = g_date_time_difference(date, now);
+	if (diff <= 0)
+		return 1;
+	return (guint)MIN(diff / 1000, (GTimeSpan)VB_HTTP_RETRY_AFTER_MAX_MS);
+}

@@ -74,4 +74,17 @@ vb_http_reply_gerror(SoupServerMessage *msg, const GError *error);
 JsonNode *
 vb_http_parse_json_body(SoupServerMessage *msg, GError **error);
 
+/**
+ * VB_HTTP_RETRY_AFTER_MAX_MS:
+ *
+ * The longest wait vb_http_parse_retry_after() returns: one hour, the
+ * outbox's longest backoff.
+ *
+ * Since: 0.2
+ */
+#define VB_HTTP_RETRY_AFTER_MAX_MS (3600u * 1000u)
+
+guint
+vb_http_parse_retry_after(const gchar *value);
+
 G_END_DECLS

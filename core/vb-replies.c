@@ -26,8 +26,6 @@
 #define VB_REPLIES_METRIC_INBOUND "vb_sms_inbound_total"
 #define VB_REPLIES_WEBHOOK_KIND "webhook"
 #define VB_REPLIES_WEBHOOK_TIMEOUT_S 15
-/* a peer's Retry-After beyond the outbox's longest backoff is not honoured */
-#define VB_REPLIES_MAX_RETRY_AFTER_S 3600
 /* a concatenated SMS is at most a few thousand bytes; a longer body is cut */
 #define VB_REPLIES_MAX_BODY_BYTES 4096
 /* providers deliver an inbound message again when they miss our answer */
@@ -155,24 +153,6 @@ vb_replies_webhook_origin(const gchar *url)
 	return g_strdup_printf("%s://%s", g_uri_get_scheme(uri), g_uri_get_host(uri));
 }
 
-static guint
-vb_replies_parse_retry_after(const gchar *retry_after)
-{
-	guint64 seconds = 0;
-
-	if (retry_after == NULL)
-		return 0;
-	if (!g_ascii_string_to_unsigned(retry_after, 10, 0, G_MAXUINT64, &seconds, NULL)) {
-		g_autoptr(GDateTime) date = soup_date_time_new_from_http_string(retry_after);
-		g_autoptr(GDateTime) now = g_date_time_new_now_utc();
-
-		if (date == NULL)
-			return 0;
-		seconds = (guint64)MAX(g_date_time_difference(date, now) / G_USEC_PER_SEC, 0);
-	}
-	return (guint)MIN(seconds, (guint64)VB_REPLIES_MAX_RETRY_AFTER_S) * 1000;
-}
-
 VbOutboxOutcome
 vb_replies_webhook_outcome(guint status,
 			   const gchar *retry_after,
@@ -184,7 +164,7 @@ vb_replies_webhook_outcome(guint status,
 	if (status >= 200 && status < 300)
 		return VB_OUTBOX_OUTCOME_DONE;
 	if (status == 408 || status == 429 || (status >= 500 && status < 600)) {
-		*retry_after_ms = vb_replies_parse_retry_after(retry_after);
+		*retry_after_ms = vb_http_parse_retry_after(retry_after);
 		/* TRANSLATORS: an outbox item's last error; %u is an HTTP status */
 		*message = g_strdup_printf(
 		    _("the webhook answered HTTP %u; it will be tried again"), status);

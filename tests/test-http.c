@@ -1360,6 +1360,33 @@ test_metrics_threads(void)
 	g_assert_cmpfloat(vb_metrics_get(metrics, "vb_threads_total", "t=\"x\""), ==, 40000);
 }
 
+/* what a peer's Retry-After turns into: seconds, an HTTP date, nonsense */
+static void
+test_retry_after(void)
+{
+	g_autoptr(GDateTime) now = g_date_time_new_now_utc();
+	g_autoptr(GDateTime) later = g_date_time_add_seconds(now, 121);
+	g_autoptr(GDateTime) earlier = g_date_time_add_seconds(now, -60);
+	g_autoptr(GDateTime) next_week = g_date_time_add_days(now, 7);
+	g_autofree gchar *later_str = g_date_time_format(later, "%a, %d %b %Y %H:%M:%S GMT");
+	g_autofree gchar *earlier_str = g_date_time_format(earlier, "%a, %d %b %Y %H:%M:%S GMT");
+	g_autofree gchar *week_str = g_date_time_format(next_week, "%a, %d %b %Y %H:%M:%S GMT");
+
+	g_assert_cmpuint(vb_http_parse_retry_after(NULL), ==, 0);
+	g_assert_cmpuint(vb_http_parse_retry_after(""), ==, 0);
+	g_assert_cmpuint(vb_http_parse_retry_after("soon"), ==, 0);
+	g_assert_cmpuint(vb_http_parse_retry_after("-5"), ==, 0);
+	g_assert_cmpuint(vb_http_parse_retry_after("0"), ==, 0);
+	g_assert_cmpuint(vb_http_parse_retry_after("3"), ==, 3000);
+	/* longer than the outbox's longest backoff: an hour */
+	g_assert_cmpuint(vb_http_parse_retry_after("86400"), ==, VB_HTTP_RETRY_AFTER_MAX_MS);
+	g_assert_cmpuint(vb_http_parse_retry_after("99999999999999999999999"), ==, 0);
+	g_assert_cmpuint(vb_http_parse_retry_after(later_str), >=, 118000);
+	g_assert_cmpuint(vb_http_parse_retry_after(later_str), <=, 121000);
+	g_assert_cmpuint(vb_http_parse_retry_after(earlier_str), ==, 1);
+	g_assert_cmpuint(vb_http_parse_retry_after(week_str), ==, VB_HTTP_RETRY_AFTER_MAX_MS);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -1402,5 +1429,6 @@ main(int argc, char **argv)
 	g_test_add_func("/http/reply/gerror", test_reply_gerror);
 	g_test_add_func("/http/metrics/render", test_metrics_render);
 	g_test_add_func("/http/metrics/threads", test_metrics_threads);
+	g_test_add_func("/http/retry-after", test_retry_after);
 	return g_test_run();
 }

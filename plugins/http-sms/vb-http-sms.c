@@ -980,13 +980,8 @@ vb_http_sms_body_excerpt(GBytes *body)
 static guint
 vb_http_sms_retry_after_ms(SoupMessage *msg)
 {
-	const gchar *value =
-	    soup_message_headers_get_one(soup_message_get_response_headers(msg), "Retry-After");
-	guint64 seconds = 0;
-
-	if (value == NULL || !g_ascii_string_to_unsigned(value, 10, 0, 3600, &seconds, NULL))
-		return 0;
-	return (guint)seconds * 1000;
+	return vb_http_parse_retry_after(
+	    soup_message_headers_get_one(soup_message_get_response_headers(msg), "Retry-After"));
 }
 
 static void

@@ -49,7 +49,6 @@
 /* how many of the recipient's newest messages the lookup reads */
 #define VB_TWILIO_LOOKUP_PAGE_SIZE "50"
 /* a Retry-After beyond this is capped; the outbox backs off on its own too */
-#define VB_TWILIO_RETRY_AFTER_MAX_MS (3600 * 1000)
 #define VB_TWILIO_ERROR_OPTED_OUT 21610
 /* libsoup 3.2 has no name for it */
 #define VB_TWILIO_HTTP_TOO_MANY_REQUESTS 429
@@ -646,28 +645,6 @@ vb_twilio_emit_status(VbTwilio *self, const gchar *sid, const gchar *state)
 }
 
 /* a Retry-After value, in seconds or as an HTTP date, in ms; 0 if absent or bad */
-static guint
-vb_twilio_parse_retry_after(const gchar *value)
-{
-	guint64 seconds = 0;
-
-	if (value == NULL)
-		return 0;
-	if (!g_ascii_string_to_unsigned(value, 10, 0, G_MAXUINT64, &seconds, NULL)) {
-		g_autoptr(GDateTime) date = soup_date_time_new_from_http_string(value);
-		g_autoptr(GDateTime) now = g_date_time_new_now_utc();
-		GTimeSpan diff;
-
-		if (date == NULL)
-			return 0;
-		diff = g_date_time_difference(date, now);
-		if (diff <= 0)
-			return 1;
-		return (guint)MIN(diff / 1000, (GTimeSpan)VB_TWILIO_RETRY_AFTER_MAX_MS);
-	}
-	return (guint)MIN(seconds * 1000, (guint64)VB_TWILIO_RETRY_AFTER_MAX_MS);
-}
-
 /* ------------------------------------------------------------------------ */
 /* sending                                                                  */
 /* ------------------------------------------------------------------------ */
@@ -952,7 +929,7 @@ vb_twilio_lookup_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 	if (status == VB_TWILIO_HTTP_TOO_MANY_REQUESTS) {
 		vb_twilio_lookup_inconclusive(
 		    task, VB_ERROR_RATE_LIMITED,
-		    vb_twilio_parse_retry_after(soup_message_headers_get_one(
+		    vb_http_parse_retry_after(soup_message_headers_get_one(
 			soup_message_get_response_headers(msg), "Retry-After")),
 		    _("Twilio asked to slow down"));
 		return;
@@ -1165,7 +1142,7 @@ vb_twilio_post_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 	}
 	status = soup_message_get_status(msg);
 	if (status == VB_TWILIO_HTTP_TOO_MANY_REQUESTS) {
-		guint retry_after = vb_twilio_parse_retry_after(soup_message_headers_get_one(
+		guint retry_after = vb_http_parse_retry_after(soup_message_headers_get_one(
 		    soup_message_get_response_headers(msg), "Retry-After"));
 		g_autofree gchar *message = NULL;
 
