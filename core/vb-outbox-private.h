@@ -87,7 +87,7 @@ vb_outbox_item_complete(VbOutboxItem *item,
 
 VbOutbox *
 vb_outbox_new(VbStore *store, VbMetrics *metrics);
-/* defaults: 10000 pending, 7 days, 20 attempts, 1 s base delay, 1 h max delay */
+/* defaults: 10000 pending, 7 days, 200 attempts, 1 s base delay, 1 h max delay */
 void
 vb_outbox_set_limits(VbOutbox *self,
 		     guint max_pending,

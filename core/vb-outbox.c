@@ -1337,7 +1337,7 @@ vb_outbox_init(VbOutbox *self)
 	self->n_done = -1;
 	self->max_pending = 10000;
 	self->max_age_s = 7 * 24 * 3600;
-	self->max_attempts = 20;
+	self->max_attempts = 200;
 	self->base_delay_ms = 1000;
 	self->max_delay_ms = 3600 * 1000;
 }
