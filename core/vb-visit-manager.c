@@ -2053,6 +2053,7 @@ vb_visit_manager_resume(VbVisitManager *self)
 		    row->door != NULL ? g_hash_table_lookup(self->doors, row->door) : NULL;
 		g_autoptr(VbStoreTransaction) tx = vb_store_transaction_begin(self->store, &error);
 		gboolean ok = tx != NULL;
+		VbPlugin *lock;
 
 		if (g_strcmp0(row->state, "open") == 0 && door != NULL &&
 		    door->phase == VB_PHASE_IDLE) {
@@ -2063,6 +2064,17 @@ vb_visit_manager_resume(VbVisitManager *self)
 			door->card_token = g_strdup(row->card_token);
 			door->customer_id = row->customer_id;
 			door->language = g_strdup(row->language);
+			lock = vb_visit_manager_instance(self, door->lock);
+			if (lock != NULL && VB_IS_DOOR_LOCK(lock) &&
+			    vb_door_lock_get_door_state(VB_DOOR_LOCK(lock)) ==
+				VB_DOOR_STATE_CLOSED) {
+				/* the shopper left while the daemon was down: the visit
+				 * ends as if the door closed now, notice included */
+				g_message("door %s: visit %s resumes; its door closed meanwhile",
+					  door->name, row->id);
+				vb_door_closed(door);
+				continue;
+			}
 			g_message("door %s: visit %s resumes with the door open", door->name,
 				  row->id);
 			continue;

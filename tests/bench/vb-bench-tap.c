@@ -99,15 +99,22 @@ bench_door_cycle(Bench *b, VbPlugin *lock)
 		;
 }
 
+/* a field of /proc/self/status, in KiB */
 static glong
-bench_rss_kib(void)
+bench_status_kib(const gchar *field)
 {
 	g_autofree gchar *status = NULL;
 	const gchar *line;
 	if (!g_file_get_contents("/proc/self/status", &status, NULL, NULL))
 		return -1;
-	line = strstr(status, "VmRSS:");
-	return line != NULL ? atol(line + strlen("VmRSS:")) : -1;
+	line = strstr(status, field);
+	return line != NULL ? atol(line + strlen(field)) : -1;
+}
+
+static glong
+bench_rss_kib(void)
+{
+	return bench_status_kib("VmRSS:");
 }
 
 static gint
@@ -214,6 +221,10 @@ main(int argc, char **argv)
 		sum / samples->len / 1000.0);
 	g_print("  RSS after warm-up %ld KiB, after the taps %ld KiB (%+ld KiB)\n", rss_warm,
 		rss_end, rss_end - rss_warm);
+	/* file pages are the shared libraries' code, shared with every process
+	 * that maps them; anonymous pages are the process's own */
+	g_print("  of which anonymous (heap, stacks) %ld KiB, file-backed %ld KiB\n",
+		bench_status_kib("RssAnon:"), bench_status_kib("RssFile:"));
 	g_print("  target p99 < 2 ms: %s; RSS < 10 MiB: %s\n",
 		g_array_index(samples, gint64, samples->len * 99 / 100) < 2000 ? "PASS" : "MISS",
 		rss_end < 10 * 1024 ? "PASS" : "MISS");
