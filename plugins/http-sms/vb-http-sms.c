@@ -6,6 +6,8 @@
 
 #include "config.h"
 
+#include <inttypes.h>
+
 #include <glib/gi18n-lib.h>
 #include <string.h>
 
@@ -388,9 +390,10 @@ vb_http_sms_parse_form(const gchar *data, gsize len, GHashTable *into, GError **
 			value = eq != NULL ? vb_http_sms_unescape(eq + 1, (gsize)(stop - eq - 1))
 					   : g_bytes_new(NULL, 0);
 			if (name == NULL || value == NULL) {
-				g_set_error_literal(error, VB_ERROR, VB_ERROR_INVALID_DATA,
-						    _("the form has a '%' not followed by two hex "
-						      "digits"));
+				g_set_error_literal(
+				    error, VB_ERROR, VB_ERROR_INVALID_DATA,
+				    _("the form has a percent sign not followed by two hex "
+				      "digits"));
 				return FALSE;
 			}
 			{
@@ -1297,7 +1300,7 @@ vb_http_sms_send_async(VbSmsProvider *provider,
 		vb_http_sms_settle(self, row.local_id, "abandoned", NULL);
 		g_task_return_new_error(
 		    task, VB_ERROR, VB_ERROR_FAILED,
-		    _("the outcome of message %s stayed unknown for %" G_GINT64_FORMAT
+		    _("the outcome of message %s stayed unknown for %" PRId64
 		      " s with no delivery report; it is not sent again so that nobody gets it "
 		      "twice. If it did not arrive, retry it with vestibulectl outbox retry"),
 		    row.local_id, self->config->unknown_wait_s);

@@ -6,6 +6,8 @@
 
 #include "config.h"
 
+#include <inttypes.h>
+
 #include <glib/gi18n-lib.h>
 #include <string.h>
 
@@ -1066,7 +1068,7 @@ vb_twilio_post_refused(GTask *task, guint status, GBytes *bytes)
 		/* a credential problem is the operator's to fix, not the message's fault:
 		 * nothing was sent, the outbox retries and may fail over */
 		message = g_strdup_printf(_("Twilio refused the credentials of [instance:%s] "
-					    "(HTTP %u, error %" G_GINT64_FORMAT "): check "
+					    "(HTTP %u, error %" PRId64 "): check "
 					    "account-sid, and auth-token or api-key-secret in the "
 					    "secrets file"),
 					  vb_twilio_instance(self), status, code);
@@ -1080,17 +1082,16 @@ vb_twilio_post_refused(GTask *task, guint status, GBytes *bytes)
 	if (code == VB_TWILIO_ERROR_OPTED_OUT) {
 		vb_code = VB_ERROR_OPTED_OUT;
 		message = g_strdup_printf(_("the recipient has opted out of messages from this "
-					    "sender at Twilio (error %" G_GINT64_FORMAT "); they "
+					    "sender at Twilio (error %" PRId64 "); they "
 					    "must text START to receive messages again"),
 					  code);
 	} else {
 		/* 21211 and 21614: not a valid or not a mobile number; 21602, 21617: the text */
 		vb_code =
 		    status == SOUP_STATUS_BAD_REQUEST ? VB_ERROR_INVALID_DATA : VB_ERROR_DECLINED;
-		message =
-		    g_strdup_printf(_("Twilio refused the message (HTTP %u, error %" G_GINT64_FORMAT
-				      ": %s); it is not retried"),
-				    status, code, text);
+		message = g_strdup_printf(_("Twilio refused the message (HTTP %u, error %" PRId64
+					    ": %s); it is not retried"),
+					  status, code, text);
 	}
 	if (!vb_twilio_row_settle(self, send->key, "failed", NULL, NULL, 0, &error))
 		g_warning("cannot record the refusal: %s", error->message);
