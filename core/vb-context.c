@@ -24,10 +24,11 @@
  * the HTTP server, metrics, operator alerts and translations.
  */
 
-/* events are written to the audit log in batches: an fsync per tap would put
- * the SD card's latency on the tap-to-unlock path. A crash loses at most the
- * last AUDIT_FLUSH_MS of audit rows, never money or visit state, which the
- * visit logic commits synchronously */
+/* events are written to the audit log in batches, by commits that do not wait
+ * for the disk: an fsync per tap would put the SD card's latency on the
+ * tap-to-unlock path. A crash of the daemon loses at most the last
+ * AUDIT_FLUSH_MS of audit rows; a power cut also those written since the last
+ * synced commit, which money and visit state always are */
 #define AUDIT_FLUSH_MS 200
 #define AUDIT_MAX_PENDING 256
 
@@ -453,7 +454,8 @@ vb_context_flush_audit(VbContext *self)
 		g_source_attach(self->audit_source, g_main_context_get_thread_default());
 		return;
 	}
-	tx = vb_store_transaction_begin(self->store, &error);
+	tx =
+	    vb_store_transaction_begin_full(self->store, VB_STORE_TRANSACTION_FLAG_NO_SYNC, &error);
 	for (guint i = 0; tx != NULL && i < self->audit_pending->len; i++) {
 		VbEvent *event = g_ptr_array_index(self->audit_pending, i);
 		g_autoptr(JsonNode) node = vb_redact_event_to_json(event);

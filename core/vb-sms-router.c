@@ -422,6 +422,21 @@ vb_sms_router_record_attempt(VbSmsRouter *self,
 	return vb_store_stmt_exec(stmt, error);
 }
 
+/* the message's state after its send: on a power cut the outbox's own synced
+ * commit, which follows the send, or a delivery report sent again by the
+ * provider restore it, so these writes do not wait for the disk */
+static gboolean
+vb_sms_router_exec_unsynced(VbSmsRouter *self, VbStoreStmt *stmt, GError **error)
+{
+	g_autoptr(VbStoreTransaction) tx = NULL;
+
+	if (vb_store_in_transaction(self->store))
+		return vb_store_stmt_exec(stmt, error);
+	tx = vb_store_transaction_begin_full(self->store, VB_STORE_TRANSACTION_FLAG_NO_SYNC, error);
+	return tx != NULL && vb_store_stmt_exec(stmt, error) &&
+	       vb_store_transaction_commit(tx, error);
+}
+
 /* @sticky: -1 leaves it; @message_id NULL leaves it */
 static void
 vb_sms_router_update_row(VbSmsRouter *self,
@@ -447,7 +462,7 @@ vb_sms_router_update_row(VbSmsRouter *self,
 		vb_store_stmt_bind_text(stmt, 5, last_error);
 		vb_store_stmt_bind_int64(stmt, 6, g_get_real_time());
 	}
-	if (stmt == NULL || !vb_store_stmt_exec(stmt, &error))
+	if (stmt == NULL || !vb_sms_router_exec_unsynced(self, stmt, &error))
 		g_warning("cannot record the state of SMS %" G_GINT64_FORMAT ": %s", outbox_id,
 			  error->message);
 }
@@ -521,7 +536,7 @@ vb_sms_router_apply_status(VbSmsRouter *self,
 		vb_store_stmt_bind_text(stmt, 2, state);
 		vb_store_stmt_bind_int64(stmt, 3, g_get_real_time());
 	}
-	if (stmt == NULL || !vb_store_stmt_exec(stmt, &error))
+	if (stmt == NULL || !vb_sms_router_exec_unsynced(self, stmt, &error))
 		g_warning("cannot record the delivery state of SMS %s: %s", message_id,
 			  error->message);
 	else

@@ -708,6 +708,98 @@ test_transaction_rollback_on_free(Fixture *f, gconstpointer user_data)
 	g_assert_cmpstr(name, ==, "kept");
 }
 
+/* one small row per commit, without a sync; the WAL's size in frames */
+static void
+insert_unsynced(VbStore *store, guint n)
+{
+	for (guint i = 0; i < n; i++) {
+		g_autoptr(GError) error = NULL;
+		g_autoptr(VbStoreTransaction) tx = vb_store_transaction_begin_full(
+		    store, VB_STORE_TRANSACTION_FLAG_NO_SYNC, &error);
+		g_assert_no_error(error);
+		exec_sql(store, "INSERT INTO t (b) VALUES (zeroblob(100))");
+		g_assert_true(vb_store_transaction_commit(tx, &error));
+		g_assert_no_error(error);
+	}
+}
+
+static gint64
+wal_frames(const gchar *path)
+{
+	g_autofree gchar *wal = g_strconcat(path, "-wal", NULL);
+	GStatBuf st;
+
+	g_assert_cmpint(g_stat(wal, &st), ==, 0);
+	return ((gint64)st.st_size - 32) / (4096 + 24);
+}
+
+/* a commit that does not wait for the disk: the safety level is NORMAL for
+ * its transaction only, and FULL again after it, committed or not */
+static void
+test_transaction_no_sync(Fixture *f, gconstpointer user_data)
+{
+	g_autoptr(VbStore) store = open_store(f->path);
+	g_autoptr(GError) error = NULL;
+	g_autofree gchar *name = NULL;
+
+	{
+		g_autoptr(VbStoreTransaction) tx = vb_store_transaction_begin_full(
+		    store, VB_STORE_TRANSACTION_FLAG_NO_SYNC, &error);
+		g_assert_no_error(error);
+		g_assert_cmpint(query_int(store, "PRAGMA synchronous"), ==, 1);
+		g_assert_true(vb_store_token_add(store, "unsynced", "admin", HASH_A, &error));
+		g_assert_true(vb_store_transaction_commit(tx, &error));
+		g_assert_no_error(error);
+	}
+	g_assert_cmpint(query_int(store, "PRAGMA synchronous"), ==, 2);
+	{
+		g_autoptr(VbStoreTransaction) tx = vb_store_transaction_begin_full(
+		    store, VB_STORE_TRANSACTION_FLAG_NO_SYNC, &error);
+		g_assert_no_error(error);
+		/* a second transaction is refused and leaves the level alone */
+		g_assert_null(vb_store_transaction_begin(store, &error));
+		g_assert_error(error, VB_ERROR, VB_ERROR_FAILED);
+		g_clear_error(&error);
+		g_assert_cmpint(query_int(store, "PRAGMA synchronous"), ==, 1);
+		/* rolled back on free */
+	}
+	g_assert_cmpint(query_int(store, "PRAGMA synchronous"), ==, 2);
+
+	/* what it committed is in the file for the next process */
+	vb_store_close(store);
+	g_clear_object(&store);
+	store = open_store(f->path);
+	name = vb_store_token_lookup(store, HASH_A, "admin", &error);
+	g_assert_no_error(error);
+	g_assert_cmpstr(name, ==, "unsynced");
+}
+
+/* SQLite's own checkpoint would run inside the commit that crosses 1000 WAL
+ * frames, a shopper's tap as likely as not; the store's runs when the main
+ * loop is idle, and inside a commit only past 4000 frames */
+static void
+test_checkpoint_when_idle(Fixture *f, gconstpointer user_data)
+{
+	g_autoptr(VbStore) store = open_store(f->path);
+	gint64 frames;
+
+	exec_sql(store, "CREATE TABLE t (b BLOB)");
+	insert_unsynced(store, 1500);
+	frames = wal_frames(f->path);
+	/* no checkpoint ran during the commits */
+	g_assert_cmpint(frames, >=, 1500);
+
+	/* the loop turns: the checkpoint runs, and the log starts over */
+	while (g_main_context_iteration(NULL, FALSE))
+		;
+	insert_unsynced(store, 10);
+	g_assert_cmpint(wal_frames(f->path), ==, frames);
+
+	/* a loop that never idles still bounds the log */
+	insert_unsynced(store, 6000);
+	g_assert_cmpint(wal_frames(f->path), <=, 4100);
+}
+
 static void
 test_transaction_nested(Fixture *f, gconstpointer user_data)
 {
@@ -1101,6 +1193,8 @@ main(int argc, char **argv)
 	ADD("/store/open/wal-and-pragmas", test_open_wal_and_pragmas);
 	ADD("/store/open/file-mode", test_open_file_mode);
 	ADD("/store/open/twice", test_open_twice);
+	ADD("/store/transaction/no-sync", test_transaction_no_sync);
+	ADD("/store/checkpoint/when-idle", test_checkpoint_when_idle);
 	ADD("/store/migrate/every-version", test_migrate_every_version);
 	ADD("/store/migrate/keeps-v1-data", test_migrate_keeps_v1_data);
 	ADD("/store/migrate/future-refused", test_migrate_future_refused);
