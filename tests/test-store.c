@@ -756,6 +756,7 @@ test_transaction_no_sync(Fixture *f, gconstpointer user_data)
 		g_autoptr(VbStoreTransaction) tx = vb_store_transaction_begin_full(
 		    store, VB_STORE_TRANSACTION_FLAG_NO_SYNC, &error);
 		g_assert_no_error(error);
+		g_assert_nonnull(tx);
 		/* a second transaction is refused and leaves the level alone */
 		g_assert_null(vb_store_transaction_begin(store, &error));
 		g_assert_error(error, VB_ERROR, VB_ERROR_FAILED);
