@@ -462,6 +462,158 @@ test_nfc_reader_unplugged(void)
 	fixture_stop(&f);
 }
 
+/* the line of `vestibulectl status` that starts with @prefix */
+static gchar *
+status_line(const gchar *out, const gchar *prefix)
+{
+	g_auto(GStrv) lines = g_strsplit(out, "\n", -1);
+
+	for (guint i = 0; lines[i] != NULL; i++) {
+		if (g_str_has_prefix(lines[i], prefix))
+			return g_strdup(lines[i]);
+	}
+	g_error("no line starts with '%s' in:\n%s", prefix, out);
+}
+
+typedef struct {
+	VbTestDaemon *daemon;
+	gint64 reopens;
+	gdouble slowest;
+} WaitReopens;
+
+/* each request to the daemon timed: the reader's thread, blocked in libnfc,
+ * must not hold up the control API */
+static gboolean
+wait_reopens_cb(gpointer user_data)
+{
+	WaitReopens *w = user_data;
+	g_autoptr(GTimer) timer = g_timer_new();
+	g_autoptr(JsonNode) keep = NULL;
+	JsonObject *status = reader_status(w->daemon, &keep);
+	const gchar *last_error =
+	    json_object_get_string_member_with_default(status, "last-error", "");
+
+	w->slowest = MAX(w->slowest, g_timer_elapsed(timer, NULL));
+	g_assert_cmpstr(json_object_get_string_member(status, "state"), ==, "error");
+	return json_object_get_int_member(status, "reopens") >= w->reopens &&
+	       g_str_has_prefix(last_error, "no NFC reader answers at ");
+}
+
+/* waits, the reader in error, until @more attempts to reopen it failed; the
+ * daemon answered every request at once meanwhile */
+static void
+wait_more_reopens(VbTestDaemon *d, gint64 more)
+{
+	g_autoptr(JsonNode) keep = NULL;
+	WaitReopens w = {d, 0, 0};
+
+	w.reopens = json_object_get_int_member(reader_status(d, &keep), "reopens") + more;
+	if (!vb_test_poll(wait_reopens_cb, &w, TEST_WAIT_MS)) {
+		g_autofree gchar *log = vb_test_daemon_read_log(d);
+		g_error("waited for %" G_GINT64_FORMAT " failed reopens; the log:\n%s", w.reopens,
+			log);
+	}
+	g_assert_cmpfloat(w.slowest, <, 2.0);
+}
+
+/* the reader in error, as the operator sees it; `vestibulectl status` answers at once */
+static void
+assert_status_error(Fixture *f, const gchar *link)
+{
+	g_autoptr(GTimer) timer = g_timer_new();
+	g_autofree gchar *out = NULL;
+	g_autofree gchar *door = NULL;
+	g_autofree gchar *instance = NULL;
+	g_autofree gchar *last_error = NULL;
+
+	g_assert_cmpint(vb_test_daemon_run_ctl(f->daemon, &out, NULL, "status", NULL), ==, 0);
+	g_assert_cmpfloat(g_timer_elapsed(timer, NULL), <, 2.0);
+	door = status_line(out, "door front: ");
+	g_assert_nonnull(strstr(door, ", reader error"));
+	instance = status_line(out, "reader (nfc): ");
+	g_assert_nonnull(strstr(instance, " state=error "));
+	last_error = g_strdup_printf(" last-error=no NFC reader answers at pn532_uart:%s;", link);
+	g_assert_nonnull(strstr(instance, last_error));
+	g_assert_nonnull(strstr(instance, " next-reopen="));
+}
+
+/* the reader stays plugged in but fails: frames come back damaged, or not at
+ * all. The state follows on the bus and in the status, the daemon keeps
+ * answering, the plugin reopens the reader with backoff, and reading resumes
+ * once it behaves */
+static void
+test_nfc_reader_io_errors(void)
+{
+	Fixture f = {0};
+	g_autoptr(VbEmuCard) visa = vb_emu_card_visa();
+	g_autoptr(GPtrArray) events = NULL;
+	g_autoptr(GPtrArray) states = NULL;
+	g_autoptr(GPtrArray) bus = NULL;
+	g_autofree gchar *link = NULL;
+	g_autofree gchar *failed = NULL;
+	guint n_error = 0;
+
+	fixture_start(&f, TRUE, "reopen-min-ms=50\nreopen-max-ms=400\n");
+	link = g_build_filename(f.dir, "ttyPN532", NULL);
+	failed = g_strdup_printf("the NFC reader at pn532_uart:%s failed (", link);
+	states = wait_events(f.daemon, "reader-state", 1);
+	g_assert_cmpstr(payload_str(states, 0, "state"), ==, "ready");
+
+	/* damaged frames: libnfc returns I/O errors; the node is there, so error,
+	 * not absent */
+	vb_pn532_emu_set_fault(f.emu, VB_PN532_FAULT_CHECKSUM);
+	g_clear_pointer(&states, g_ptr_array_unref);
+	states = wait_events(f.daemon, "reader-state", 2);
+	g_assert_cmpstr(payload_str(states, 1, "state"), ==, "error");
+	g_assert_true(g_str_has_prefix(payload_str(states, 1, "error"), failed));
+	g_assert_nonnull(strstr(payload_str(states, 1, "error"), "(Input / Output Error)"));
+	wait_more_reopens(f.daemon, 2);
+	assert_status_error(&f, link);
+	/* still failing: no new state on the bus */
+	g_clear_pointer(&states, g_ptr_array_unref);
+	states = reader_events(f.daemon, "reader-state");
+	g_assert_cmpuint(states->len, ==, 2);
+
+	/* it behaves again: reopened by itself */
+	vb_pn532_emu_set_fault(f.emu, VB_PN532_FAULT_NONE);
+	g_clear_pointer(&states, g_ptr_array_unref);
+	states = wait_events(f.daemon, "reader-state", 3);
+	g_assert_cmpstr(payload_str(states, 2, "state"), ==, "ready");
+
+	/* a hung chip: every command times out, and the reader's thread spends
+	 * its time blocked in libnfc */
+	vb_pn532_emu_set_fault(f.emu, VB_PN532_FAULT_SILENT);
+	g_clear_pointer(&states, g_ptr_array_unref);
+	states = wait_events(f.daemon, "reader-state", 4);
+	g_assert_cmpstr(payload_str(states, 3, "state"), ==, "error");
+	g_assert_true(g_str_has_prefix(payload_str(states, 3, "error"), failed));
+	g_assert_nonnull(strstr(payload_str(states, 3, "error"), "(Timeout)"));
+	wait_more_reopens(f.daemon, 2);
+	assert_status_error(&f, link);
+
+	/* what reached the bus, as any subscriber sees it */
+	bus = vb_test_daemon_events(f.daemon, "reader-state");
+	for (guint i = 0; i < bus->len; i++) {
+		if (strstr(g_ptr_array_index(bus, i), "\"state\":\"error\"") != NULL)
+			n_error++;
+	}
+	g_assert_cmpuint(n_error, ==, 2);
+
+	vb_pn532_emu_set_fault(f.emu, VB_PN532_FAULT_NONE);
+	g_clear_pointer(&states, g_ptr_array_unref);
+	states = wait_events(f.daemon, "reader-state", 5);
+	g_assert_cmpstr(payload_str(states, 4, "state"), ==, "ready");
+
+	/* and a card is read, once */
+	events = tap(&f, visa, 0);
+	assert_card(events, 0, VB_EMU_PAN_VISA, "2028-12", "visa", "en");
+	g_clear_pointer(&states, g_ptr_array_unref);
+	states = reader_events(f.daemon, "reader-state");
+	g_assert_cmpuint(states->len, ==, 5);
+	assert_no_pan_stored(f.daemon);
+	fixture_stop(&f);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -474,5 +626,6 @@ main(int argc, char **argv)
 	g_test_add_func("/nfc/daemon/malformed", test_nfc_malformed);
 	g_test_add_func("/nfc/daemon/mifare", test_nfc_mifare);
 	g_test_add_func("/nfc/daemon/reader-unplugged", test_nfc_reader_unplugged);
+	g_test_add_func("/nfc/daemon/reader-io-errors", test_nfc_reader_io_errors);
 	return g_test_run();
 }

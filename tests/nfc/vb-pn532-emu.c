@@ -40,6 +40,7 @@ struct _VbPn532Emu {
 	gboolean stopping;
 	gboolean want_unplug;
 	gboolean want_replug;
+	VbPn532Fault fault;
 	GByteArray *rx;
 	guint8 registers[0x10000];
 	gboolean field;
@@ -117,7 +118,8 @@ vb_pn532_emu_reply(VbPn532Emu *self, guint8 command, const guint8 *data, gsize l
 	g_byte_array_append(frame, data, (guint)len);
 	for (gsize i = 0; i < len; i++)
 		dcs = (guint8)(dcs - data[i]);
-	tail[0] = dcs;
+	/* a frame damaged on the wire, as the host finds it */
+	tail[0] = self->fault == VB_PN532_FAULT_CHECKSUM ? (guint8)~dcs : dcs;
 	tail[1] = 0x00;
 	g_byte_array_append(frame, tail, sizeof(tail));
 	vb_pn532_emu_write(self, frame->data, frame->len);
@@ -196,6 +198,12 @@ vb_pn532_emu_command(VbPn532Emu *self, const guint8 *data, gsize len)
 	gsize n;
 	guint8 zero = 0x00;
 
+	if (self->fault == VB_PN532_FAULT_SILENT) {
+		/* a hung chip: the command is counted, neither run nor acknowledged */
+		if (len >= 2 && data[0] == 0xd4)
+			self->counts[data[1]]++;
+		return;
+	}
 	if (len < 2 || data[0] != 0xd4) {
 		vb_pn532_emu_write(self, syntax_error, sizeof(syntax_error));
 		return;
@@ -487,6 +495,14 @@ vb_pn532_emu_replug(VbPn532Emu *self)
 	vb_pn532_emu_wake(self);
 	while (self->want_replug)
 		g_cond_wait(&self->cond, &self->lock);
+	g_mutex_unlock(&self->lock);
+}
+
+void
+vb_pn532_emu_set_fault(VbPn532Emu *self, VbPn532Fault fault)
+{
+	g_mutex_lock(&self->lock);
+	self->fault = fault;
 	g_mutex_unlock(&self->lock);
 }
 

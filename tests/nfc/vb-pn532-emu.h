@@ -29,6 +29,15 @@ G_BEGIN_DECLS
  * (or none) in its field */
 typedef struct _VbPn532Emu VbPn532Emu;
 
+/* how the chip misbehaves while it stays plugged in */
+typedef enum {
+	VB_PN532_FAULT_NONE,
+	/* reads each frame and answers nothing, not even an ACK: the host times out */
+	VB_PN532_FAULT_SILENT,
+	/* answers each frame, with a wrong data checksum: an I/O error for the host */
+	VB_PN532_FAULT_CHECKSUM,
+} VbPn532Fault;
+
 /* @link: (nullable): a symlink kept pointing at the pty, so that the reader
  * can come back at the same path after vb_pn532_emu_unplug() */
 VbPn532Emu *
@@ -52,7 +61,10 @@ vb_pn532_emu_unplug(VbPn532Emu *self);
 /* and plugged back: a new pty, the link pointed at it */
 void
 vb_pn532_emu_replug(VbPn532Emu *self);
-/* how many commands of @code the reader was sent */
+/* from now on the chip misbehaves as @fault says; the pty stays open */
+void
+vb_pn532_emu_set_fault(VbPn532Emu *self, VbPn532Fault fault);
+/* how many commands of @code the reader was sent, answered or not */
 guint
 vb_pn532_emu_count(VbPn532Emu *self, guint8 code);
 /* the number of commands of an ISO 7816 class/instruction, such as 0x80A8 (GPO) */
