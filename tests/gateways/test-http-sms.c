@@ -18,6 +18,8 @@
  * the shopper at the door, Kannel's delivery reports and its sms-service
  * posting what shoppers text back, and check what each would notice: the
  * code that arrives and opens the door, the delivery states, the replies.
+ * The template tests describe another gateway with preset=none (method,
+ * fields, auth, success-regex, id-regex) and check each request it gets.
  */
 
 #define PAN_A "4970107301234564"
@@ -26,6 +28,14 @@
 #define PASSWORD "kannel-pass-7f3a9c"
 #define HOOK_SECRET "hook-secret-5b8e1d2c4a6f"
 #define CONTACT "help@vestibule-test.example"
+/* a gateway described with preset=none */
+#define GW_USER "vestibule-api"
+#define GW_PASSWORD "gw-pass-3c9e71d0a4"
+#define GW_TOKEN "gw-token-8a2f64b1e05d"
+/* Ł is not in the GSM alphabet: the text needs UCS-2, sent as UTF-8 */
+#define GW_STORE                                                                                   \
+	"\xc3\x89picerie \xc5\x81\xc3\xb3"                                                         \
+	"d\xc5\xba"
 
 /* ------------------------------------------------------------------------ */
 /* the fake Kannel                                                           */
@@ -34,7 +44,46 @@
 typedef enum {
 	FAKE_ACCEPT, /* 202 "0: Accepted for delivery" */
 	FAKE_HANG,   /* never answers */
+	FAKE_ANSWER, /* answers fake->answer_status and fake->answer_body */
 } FakeMode;
+
+/* what the fake noticed of one request */
+typedef struct {
+	gchar *method;
+	gchar *path;
+	gchar *query;	     /* raw, "" when none */
+	gchar *content_type; /* the media type, without parameters */
+	gchar *authorization;
+	gchar *body; /* raw, "" when none */
+} FakeRequest;
+
+static void
+fake_request_free(FakeRequest *req)
+{
+	g_free(req->method);
+	g_free(req->path);
+	g_free(req->query);
+	g_free(req->content_type);
+	g_free(req->authorization);
+	g_free(req->body);
+	g_free(req);
+}
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(FakeRequest, fake_request_free)
+
+static FakeRequest *
+fake_request_copy(const FakeRequest *req)
+{
+	FakeRequest *copy = g_new0(FakeRequest, 1);
+
+	copy->method = g_strdup(req->method);
+	copy->path = g_strdup(req->path);
+	copy->query = g_strdup(req->query);
+	copy->content_type = g_strdup(req->content_type);
+	copy->authorization = g_strdup(req->authorization);
+	copy->body = g_strdup(req->body);
+	return copy;
+}
 
 typedef struct {
 	GThread *thread;
@@ -46,8 +95,11 @@ typedef struct {
 	GCond cond;
 	gboolean ready;
 	FakeMode mode;
-	GPtrArray *queries; /* the raw query of each sendsms request */
-	GPtrArray *held;    /* requests left unanswered */
+	guint answer_status;
+	gchar *answer_body;
+	GPtrArray *queries;  /* the raw query of each sendsms request */
+	GPtrArray *requests; /* FakeRequest, one for each request */
+	GPtrArray *held;     /* requests left unanswered */
 } FakeKannel;
 
 static void
@@ -59,17 +111,41 @@ fake_sendsms_cb(SoupServer *server,
 {
 	FakeKannel *fake = user_data;
 	const gchar *raw = g_uri_get_query(soup_server_message_get_uri(msg));
+	SoupMessageHeaders *headers = soup_server_message_get_request_headers(msg);
+	SoupMessageBody *body = soup_server_message_get_request_body(msg);
+	FakeRequest *req = g_new0(FakeRequest, 1);
 	FakeMode mode;
+	guint status = 0;
+	g_autofree gchar *answer = NULL;
+
+	req->method = g_strdup(soup_server_message_get_method(msg));
+	req->path = g_strdup(path);
+	req->query = g_strdup(raw != NULL ? raw : "");
+	req->content_type = g_strdup(soup_message_headers_get_content_type(headers, NULL));
+	req->authorization = g_strdup(soup_message_headers_get_one(headers, "Authorization"));
+	req->body = body->length > 0 ? g_strndup(body->data, (gsize)body->length) : g_strdup("");
 
 	g_mutex_lock(&fake->lock);
-	g_ptr_array_add(fake->queries, g_strdup(raw != NULL ? raw : ""));
+	g_ptr_array_add(fake->queries, g_strdup(req->query));
+	g_ptr_array_add(fake->requests, req);
 	mode = fake->mode;
 	if (mode == FAKE_HANG)
 		g_ptr_array_add(fake->held, g_object_ref(msg));
+	if (mode == FAKE_ANSWER) {
+		status = fake->answer_status;
+		answer = g_strdup(fake->answer_body);
+	}
 	g_mutex_unlock(&fake->lock);
 
 	if (mode == FAKE_HANG) {
 		soup_server_message_pause(msg);
+		return;
+	}
+	if (mode == FAKE_ANSWER) {
+		gsize len = strlen(answer);
+		soup_server_message_set_status(msg, status, NULL);
+		soup_server_message_set_response(msg, "application/json", SOUP_MEMORY_TAKE,
+						 g_steal_pointer(&answer), len);
 		return;
 	}
 	soup_server_message_set_status(msg, 202, NULL);
@@ -87,6 +163,8 @@ fake_thread(gpointer user_data)
 	g_main_context_push_thread_default(fake->context);
 	fake->server = soup_server_new("server-header", "Kannel/1.4.5", NULL);
 	soup_server_add_handler(fake->server, "/cgi-bin/sendsms", fake_sendsms_cb, fake, NULL);
+	/* the send URL of a gateway described with preset=none */
+	soup_server_add_handler(fake->server, "/api/send", fake_sendsms_cb, fake, NULL);
 	{
 		g_autoptr(GInetAddress) lo = g_inet_address_new_loopback(G_SOCKET_FAMILY_IPV4);
 		g_autoptr(GSocketAddress) addr = g_inet_socket_address_new(lo, 0);
@@ -116,6 +194,7 @@ fake_new(void)
 	g_mutex_init(&fake->lock);
 	g_cond_init(&fake->cond);
 	fake->queries = g_ptr_array_new_with_free_func(g_free);
+	fake->requests = g_ptr_array_new_with_free_func((GDestroyNotify)fake_request_free);
 	fake->held = g_ptr_array_new_with_free_func(g_object_unref);
 	fake->context = g_main_context_new();
 	fake->loop = g_main_loop_new(fake->context, FALSE);
@@ -204,6 +283,8 @@ fake_free(FakeKannel *fake)
 	g_thread_join(fake->thread);
 	g_ptr_array_unref(fake->held);
 	g_ptr_array_unref(fake->queries);
+	g_ptr_array_unref(fake->requests);
+	g_free(fake->answer_body);
 	g_main_loop_unref(fake->loop);
 	g_main_context_unref(fake->context);
 	g_mutex_clear(&fake->lock);
@@ -218,6 +299,18 @@ fake_set_mode(FakeKannel *fake, FakeMode mode)
 {
 	g_mutex_lock(&fake->lock);
 	fake->mode = mode;
+	g_mutex_unlock(&fake->lock);
+}
+
+/* from now on the fake answers @status with @body */
+static void
+fake_set_answer(FakeKannel *fake, guint status, const gchar *body)
+{
+	g_mutex_lock(&fake->lock);
+	fake->mode = FAKE_ANSWER;
+	fake->answer_status = status;
+	g_free(fake->answer_body);
+	fake->answer_body = g_strdup(body);
 	g_mutex_unlock(&fake->lock);
 }
 
@@ -259,6 +352,19 @@ fake_wait(FakeKannel *fake, guint n)
 	return query;
 }
 
+/* waits for the @n-th request and returns what the fake noticed of it */
+static FakeRequest *
+fake_wait_request(FakeKannel *fake, guint n)
+{
+	FakeRequest *req;
+
+	g_free(fake_wait(fake, n));
+	g_mutex_lock(&fake->lock);
+	req = fake_request_copy(g_ptr_array_index(fake->requests, n - 1));
+	g_mutex_unlock(&fake->lock);
+	return req;
+}
+
 /* the field @name of a recorded request is @expected */
 static void
 assert_field(const gchar *query, const gchar *name, const gchar *expected)
@@ -285,40 +391,49 @@ fake_text(const gchar *query)
 /* the daemon                                                                */
 /* ------------------------------------------------------------------------ */
 
+/* vestibuled with the http-sms instance @instance as its SMS provider: the
+ * lines of @settings after its plugin= (then any other section), and the
+ * lines of @secrets after its hook-secret in the secrets file */
 static VbTestDaemon *
-daemon_new(FakeKannel *fake, const gchar *extra)
+daemon_start(const gchar *instance, const gchar *settings, const gchar *secrets)
 {
 	VbTestDaemon *d = vb_test_daemon_new(NULL);
 	g_autoptr(GError) error = NULL;
 	g_autofree gchar *drop_in = NULL;
-	g_autofree gchar *secrets = NULL;
+	g_autofree gchar *old = NULL;
 	g_autofree gchar *all = NULL;
 
 	drop_in = g_strdup_printf("[vestibule]\n"
 				  "operator-contact=" CONTACT "\n"
 				  "[services]\n"
-				  "sms=kannel\n"
-				  "[instance:kannel]\n"
+				  "sms=%s\n"
+				  "[instance:%s]\n"
 				  "plugin=http-sms\n"
-				  "preset=kannel\n"
-				  "url=http://127.0.0.1:%u/cgi-bin/sendsms\n"
-				  "username=vestibule\n"
-				  "from=TestStore\n"
-				  "timeout-s=1\n"
 				  "%s",
-				  fake->port, extra != NULL ? extra : "");
-	vb_test_daemon_write_drop_in(d, "50-kannel.conf", drop_in);
-	g_assert_true(g_file_get_contents(d->secrets_path, &secrets, NULL, NULL));
-	all = g_strconcat(secrets,
-			  "[instance:kannel]\n"
-			  "password=" PASSWORD "\n"
-			  "hook-secret=" HOOK_SECRET "\n",
-			  NULL);
+				  instance, instance, settings);
+	vb_test_daemon_write_drop_in(d, "50-http-sms.conf", drop_in);
+	g_assert_true(g_file_get_contents(d->secrets_path, &old, NULL, NULL));
+	all = g_strdup_printf("%s[instance:%s]\nhook-secret=" HOOK_SECRET "\n%s", old, instance,
+			      secrets);
 	g_assert_true(g_file_set_contents_full(d->secrets_path, all, -1, G_FILE_SET_CONTENTS_NONE,
 					       0600, NULL));
 	if (!vb_test_daemon_start(d, &error))
 		g_error("vestibuled did not start: %s", error->message);
 	return d;
+}
+
+static VbTestDaemon *
+daemon_new(FakeKannel *fake, const gchar *extra)
+{
+	g_autofree gchar *settings = g_strdup_printf("preset=kannel\n"
+						     "url=http://127.0.0.1:%u/cgi-bin/sendsms\n"
+						     "username=vestibule\n"
+						     "from=TestStore\n"
+						     "timeout-s=1\n"
+						     "%s",
+						     fake->port, extra != NULL ? extra : "");
+
+	return daemon_start("kannel", settings, "password=" PASSWORD "\n");
 }
 
 static void
@@ -702,6 +817,237 @@ test_unknown_abandoned(void)
 	daemon_done(d);
 }
 
+/* the newest row of GET /v1/sms (vestibulectl sms) */
+static JsonObject *
+newest_sms(VbTestDaemon *d)
+{
+	g_autoptr(JsonNode) answer = vb_gw_ctl(d, "GET", "/v1/sms?limit=1", NULL);
+	JsonArray *messages =
+	    json_object_get_array_member(json_node_get_object(answer), "messages");
+
+	g_assert_cmpuint(json_array_get_length(messages), ==, 1);
+	return json_object_ref(json_array_get_object_element(messages, 0));
+}
+
+/* the message-id of the result of the first sms item of the outbox */
+static gchar *
+outbox_message_id(VbTestDaemon *d)
+{
+	g_autofree gchar *result = sms_outbox_text(d, "result");
+	g_autoptr(JsonNode) node = NULL;
+
+	g_assert_nonnull(result);
+	node = json_from_string(result, NULL);
+	g_assert_nonnull(node);
+	return g_strdup(json_object_get_string_member(json_node_get_object(node), "message-id"));
+}
+
+static void
+test_template_post_form_basic_auth(void)
+{
+	g_autoptr(FakeKannel) fake = fake_new();
+	g_autoptr(VbTestDaemon) d = NULL;
+	g_autoptr(FakeRequest) req = NULL;
+	g_autoptr(FakeRequest) help = NULL;
+	g_autoptr(JsonObject) row = NULL;
+	g_autofree gchar *settings = NULL;
+	g_autofree gchar *text = NULL;
+	g_autofree gchar *expected = NULL;
+	g_autofree gchar *reference = NULL;
+	g_autofree gchar *stored = NULL;
+	g_autofree gchar *b64 = g_base64_encode((const guchar *)GW_USER ":" GW_PASSWORD,
+						strlen(GW_USER ":" GW_PASSWORD));
+	g_autofree gchar *basic = g_strconcat("Basic ", b64, NULL);
+	g_autoptr(GBytes) password_field = NULL;
+
+	/* the gateway accepts with a JSON answer that carries its own id */
+	fake_set_answer(fake, 200, "{\"status\":\"queued\",\"message_id\":\"gw-7731\"}");
+	settings = g_strdup_printf("preset=none\n"
+				   "method=POST\n"
+				   "url=http://127.0.0.1:%u/api/send\n"
+				   "fields=recipient={to};message={text};sender={from};channel=sms;"
+				   "reference=vb-{id};coding={coding}\n"
+				   "auth=basic\n"
+				   "username=" GW_USER "\n"
+				   "from=TestStore\n"
+				   "success-regex=\"status\":\"queued\"\n"
+				   "id-regex=\"message_id\":\"([^\"]+)\"\n"
+				   "timeout-s=1\n"
+				   "[vestibule]\n"
+				   "name=" GW_STORE "\n",
+				   fake->port);
+	d = daemon_start("gw", settings, "password=" GW_PASSWORD "\n");
+
+	shopper_asks_for_code(d);
+	req = fake_wait_request(fake, 1);
+
+	/* a form post to the configured URL, the fields nowhere else */
+	g_assert_cmpstr(req->method, ==, "POST");
+	g_assert_cmpstr(req->path, ==, "/api/send");
+	g_assert_cmpstr(req->query, ==, "");
+	g_assert_cmpstr(req->content_type, ==, "application/x-www-form-urlencoded");
+	g_assert_cmpstr(req->authorization, ==, basic);
+
+	/* each field, decoded */
+	assert_field(req->body, "recipient", PHONE_A);
+	assert_field(req->body, "sender", "TestStore");
+	assert_field(req->body, "channel", "sms");
+	assert_field(req->body, "coding", "2");
+	reference = vb_gw_form_get_text(req->body, "reference");
+	g_assert_nonnull(reference);
+	g_assert_true(g_str_has_prefix(reference, "vb-hs"));
+	text = vb_gw_form_get_text(req->body, "message");
+	g_assert_nonnull(text);
+	g_assert_true(g_utf8_validate(text, -1, NULL));
+	expected = expected_code_text(GW_STORE, text);
+	g_assert_cmpstr(text, ==, expected);
+	/* nothing but the configured fields, and the password only in the header */
+	password_field = vb_gw_form_get(req->body, "password");
+	g_assert_null(password_field);
+	g_assert_null(strstr(req->body, GW_PASSWORD));
+	{
+		g_auto(GStrv) pairs = g_strsplit(req->body, "&", -1);
+		g_assert_cmpuint(g_strv_length(pairs), ==, 6);
+	}
+
+	/* the code works at the door */
+	shopper_types_code(d, text);
+
+	/* the core keeps the gateway's id, which id-regex found */
+	vb_gw_wait_db_int(d, "SELECT COUNT(*) FROM outbox WHERE kind = 'sms' AND state = 'done'",
+			  NULL, 1);
+	stored = outbox_message_id(d);
+	g_assert_cmpstr(stored, ==, "gw-7731");
+	row = newest_sms(d);
+	g_assert_cmpstr(json_object_get_string_member(row, "message-id"), ==, "gw-7731");
+	g_assert_cmpstr(json_object_get_string_member(row, "provider"), ==, "gw");
+	g_assert_cmpstr(json_object_get_string_member(row, "state"), ==, "queued");
+	g_clear_pointer(&row, json_object_unref);
+
+	/* a 2xx answer that success-regex does not match is a refusal: the reply
+	 * to HELP is not sent, and not sent again */
+	fake_set_answer(fake, 200,
+			"{\"status\":\"failed\",\"message_id\":\"gw-7732\",\"error\":\"no "
+			"credit\"}");
+	{
+		g_autofree gchar *public_url = vb_test_daemon_public_url(d);
+		g_autofree gchar *hook =
+		    g_strdup_printf("%s/hooks/sms/http/gw/inbound", public_url);
+		const gchar *form = "from=%2B33639981234&text=HELP&id=g-1&secret=" HOOK_SECRET;
+		g_assert_cmpuint(vb_gw_http("POST", hook, "application/x-www-form-urlencoded", form,
+					    strlen(form), NULL),
+				 ==, 200);
+	}
+	help = fake_wait_request(fake, 2);
+	g_assert_cmpstr(help->authorization, ==, basic);
+	{
+		g_autofree gchar *reply = vb_gw_form_get_text(help->body, "message");
+		g_assert_cmpstr(reply, ==,
+				GW_STORE ": for help, contact " CONTACT
+					 ". Reply STOP to receive no more messages.");
+	}
+	vb_gw_wait_db_int(d, "SELECT COUNT(*) FROM outbox WHERE kind = 'sms' AND state = 'dead'",
+			  NULL, 1);
+	row = newest_sms(d);
+	g_assert_cmpstr(json_object_get_string_member(row, "state"), ==, "rejected");
+	g_assert_cmpstr(json_object_get_string_member(row, "message-id"), ==, "");
+	vb_gw_assert_contains(json_object_get_string_member(row, "last-error"), "success-regex");
+	g_assert_cmpint(vb_gw_db_int(d,
+				     "SELECT COUNT(*) FROM outbox WHERE kind = 'sms' AND state "
+				     "= 'done'",
+				     NULL),
+			==, 1);
+	g_assert_cmpuint(fake_count(fake), ==, 2);
+
+	/* the password, and the header made of it, are in no log, db or WAL */
+	g_assert_false(vb_test_daemon_files_contain(d, GW_PASSWORD));
+	g_assert_false(vb_test_daemon_files_contain(d, b64));
+	daemon_done(d);
+}
+
+static void
+test_template_bearer_and_regex(void)
+{
+	g_autoptr(FakeKannel) fake = fake_new();
+	g_autoptr(VbTestDaemon) d = NULL;
+	g_autoptr(FakeRequest) req = NULL;
+	g_autoptr(FakeRequest) again = NULL;
+	g_autoptr(JsonObject) row = NULL;
+	g_autoptr(JsonNode) answer = NULL;
+	g_autofree gchar *settings = NULL;
+	g_autofree gchar *text = NULL;
+	g_autofree gchar *path = NULL;
+	g_autofree gchar *stored = NULL;
+	gint64 id;
+
+	/* the gateway answers 200 but says no */
+	fake_set_answer(fake, 200, "ERR no route to +33639981234");
+	settings = g_strdup_printf("preset=none\n"
+				   "method=GET\n"
+				   "url=http://127.0.0.1:%u/api/send?account=77\n"
+				   "fields=to={to-digits};text={text};charset={charset}\n"
+				   "auth=bearer\n"
+				   "success-regex=^OK\n"
+				   "id-regex=^OK ([0-9a-f]+)\n"
+				   "timeout-s=1\n"
+				   "[visit]\n"
+				   "verify-phone=false\n",
+				   fake->port);
+	d = daemon_start("gw", settings, "token=" GW_TOKEN "\n");
+
+	/* no code (a code lost to a failure cannot be sent again): the shopper
+	 * walks in and out, and the notice that follows is the message */
+	vb_gw_tap(d, PAN_A);
+	vb_gw_wait_screen(d, "enter-phone");
+	vb_gw_press(d, PHONE_A_TYPED);
+	vb_gw_wait_screen(d, "door-open");
+	json_node_unref(vb_gw_ctl(d, "POST", "/v1/sim/front-lock/door", "{\"action\": \"open\"}"));
+	json_node_unref(vb_gw_ctl(d, "POST", "/v1/sim/front-lock/door", "{\"action\": \"close\"}"));
+	req = fake_wait_request(fake, 1);
+	g_assert_cmpstr(req->method, ==, "GET");
+	g_assert_cmpstr(req->path, ==, "/api/send");
+	g_assert_cmpstr(req->body, ==, "");
+	g_assert_cmpstr(req->authorization, ==, "Bearer " GW_TOKEN);
+	/* the URL's own query first, then the fields */
+	g_assert_true(g_str_has_prefix(req->query, "account=77&to="));
+	assert_field(req->query, "to", "33639981234");
+	assert_field(req->query, "charset", "UTF-8");
+	text = vb_gw_form_get_text(req->query, "text");
+	vb_gw_assert_contains(text, "a purchase was made with your card");
+
+	/* not counted as sent: a permanent failure, not retried */
+	vb_gw_wait_db_int(d, "SELECT COUNT(*) FROM outbox WHERE kind = 'sms' AND state = 'dead'",
+			  NULL, 1);
+	row = newest_sms(d);
+	g_assert_cmpstr(json_object_get_string_member(row, "state"), ==, "rejected");
+	g_assert_cmpstr(json_object_get_string_member(row, "message-id"), ==, "");
+	vb_gw_assert_contains(json_object_get_string_member(row, "last-error"), "success-regex");
+	g_clear_pointer(&row, json_object_unref);
+	g_assert_cmpuint(fake_count(fake), ==, 1);
+
+	/* the gateway is fixed and the operator retries: the id is id-regex's */
+	fake_set_answer(fake, 200, "OK 5f3a09 queued");
+	id = vb_gw_db_int(d, "SELECT id FROM outbox WHERE kind = 'sms'", NULL);
+	path = g_strdup_printf("/v1/outbox/%" G_GINT64_FORMAT "/retry", id);
+	answer = vb_gw_ctl(d, "POST", path, NULL);
+	again = fake_wait_request(fake, 2);
+	g_assert_cmpstr(again->authorization, ==, "Bearer " GW_TOKEN);
+	{
+		g_autofree gchar *resent = vb_gw_form_get_text(again->query, "text");
+		g_assert_cmpstr(resent, ==, text);
+	}
+	vb_gw_wait_db_int(d, "SELECT COUNT(*) FROM outbox WHERE kind = 'sms' AND state = 'done'",
+			  NULL, 1);
+	stored = outbox_message_id(d);
+	g_assert_cmpstr(stored, ==, "5f3a09");
+	row = newest_sms(d);
+	g_assert_cmpstr(json_object_get_string_member(row, "message-id"), ==, "5f3a09");
+	g_assert_cmpuint(fake_count(fake), ==, 2);
+
+	g_assert_false(vb_test_daemon_files_contain(d, GW_TOKEN));
+	daemon_done(d);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -712,5 +1058,8 @@ main(int argc, char **argv)
 	g_test_add_func("/http-sms/kannel/gateway-down", test_gateway_down);
 	g_test_add_func("/http-sms/kannel/unknown-outcome", test_unknown_outcome);
 	g_test_add_func("/http-sms/kannel/unknown-abandoned", test_unknown_abandoned);
+	g_test_add_func("/http-sms/template/post-form-basic-auth",
+			test_template_post_form_basic_auth);
+	g_test_add_func("/http-sms/template/bearer-and-regex", test_template_bearer_and_regex);
 	return g_test_run();
 }
