@@ -67,6 +67,13 @@ vb_store_token_remove(VbStore *self, const gchar *name, GError **error);
 GPtrArray *
 vb_store_token_list(VbStore *self, GError **error);
 
+/* runs @func(@data) once the open transaction has committed, in the order
+ * given, or at once outside a transaction; a rollback drops it. What others
+ * learn of a change (a bus event) must not come before the change is stored */
+typedef void (*VbStoreCommitFunc)(gpointer data);
+void
+vb_store_after_commit(VbStore *self, VbStoreCommitFunc func, gpointer data, GDestroyNotify destroy);
+
 G_END_DECLS
 
 G_BEGIN_DECLS

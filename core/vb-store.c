@@ -72,8 +72,43 @@ struct _VbStoreStmt {
 struct _VbStoreTransaction {
 	VbStore *store;
 	gboolean committed;
-	gboolean no_sync; /* synchronous=NORMAL until it ends */
+	gboolean no_sync;     /* synchronous=NORMAL until it ends */
+	GArray *after_commit; /* VbStoreDeferred, run in order after COMMIT */
 };
+
+typedef struct {
+	VbStoreCommitFunc func;
+	gpointer data;
+	GDestroyNotify destroy;
+} VbStoreDeferred;
+
+static void
+vb_store_deferred_clear(VbStoreDeferred *deferred)
+{
+	if (deferred->destroy != NULL)
+		deferred->destroy(deferred->data);
+}
+
+void
+vb_store_after_commit(VbStore *self, VbStoreCommitFunc func, gpointer data, GDestroyNotify destroy)
+{
+	VbStoreDeferred deferred = {func, data, destroy};
+
+	g_return_if_fail(VB_IS_STORE(self));
+	g_return_if_fail(func != NULL);
+
+	if (self->tx == NULL) {
+		func(data);
+		vb_store_deferred_clear(&deferred);
+		return;
+	}
+	if (self->tx->after_commit == NULL) {
+		self->tx->after_commit = g_array_new(FALSE, FALSE, sizeof(VbStoreDeferred));
+		g_array_set_clear_func(self->tx->after_commit,
+				       (GDestroyNotify)vb_store_deferred_clear);
+	}
+	g_array_append_val(self->tx->after_commit, deferred);
+}
 
 G_DEFINE_FINAL_TYPE(VbStore, vb_store, G_TYPE_OBJECT)
 
@@ -675,6 +710,14 @@ vb_store_transaction_commit(VbStoreTransaction *tx, GError **error)
 	tx->store->tx = NULL;
 	if (tx->no_sync)
 		vb_store_set_synced(tx->store, TRUE);
+	/* the store is free again: what runs now may open its own transaction */
+	if (tx->after_commit != NULL) {
+		g_autoptr(GArray) after = g_steal_pointer(&tx->after_commit);
+		for (guint i = 0; i < after->len; i++) {
+			VbStoreDeferred *deferred = &g_array_index(after, VbStoreDeferred, i);
+			deferred->func(deferred->data);
+		}
+	}
 	return TRUE;
 }
 
@@ -706,6 +749,8 @@ vb_store_transaction_free(VbStoreTransaction *tx)
 		if (tx->no_sync && self->db != NULL)
 			vb_store_set_synced(self, TRUE);
 	}
+	/* rolled back: nothing of it happened */
+	g_clear_pointer(&tx->after_commit, g_array_unref);
 	g_object_unref(self);
 	g_free(tx);
 }

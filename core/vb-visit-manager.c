@@ -238,6 +238,27 @@ vb_visit_new_id(void)
 	return g_strdup_printf("v-%s-%s", stamp, rand);
 }
 
+typedef struct {
+	VbBus *bus;
+	GVariant *payload;
+} VbVisitStateEvent;
+
+static void
+vb_visit_state_event_free(VbVisitStateEvent *call)
+{
+	g_object_unref(call->bus);
+	g_variant_unref(call->payload);
+	g_free(call);
+}
+
+static void
+vb_visit_state_event_emit(gpointer data)
+{
+	VbVisitStateEvent *call = data;
+	/* the event takes a reference of its own */
+	vb_bus_emit_simple(call->bus, NULL, NULL, VB_EVENT_VISIT_STATE, call->payload);
+}
+
 static gboolean
 vb_visit_set_state(VbVisitManager *self,
 		   const gchar *visit_id,
@@ -249,6 +270,7 @@ vb_visit_set_state(VbVisitManager *self,
 	g_autoptr(VbStoreStmt) timeline = NULL;
 	gint64 now = g_get_real_time();
 	GVariantDict dict;
+	VbVisitStateEvent *call;
 
 	update = vb_store_prepare(
 	    self->store, "UPDATE visits SET state = ?2, updated = ?3 WHERE id = ?1", error);
@@ -277,8 +299,12 @@ vb_visit_set_state(VbVisitManager *self,
 	g_variant_dict_insert(&dict, VB_KEY_STATE, "s", state);
 	if (detail != NULL)
 		g_variant_dict_insert(&dict, VB_KEY_ERROR, "s", detail);
-	vb_bus_emit_simple(vb_context_get_bus(self->context), NULL, NULL, VB_EVENT_VISIT_STATE,
-			   g_variant_dict_end(&dict));
+	/* the bus hears of the state once it is stored, never of one rolled back */
+	call = g_new0(VbVisitStateEvent, 1);
+	call->bus = g_object_ref(vb_context_get_bus(self->context));
+	call->payload = g_variant_ref_sink(g_variant_dict_end(&dict));
+	vb_store_after_commit(self->store, vb_visit_state_event_emit, call,
+			      (GDestroyNotify)vb_visit_state_event_free);
 	return TRUE;
 }
 

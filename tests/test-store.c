@@ -801,6 +801,81 @@ test_checkpoint_when_idle(Fixture *f, gconstpointer user_data)
 	g_assert_cmpint(wal_frames(f->path), <=, 4100);
 }
 
+typedef struct {
+	GString *log;
+	gchar tag;
+	VbStore *store; /* opens a transaction of its own when set */
+} AfterCommit;
+
+static void
+after_commit_run(gpointer data)
+{
+	AfterCommit *ac = data;
+	g_string_append_c(ac->log, ac->tag);
+	if (ac->store != NULL) {
+		g_autoptr(GError) error = NULL;
+		g_autoptr(VbStoreTransaction) tx = vb_store_transaction_begin(ac->store, &error);
+		g_assert_no_error(error);
+		g_assert_true(vb_store_transaction_commit(tx, &error));
+	}
+}
+
+static void
+after_commit_destroy(gpointer data)
+{
+	AfterCommit *ac = data;
+	g_string_append_c(ac->log, '~');
+	g_free(ac);
+}
+
+static void
+after_commit_add(VbStore *store, GString *log, gchar tag, gboolean opens_tx)
+{
+	AfterCommit *ac = g_new0(AfterCommit, 1);
+	ac->log = log;
+	ac->tag = tag;
+	ac->store = opens_tx ? store : NULL;
+	vb_store_after_commit(store, after_commit_run, ac, after_commit_destroy);
+}
+
+/* what is told of a change (a visit-state event) comes after the change is
+ * stored, and never for a change rolled back */
+static void
+test_transaction_after_commit(Fixture *f, gconstpointer user_data)
+{
+	g_autoptr(VbStore) store = open_store(f->path);
+	g_autoptr(GError) error = NULL;
+	g_autoptr(GString) log = g_string_new(NULL);
+
+	/* outside a transaction: at once */
+	after_commit_add(store, log, 'x', FALSE);
+	g_assert_cmpstr(log->str, ==, "x~");
+	g_string_truncate(log, 0);
+
+	{
+		g_autoptr(VbStoreTransaction) tx = vb_store_transaction_begin(store, &error);
+		g_assert_no_error(error);
+		after_commit_add(store, log, 'a', FALSE);
+		after_commit_add(store, log, 'b', TRUE);
+		g_assert_cmpstr(log->str, ==, "");
+		g_assert_true(vb_store_transaction_commit(tx, &error));
+		g_assert_no_error(error);
+		/* in order, once, and free to open a transaction of their own */
+		g_assert_cmpstr(log->str, ==, "ab~~");
+	}
+	g_assert_cmpstr(log->str, ==, "ab~~");
+	g_string_truncate(log, 0);
+
+	{
+		g_autoptr(VbStoreTransaction) tx = vb_store_transaction_begin(store, &error);
+		g_assert_no_error(error);
+		g_assert_nonnull(tx);
+		after_commit_add(store, log, 'r', FALSE);
+		/* rolled back on free */
+	}
+	g_assert_cmpstr(log->str, ==, "~");
+}
+
 static void
 test_transaction_nested(Fixture *f, gconstpointer user_data)
 {
@@ -1195,6 +1270,7 @@ main(int argc, char **argv)
 	ADD("/store/open/file-mode", test_open_file_mode);
 	ADD("/store/open/twice", test_open_twice);
 	ADD("/store/transaction/no-sync", test_transaction_no_sync);
+	ADD("/store/transaction/after-commit", test_transaction_after_commit);
 	ADD("/store/checkpoint/when-idle", test_checkpoint_when_idle);
 	ADD("/store/migrate/every-version", test_migrate_every_version);
 	ADD("/store/migrate/keeps-v1-data", test_migrate_keeps_v1_data);
