@@ -55,6 +55,24 @@ vb_obj_str(JsonObject *obj, const gchar *key)
 	return json_object_get_string_member_with_default(obj, key, "");
 }
 
+/* " key=value" for each member of @obj, strings bare, the rest as JSON */
+static void
+vb_ctl_print_members(JsonObject *obj)
+{
+	g_autoptr(GList) members = json_object_get_members(obj);
+
+	for (GList *l = members; l != NULL; l = l->next) {
+		JsonNode *value = json_object_get_member(obj, l->data);
+		g_autofree gchar *text = NULL;
+		if (JSON_NODE_HOLDS_VALUE(value) &&
+		    json_node_get_value_type(value) == G_TYPE_STRING)
+			text = g_strdup(json_node_get_string(value));
+		else
+			text = json_to_string(value, FALSE);
+		g_print(" %s=%s", (const gchar *)l->data, text);
+	}
+}
+
 /* the masked last read of a door's reader: what a PCI DSS display may show */
 static void
 vb_ctl_print_last_read(JsonObject *read)
@@ -83,21 +101,11 @@ vb_ctl_print_instance_status(JsonObject *inst)
 	JsonObject *status = json_object_has_member(inst, "status")
 				 ? json_object_get_object_member(inst, "status")
 				 : NULL;
-	g_autoptr(GList) members = status != NULL ? json_object_get_members(status) : NULL;
 
-	if (members == NULL)
+	if (status == NULL || json_object_get_size(status) == 0)
 		return;
 	g_print("%s (%s):", vb_obj_str(inst, "name"), vb_obj_str(inst, "plugin"));
-	for (GList *l = members; l != NULL; l = l->next) {
-		JsonNode *value = json_object_get_member(status, l->data);
-		g_autofree gchar *text = NULL;
-		if (JSON_NODE_HOLDS_VALUE(value) &&
-		    json_node_get_value_type(value) == G_TYPE_STRING)
-			text = g_strdup(json_node_get_string(value));
-		else
-			text = json_to_string(value, FALSE);
-		g_print(" %s=%s", (const gchar *)l->data, text);
-	}
+	vb_ctl_print_members(status);
 	g_print("\n");
 }
 
@@ -209,7 +217,6 @@ static void
 vb_ctl_print_event(JsonObject *ev)
 {
 	JsonObject *payload = json_object_get_object_member(ev, "payload");
-	g_autoptr(GList) members = payload != NULL ? json_object_get_members(payload) : NULL;
 
 	g_print("%s #%" G_GINT64_FORMAT " %s", vb_obj_str(ev, "time"),
 		json_object_get_int_member_with_default(ev, "seq", 0), vb_obj_str(ev, "name"));
@@ -217,16 +224,8 @@ vb_ctl_print_event(JsonObject *ev)
 		g_print(" [%s%s%s]",
 			json_object_has_member(ev, "source") ? vb_obj_str(ev, "source") : "core",
 			json_object_has_member(ev, "door") ? "@" : "", vb_obj_str(ev, "door"));
-	for (GList *l = members; l != NULL; l = l->next) {
-		JsonNode *value = json_object_get_member(payload, l->data);
-		g_autofree gchar *text = NULL;
-		if (JSON_NODE_HOLDS_VALUE(value) &&
-		    json_node_get_value_type(value) == G_TYPE_STRING)
-			text = g_strdup(json_node_get_string(value));
-		else
-			text = json_to_string(value, FALSE);
-		g_print(" %s=%s", (const gchar *)l->data, text);
-	}
+	if (payload != NULL)
+		vb_ctl_print_members(payload);
 	g_print("\n");
 }
 
