@@ -30,7 +30,7 @@
  * AUDIT_FLUSH_MS of audit rows; a power cut also those written since the last
  * synced commit, which money and visit state always are */
 #define AUDIT_FLUSH_MS 200
-#define AUDIT_MAX_PENDING 256
+#define AUDIT_MAX_PENDING 64
 
 struct _VbContext {
 	GObject parent_instance;

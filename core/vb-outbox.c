@@ -37,11 +37,15 @@
 #define VB_OUTBOX_METRIC_DISPATCH "vb_outbox_dispatch_total"
 #define VB_OUTBOX_METRIC_REFUSED "vb_outbox_refused_total"
 
-/* the first waiting item of each recipient: only it may go out. Built from the
- * waiting rows only, so the cost does not grow with the history of done rows */
-#define VB_OUTBOX_SQL_HEADS                                                                        \
-	"SELECT MIN(id) AS id FROM outbox WHERE state IN ('pending', 'sending') "                  \
-	"GROUP BY recipient"
+/* only the first live item of each recipient may go out: a pending item is
+ * a head when no older item of its recipient is still pending or sending.
+ * Both the scan (outbox_pending, in the order of the queue) and this test
+ * (outbox_live) read partial indexes of the live items only, so neither the
+ * cost nor the memory of a tick grows with the history of sent items, and no
+ * query needs a temporary table */
+#define VB_OUTBOX_SQL_HEAD                                                                         \
+	"NOT EXISTS (SELECT 1 FROM outbox AS e WHERE e.state IN ('pending', 'sending') "           \
+	"AND e.recipient = o.recipient AND e.id < o.id)"
 
 typedef struct {
 	VbOutboxDispatchFunc dispatch;
@@ -435,8 +439,7 @@ vb_outbox_arm(VbOutbox *self)
 		return;
 	stmt = vb_store_prepare(self->store,
 				"SELECT MIN(o.next_attempt) FROM outbox AS o "
-				"JOIN (" VB_OUTBOX_SQL_HEADS ") AS h ON o.id = h.id "
-				"WHERE o.state = 'pending'",
+				"WHERE o.state = 'pending' AND " VB_OUTBOX_SQL_HEAD,
 				&error);
 	if (stmt == NULL || vb_store_stmt_step(stmt, &error) != VB_STORE_STEP_ROW) {
 		g_warning("cannot read the outbox, trying again in %u s: %s",
@@ -474,10 +477,10 @@ vb_outbox_claim_due(VbOutbox *self, guint room, GError **error)
 		return NULL;
 	stmt = vb_store_prepare(self->store,
 				"SELECT o.id, o.kind, o.recipient, o.idempotency_key, o.payload, "
-				"o.attempts, o.created, o.visit_id FROM outbox AS o "
-				"JOIN (" VB_OUTBOX_SQL_HEADS ") AS h ON o.id = h.id "
+				"o.attempts, o.created, o.visit_id "
+				"FROM outbox AS o INDEXED BY outbox_pending "
 				"WHERE o.state = 'pending' AND o.next_attempt <= ?1 "
-				"ORDER BY o.id LIMIT ?2",
+				"AND " VB_OUTBOX_SQL_HEAD " ORDER BY o.id LIMIT ?2",
 				error);
 	if (stmt == NULL)
 		return NULL;

@@ -38,7 +38,8 @@ struct _VbReplies {
 	VbOutbox *outbox;
 	gchar *operator_phone;
 	gchar *operator_webhook;
-	SoupSession *session;
+	SoupSession *session; /* made for the first webhook call */
+	gboolean running;
 	gulong event_handler;
 	gboolean kind_registered;
 	GHashTable *recent_ids; /* message ids handled lately */
@@ -260,7 +261,7 @@ vb_replies_webhook_dispatch(VbOutbox *outbox,
 	gchar *data;
 	VbWebhookCall *call;
 
-	if (self == NULL || self->session == NULL) {
+	if (self == NULL || !self->running) {
 		vb_outbox_item_complete(item, VB_OUTBOX_OUTCOME_RETRY, NULL,
 					_("the webhook sender is not running"), 0);
 		return;
@@ -283,6 +284,12 @@ vb_replies_webhook_dispatch(VbOutbox *outbox,
 		return;
 	}
 
+	/* an HTTP client costs memory that a store without a webhook never
+	 * needs */
+	if (self->session == NULL)
+		self->session = soup_session_new_with_options(
+		    "timeout", VB_REPLIES_WEBHOOK_TIMEOUT_S, "idle-timeout", 60, "user-agent",
+		    "vestibule/" PACKAGE_VERSION, NULL);
 	uri = g_uri_parse(url, SOUP_HTTP_URI_FLAGS, NULL);
 	call = g_new0(VbWebhookCall, 1);
 	call->item = item;
@@ -710,10 +717,7 @@ vb_replies_start(VbReplies *self)
 {
 	g_return_if_fail(VB_IS_REPLIES(self));
 
-	if (self->session == NULL)
-		self->session = soup_session_new_with_options(
-		    "timeout", VB_REPLIES_WEBHOOK_TIMEOUT_S, "idle-timeout", 60, "user-agent",
-		    "vestibule/" PACKAGE_VERSION, NULL);
+	self->running = TRUE;
 	if (!self->kind_registered) {
 		VbRepliesRef *ref = g_new0(VbRepliesRef, 1);
 
@@ -741,6 +745,7 @@ vb_replies_stop(VbReplies *self)
 	g_return_if_fail(VB_IS_REPLIES(self));
 
 	g_clear_signal_handler(&self->event_handler, vb_context_get_bus(self->context));
+	self->running = FALSE;
 	if (self->session != NULL)
 		soup_session_abort(self->session);
 }

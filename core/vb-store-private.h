@@ -36,6 +36,11 @@ const gchar *
 vb_store_get_quarantined_path(VbStore *self);
 gboolean
 vb_store_checkpoint(VbStore *self, GError **error);
+/* makes every commit so far durable by syncing the write-ahead log, which a
+ * VB_STORE_TRANSACTION_FLAG_NO_SYNC commit leaves in the page cache: for a
+ * record whose durability may follow its effect by one sync, and no more */
+gboolean
+vb_store_sync(VbStore *self, GError **error);
 
 /* the audit log: the caller has already redacted the payload */
 gboolean

@@ -53,6 +53,7 @@ struct _VbStore {
 	gchar *quarantined_path;
 	guint schema_version;
 	GHashTable *stmts;	 /* SQL text -> VbStoreStmt, owned */
+	GHashTable *seen;	 /* hashes of the SQL texts prepared once, uncached */
 	GPtrArray *uncached;	 /* VbStoreStmt given out while the cached one was busy */
 	VbStoreTransaction *tx;	 /* the open transaction, unowned */
 	gboolean denied_in_step; /* the authorizer refused a statement of a namespace step */
@@ -230,7 +231,8 @@ vb_store_stmt_detach(VbStoreStmt *stmt)
  *
  * Borrows a prepared statement from the store's cache, preparing it the first
  * time. If the same SQL is already borrowed, for instance further up the call
- * stack, a private statement is prepared instead.
+ * stack, a private statement is prepared instead. The cache keeps a statement
+ * from its second use on: the first is prepared, run and finalized.
  *
  * Never build @sql from values: bind them.
  *
@@ -243,6 +245,7 @@ VbStoreStmt *
 vb_store_prepare(VbStore *self, const gchar *sql, GError **error)
 {
 	VbStoreStmt *stmt;
+	gboolean cache;
 
 	g_return_val_if_fail(VB_IS_STORE(self), NULL);
 	g_return_val_if_fail(sql != NULL, NULL);
@@ -257,8 +260,12 @@ vb_store_prepare(VbStore *self, const gchar *sql, GError **error)
 	}
 
 	/* a cached statement can serve one borrower at a time: a nested user of the
-	 * same SQL gets its own, finalized when given back */
-	stmt = vb_store_stmt_new(self, sql, stmt == NULL, error);
+	 * same SQL gets its own, finalized when given back. A statement is cached
+	 * from its second use on, so that what runs once (a migration, a start-up
+	 * check, an operator's listing) does not keep its compiled program in
+	 * memory for the daemon's lifetime */
+	cache = stmt == NULL && !g_hash_table_add(self->seen, GUINT_TO_POINTER(g_str_hash(sql)));
+	stmt = vb_store_stmt_new(self, sql, cache, error);
 	if (stmt == NULL)
 		return NULL;
 	stmt->borrowed = TRUE;
@@ -935,11 +942,27 @@ vb_store_migrate_v4(VbStore *self, GError **error)
 				    error);
 }
 
+/* the outbox's queue without temporary tables: the items still to send
+ * (pending) in the order they were queued, and the live items (pending or
+ * sending) of each recipient, which decide the head of its queue. Both are
+ * partial, so they hold the few live items, not the history of every message
+ * sent. The second replaces the index of every item by recipient, which only
+ * that test used */
+static gboolean
+vb_store_migrate_v5(VbStore *self, GError **error)
+{
+	return vb_store_exec_script(self,
+				    "CREATE INDEX outbox_pending ON outbox (id, next_attempt) "
+				    "WHERE state = 'pending';"
+				    "CREATE INDEX outbox_live ON outbox (recipient, id) "
+				    "WHERE state IN ('pending', 'sending');"
+				    "DROP INDEX outbox_recipient;",
+				    error);
+}
+
 static const VbStoreMigrateFunc vb_store_migrations[] = {
-    vb_store_migrate_v1,
-    vb_store_migrate_v2,
-    vb_store_migrate_v3,
-    vb_store_migrate_v4,
+    vb_store_migrate_v1, vb_store_migrate_v2, vb_store_migrate_v3,
+    vb_store_migrate_v4, vb_store_migrate_v5,
 };
 
 /**
@@ -1170,7 +1193,7 @@ vb_store_quarantine(VbStore *self, const gchar *path, const gchar *problem, GErr
 
 /* what SQLite's page cache may hold, in KiB (its default is 2000): the
  * store's working set is the open visits and the outbox */
-#define VB_STORE_CACHE_KIB 512
+#define VB_STORE_CACHE_KIB 256
 
 static gboolean
 vb_store_checkpoint_idle_cb(gpointer user_data)
@@ -1423,6 +1446,36 @@ vb_store_get_quarantined_path(VbStore *self)
 {
 	g_return_val_if_fail(VB_IS_STORE(self), NULL);
 	return self->quarantined_path;
+}
+
+/* vb_store_sync: see vb-store-private.h */
+gboolean
+vb_store_sync(VbStore *self, GError **error)
+{
+	sqlite3_file *log = NULL;
+	gint rc;
+
+	g_return_val_if_fail(VB_IS_STORE(self), FALSE);
+	g_return_val_if_fail(error == NULL || *error == NULL, FALSE);
+
+	if (!vb_store_check_open(self, error))
+		return FALSE;
+	rc = sqlite3_file_control(self->db, "main", SQLITE_FCNTL_JOURNAL_POINTER, &log);
+	if (rc != SQLITE_OK) {
+		g_set_error(error, VB_ERROR, VB_ERROR_IO, "cannot find the store's log: %s",
+			    sqlite3_errstr(rc));
+		return FALSE;
+	}
+	/* no log is open: no commit waits for a sync */
+	if (log == NULL || log->pMethods == NULL)
+		return TRUE;
+	rc = log->pMethods->xSync(log, SQLITE_SYNC_NORMAL);
+	if (rc != SQLITE_OK) {
+		g_set_error(error, VB_ERROR, VB_ERROR_IO, "cannot sync the store's log: %s",
+			    sqlite3_errstr(rc));
+		return FALSE;
+	}
+	return TRUE;
 }
 
 /**
@@ -2175,6 +2228,7 @@ vb_store_finalize(GObject *object)
 	VbStore *self = VB_STORE(object);
 	g_free(self->quarantined_path);
 	g_hash_table_unref(self->stmts);
+	g_hash_table_unref(self->seen);
 	g_ptr_array_unref(self->uncached);
 	G_OBJECT_CLASS(vb_store_parent_class)->finalize(object);
 }
@@ -2183,6 +2237,16 @@ static void
 vb_store_class_init(VbStoreClass *klass)
 {
 	GObjectClass *object_class = G_OBJECT_CLASS(klass);
+	gint rc;
+
+	/* SQLite allocates the first pages of every page cache in one block,
+	 * temporary tables' included; the store's caches grow a page at a time
+	 * instead, so they hold the pages they use and no more. This is
+	 * process-wide and must come before SQLite starts: where something else
+	 * started it first, the default stays */
+	rc = sqlite3_config(SQLITE_CONFIG_PAGECACHE, NULL, 0, 0);
+	if (rc != SQLITE_OK)
+		g_debug("SQLite keeps its page cache settings: %s", sqlite3_errstr(rc));
 	object_class->dispose = vb_store_dispose;
 	object_class->finalize = vb_store_finalize;
 }
@@ -2193,6 +2257,7 @@ vb_store_init(VbStore *self)
 	self->stmts = g_hash_table_new_full(g_str_hash, g_str_equal, NULL,
 					    (GDestroyNotify)vb_store_stmt_destroy);
 	self->uncached = g_ptr_array_new();
+	self->seen = g_hash_table_new(NULL, NULL);
 }
 
 /**
