@@ -13,6 +13,7 @@
 #include "vb-error.h"
 #include "vb-events.h"
 #include "vb-store-private.h"
+#include "vb-test-syncs.h"
 
 /* a SHA-256 in hex, as the HTTP server computes it from a bearer token */
 #define HASH_A "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
@@ -738,6 +739,40 @@ insert_unsynced(VbStore *store, guint n)
 	}
 }
 
+/* what a power cut cannot take back: a commit waits for one sync of the log;
+ * an unsynced one waits for none, and vb_store_sync() then syncs it */
+static void
+test_sync_after_unsynced(Fixture *f, gconstpointer user_data)
+{
+	g_autoptr(VbStore) store = open_store(f->path);
+	g_autoptr(GError) error = NULL;
+	guint before;
+
+	before = vb_test_syncs_wal();
+	g_assert_true(vb_store_token_add(store, "synced", "admin", HASH_A, &error));
+	g_assert_no_error(error);
+	g_assert_cmpuint(vb_test_syncs_wal(), ==, before + 1);
+
+	before = vb_test_syncs_wal();
+	{
+		g_autoptr(VbStoreTransaction) tx = vb_store_transaction_begin_full(
+		    store, VB_STORE_TRANSACTION_FLAG_NO_SYNC, &error);
+		g_assert_no_error(error);
+		g_assert_true(vb_store_token_add(store, "unsynced", "admin", HASH_B, &error));
+		g_assert_true(vb_store_transaction_commit(tx, &error));
+		g_assert_no_error(error);
+	}
+	g_assert_cmpuint(vb_test_syncs_wal(), ==, before);
+	g_assert_true(vb_store_sync(store, &error));
+	g_assert_no_error(error);
+	g_assert_cmpuint(vb_test_syncs_wal(), ==, before + 1);
+
+	/* a closed store says so */
+	vb_store_close(store);
+	g_assert_false(vb_store_sync(store, &error));
+	g_assert_error(error, VB_ERROR, VB_ERROR_FAILED);
+}
+
 static gint64
 wal_frames(const gchar *path)
 {
@@ -1285,6 +1320,7 @@ main(int argc, char **argv)
 	ADD("/store/open/file-mode", test_open_file_mode);
 	ADD("/store/open/twice", test_open_twice);
 	ADD("/store/transaction/no-sync", test_transaction_no_sync);
+	ADD("/store/transaction/sync-after-unsynced", test_sync_after_unsynced);
 	ADD("/store/transaction/after-commit", test_transaction_after_commit);
 	ADD("/store/checkpoint/when-idle", test_checkpoint_when_idle);
 	ADD("/store/migrate/every-version", test_migrate_every_version);

@@ -1,0 +1,200 @@
+/*
+ * Copyright 2026 The Vestibule authors
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+
+#include "config.h"
+
+#include <glib/gstdio.h>
+#include <string.h>
+
+#include "vb-card-reader.h"
+#include "vb-daemon-private.h"
+#include "vb-events.h"
+#include "vb-keypad.h"
+#include "vb-plugin-loader-private.h"
+#include "vb-test-syncs.h"
+
+/*
+ * What a power cut can take back during a tap, counted in syncs of the
+ * store's write-ahead log. The daemon runs the simulated store in this
+ * process, so that every sync SQLite makes is counted: the visit must be on
+ * disk before the processor is asked for a hold (a restart then finds it and
+ * voids the hold), the door must open after that one sync only, and the
+ * approved hold must be on disk right after the door opened, before the daemon
+ * does anything else.
+ */
+
+#define TEST_PAN "4970107305551237"
+#define TEST_PHONE "0639984321"
+
+typedef struct {
+	GMainLoop *loop;
+	const gchar *waiting_for;
+	gboolean seen;
+	/* the log's syncs when each step of the visit reached the bus */
+	guint at_authorizing;
+	guint at_unlocked_state;
+	guint at_door_unlocked;
+} Durability;
+
+static void
+event_cb(VbBus *bus, VbEvent *event, gpointer user_data)
+{
+	Durability *d = user_data;
+	const gchar *name = vb_event_get_name(event);
+
+	if (g_strcmp0(name, VB_EVENT_VISIT_STATE) == 0) {
+		const gchar *state = vb_event_lookup_string(event, VB_KEY_STATE);
+		if (g_strcmp0(state, "authorizing") == 0)
+			d->at_authorizing = vb_test_syncs_wal();
+		else if (g_strcmp0(state, "unlocked") == 0)
+			d->at_unlocked_state = vb_test_syncs_wal();
+	} else if (g_strcmp0(name, VB_EVENT_DOOR_UNLOCKED) == 0) {
+		d->at_door_unlocked = vb_test_syncs_wal();
+	}
+	if (d->waiting_for != NULL && g_strcmp0(name, d->waiting_for) == 0) {
+		d->seen = TRUE;
+		g_main_loop_quit(d->loop);
+	}
+}
+
+static gboolean
+timeout_cb(gpointer user_data)
+{
+	Durability *d = user_data;
+	g_test_fail_printf("no %s event came in 10 s", d->waiting_for);
+	g_main_loop_quit(d->loop);
+	return G_SOURCE_REMOVE;
+}
+
+static void
+expect(Durability *d, const gchar *name)
+{
+	d->waiting_for = name;
+	d->seen = FALSE;
+}
+
+static void
+wait_for(Durability *d)
+{
+	guint id;
+	if (d->seen)
+		return;
+	id = g_timeout_add_seconds(10, timeout_cb, d);
+	g_main_loop_run(d->loop);
+	g_source_remove(id);
+	g_assert_true(d->seen);
+}
+
+static void
+tap(VbPlugin *reader)
+{
+	VbCardRead read = {.kind = VB_CARD_KIND_PAYMENT, .pan_sequence = -1};
+	g_autoptr(GError) error = NULL;
+
+	memcpy(read.pan, TEST_PAN, strlen(TEST_PAN));
+	memcpy(read.expiry, "2812", 4);
+	vb_card_reader_present(VB_CARD_READER(reader), &read, &error);
+	g_assert_no_error(error);
+}
+
+static void
+test_tap_syncs(void)
+{
+	g_autofree gchar *dir = g_dir_make_tmp("vb-test-durability-XXXXXX", NULL);
+	g_autofree gchar *config_path = g_build_filename(dir, "vestibule.conf", NULL);
+	g_autofree gchar *secrets_path = g_build_filename(dir, "secrets.conf", NULL);
+	g_autofree gchar *config = NULL;
+	g_autoptr(VbDaemon) daemon = NULL;
+	g_autoptr(GError) error = NULL;
+	Durability d = {0};
+	VbPluginLoader *loader;
+	VbPlugin *reader, *lock, *keypad;
+	guint at_tap;
+
+	config =
+	    g_strdup_printf("[vestibule]\nname=Test store\nstate-dir=%s/state\n"
+			    "[http]\naddress=127.0.0.1\nport=0\ncontrol-socket=%s/control.sock\n"
+			    "[services]\nsms=sms\npayment=pay\n"
+			    "[visit]\nverify-phone=false\n"
+			    "[door:front]\nreader=front-reader\nlock=front-lock\n"
+			    "keypad=front-keypad\ndisplay=front-display\n"
+			    "[instance:front-reader]\nplugin=sim-reader\n"
+			    "[instance:front-lock]\nplugin=sim-lock\n"
+			    "[instance:front-keypad]\nplugin=sim-keypad\n"
+			    "[instance:front-display]\nplugin=console\noutput=none\n"
+			    "[instance:sms]\nplugin=log-sms\n"
+			    "[instance:pay]\nplugin=sim-payment\n",
+			    dir, dir);
+	g_assert_true(g_file_set_contents(config_path, config, -1, NULL));
+	g_assert_true(g_file_set_contents_full(
+	    secrets_path,
+	    "[vestibule]\n"
+	    "card-token-key=000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f\n"
+	    "phone-key=101112131415161718191a1b1c1d1e1f000102030405060708090a0b0c0d0e0f\n"
+	    "phone-index-key=202122232425262728292a2b2c2d2e2f303132333435363738393a3b3c3d3e3f\n"
+	    "otp-key=303132333435363738393a3b3c3d3e3f202122232425262728292a2b2c2d2e2f\n",
+	    -1, G_FILE_SET_CONTENTS_NONE, 0600, NULL));
+
+	daemon = vb_daemon_new(config_path, secrets_path, NULL);
+	g_assert_true(vb_daemon_start(daemon, &error));
+	g_assert_no_error(error);
+	d.loop = g_main_loop_new(NULL, FALSE);
+	g_signal_connect(vb_context_get_bus(vb_daemon_get_context(daemon)), "event",
+			 G_CALLBACK(event_cb), &d);
+	loader = vb_daemon_get_loader(daemon);
+	reader = vb_plugin_loader_get_instance(loader, "front-reader");
+	lock = vb_plugin_loader_get_instance(loader, "front-lock");
+	keypad = vb_plugin_loader_get_instance(loader, "front-keypad");
+	g_assert_nonnull(reader);
+	g_assert_nonnull(lock);
+	g_assert_nonnull(keypad);
+
+	/* the card's first visit gives its phone; then the shopper leaves */
+	expect(&d, VB_EVENT_DOOR_UNLOCKED);
+	tap(reader);
+	for (const gchar *p = TEST_PHONE; *p != '\0'; p++)
+		vb_keypad_emit_key(VB_KEYPAD(keypad), (VbKeypadKey)(*p - '0'));
+	vb_keypad_emit_key(VB_KEYPAD(keypad), VB_KEYPAD_KEY_ENTER);
+	wait_for(&d);
+	expect(&d, VB_EVENT_SMS_STATUS);
+	vb_plugin_emit(lock, VB_EVENT_DOOR_OPENED, NULL);
+	vb_plugin_emit(lock, VB_EVENT_DOOR_CLOSED, NULL);
+	wait_for(&d);
+	while (g_main_context_iteration(NULL, FALSE))
+		;
+
+	/* the known card comes back */
+	expect(&d, VB_EVENT_DOOR_UNLOCKED);
+	at_tap = vb_test_syncs_wal();
+	tap(reader);
+	wait_for(&d);
+
+	/* the visit was on disk before the processor was asked for the hold */
+	g_assert_cmpuint(d.at_authorizing, ==, at_tap + 1);
+	/* and the door opened after that one sync, the approved hold committed
+	 * but not yet synced */
+	g_assert_cmpuint(d.at_unlocked_state, ==, at_tap + 1);
+	g_assert_cmpuint(d.at_door_unlocked, ==, at_tap + 1);
+	/* the hold was on disk before the daemon did anything else: before the
+	 * shopper could push the door */
+	g_assert_cmpuint(vb_test_syncs_wal(), ==, at_tap + 2);
+
+	vb_daemon_stop(daemon);
+	g_clear_object(&daemon);
+	g_main_loop_unref(d.loop);
+	{
+		g_autofree gchar *cmd = g_strdup_printf("rm -rf '%s'", dir);
+		g_assert_cmpint(system(cmd), ==, 0);
+	}
+}
+
+int
+main(int argc, char **argv)
+{
+	g_test_init(&argc, &argv, NULL);
+	g_test_add_func("/durability/tap/one-sync-before-unlock", test_tap_syncs);
+	return g_test_run();
+}
