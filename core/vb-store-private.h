@@ -41,6 +41,10 @@ vb_store_checkpoint(VbStore *self, GError **error);
  * record whose durability may follow its effect by one sync, and no more */
 gboolean
 vb_store_sync(VbStore *self, GError **error);
+/* the SQLite connection, for the tests that read its statements' counters */
+struct sqlite3;
+struct sqlite3 *
+vb_store_get_handle(VbStore *self);
 
 /* the audit log: the caller has already redacted the payload */
 gboolean

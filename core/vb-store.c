@@ -1448,6 +1448,14 @@ vb_store_get_quarantined_path(VbStore *self)
 	return self->quarantined_path;
 }
 
+/* vb_store_get_handle: see vb-store-private.h */
+struct sqlite3 *
+vb_store_get_handle(VbStore *self)
+{
+	g_return_val_if_fail(VB_IS_STORE(self), NULL);
+	return self->db;
+}
+
 /* vb_store_sync: see vb-store-private.h */
 gboolean
 vb_store_sync(VbStore *self, GError **error)

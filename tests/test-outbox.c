@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <glib/gstdio.h>
 #include <signal.h>
+#include <sqlite3.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -516,6 +517,57 @@ test_order_per_recipient(Fixture *fx, gconstpointer user_data)
 
 	delivered = joined(fx->calls);
 	g_assert_cmpstr(delivered, ==, "A1#1 B1#1 B2#1 A1#2 A1#3 A2#1 A3#1");
+}
+
+/* the statements of the outbox's queue, with @counter of each since the
+ * last reset; reset with @reset */
+static gint
+queue_counter(Fixture *fx, gint counter, gboolean reset)
+{
+	sqlite3 *db = vb_store_get_handle(fx->store);
+	gint total = 0;
+
+	for (sqlite3_stmt *stmt = sqlite3_next_stmt(db, NULL); stmt != NULL;
+	     stmt = sqlite3_next_stmt(db, stmt)) {
+		if (strstr(sqlite3_sql(stmt), "FROM outbox") != NULL)
+			total += sqlite3_stmt_status(stmt, counter, reset);
+	}
+	return total;
+}
+
+/* the queue after a long history: the next items go out in order, and
+ * finding them sorts nothing (no temporary table, whose pages SQLite
+ * allocates and frees at every turn of the queue) and reads the few live
+ * items, never the history of sent ones */
+static void
+test_order_no_sorting(Fixture *fx, gconstpointer user_data)
+{
+	g_autofree gchar *delivered = NULL;
+
+	vb_outbox_start(fx->outbox);
+	for (guint i = 0; i < 200; i++) {
+		g_autofree gchar *key = g_strdup_printf("old%u", i);
+		enqueue(fx, i % 2 == 0 ? "A" : "B", key, NULL);
+		drain();
+	}
+	g_assert_cmpuint(fx->delivered->len, ==, 200);
+	g_ptr_array_set_size(fx->delivered, 0);
+	queue_counter(fx, SQLITE_STMTSTATUS_SORT, TRUE);
+	queue_counter(fx, SQLITE_STMTSTATUS_FULLSCAN_STEP, TRUE);
+	queue_counter(fx, SQLITE_STMTSTATUS_AUTOINDEX, TRUE);
+
+	fx->random_mode = RANDOM_MAX;
+	enqueue(fx, "A", "A1", "r");
+	enqueue(fx, "A", "A2", NULL);
+	enqueue(fx, "B", "B1", NULL);
+	drain();
+	advance(fx, 1000);
+	delivered = joined(fx->delivered);
+	g_assert_cmpstr(delivered, ==, "B1 A1 A2");
+	g_assert_cmpint(queue_counter(fx, SQLITE_STMTSTATUS_SORT, FALSE), ==, 0);
+	/* a step per live item of the one scan, of the pending items' index */
+	g_assert_cmpint(queue_counter(fx, SQLITE_STMTSTATUS_FULLSCAN_STEP, FALSE), <=, 3);
+	g_assert_cmpint(queue_counter(fx, SQLITE_STMTSTATUS_AUTOINDEX, FALSE), ==, 0);
 }
 
 static void
@@ -1521,6 +1573,7 @@ main(int argc, char **argv)
 	ADD("/outbox/stop/in-flight", test_stop_in_flight);
 	ADD("/outbox/ephemeral/secret", test_ephemeral);
 	ADD("/outbox/counts", test_counts);
+	ADD("/outbox/order/long-history-no-sorting", test_order_no_sorting);
 #undef ADD
 
 	return g_test_run();
