@@ -30,7 +30,12 @@
  * AUDIT_FLUSH_MS of audit rows; a power cut also those written since the last
  * synced commit, which money and visit state always are */
 #define AUDIT_FLUSH_MS 200
-#define AUDIT_MAX_PENDING 64
+/* a batch this long is written as soon as the loop has nothing else to do,
+ * which keeps it out of a tap's way (the processor's answer, the unlock); one
+ * four times as long is written at the next turn of the loop, whatever else
+ * waits, so that a flood of events cannot grow the buffer without bound */
+#define AUDIT_BATCH 64
+#define AUDIT_MAX_PENDING (4 * AUDIT_BATCH)
 
 struct _VbContext {
 	GObject parent_instance;
@@ -44,6 +49,7 @@ struct _VbContext {
 	gulong audit_handler;
 	GPtrArray *audit_pending; /* of VbEvent */
 	GSource *audit_source;
+	gboolean audit_source_is_idle; /* not the time-out: a batch is full */
 };
 
 G_DEFINE_FINAL_TYPE(VbContext, vb_context, G_TYPE_OBJECT)
@@ -434,6 +440,23 @@ vb_context_tokenize_card(VbContext *self, VbCardRead *read, GError **error)
 static gboolean
 vb_context_audit_timeout_cb(gpointer user_data);
 
+/* replaces the pending flush, if any, with @source (an idle source when
+ * @batch_full, else the time-out) */
+static void
+vb_context_schedule_audit(VbContext *self, GSource *source, gint priority, gboolean batch_full)
+{
+	if (self->audit_source != NULL) {
+		g_source_destroy(self->audit_source);
+		g_source_unref(self->audit_source);
+	}
+	self->audit_source = source;
+	self->audit_source_is_idle = batch_full;
+	g_source_set_priority(source, priority);
+	g_source_set_callback(source, vb_context_audit_timeout_cb, self, NULL);
+	g_source_set_static_name(source, "[vestibule] audit flush");
+	g_source_attach(source, g_main_context_get_thread_default());
+}
+
 void
 vb_context_flush_audit(VbContext *self)
 {
@@ -448,10 +471,7 @@ vb_context_flush_audit(VbContext *self)
 		return;
 	if (vb_store_in_transaction(self->store)) {
 		/* called from inside someone's transaction: the loop writes it next */
-		self->audit_source = g_idle_source_new();
-		g_source_set_callback(self->audit_source, vb_context_audit_timeout_cb, self, NULL);
-		g_source_set_static_name(self->audit_source, "[vestibule] audit flush");
-		g_source_attach(self->audit_source, g_main_context_get_thread_default());
+		vb_context_schedule_audit(self, g_idle_source_new(), G_PRIORITY_DEFAULT, TRUE);
 		return;
 	}
 	tx =
@@ -493,23 +513,19 @@ vb_context_audit_event_cb(VbBus *bus, VbEvent *event, gpointer user_data)
 	vb_metrics_add(self->metrics, "vb_bus_events_total", labels, 1);
 	g_ptr_array_add(self->audit_pending, vb_event_ref(event));
 	/* never written from here: the event may come from inside a caller's
-	 * transaction; a full buffer is written as soon as the loop turns */
-	if (self->audit_pending->len >= AUDIT_MAX_PENDING && self->audit_source != NULL &&
-	    g_source_get_priority(self->audit_source) == G_PRIORITY_LOW) {
-		g_source_destroy(self->audit_source);
-		g_clear_pointer(&self->audit_source, g_source_unref);
-	}
-	if (self->audit_source == NULL) {
-		self->audit_source = self->audit_pending->len >= AUDIT_MAX_PENDING
-					 ? g_idle_source_new()
-					 : g_timeout_source_new(AUDIT_FLUSH_MS);
-		g_source_set_priority(self->audit_source,
-				      self->audit_pending->len >= AUDIT_MAX_PENDING
-					  ? G_PRIORITY_DEFAULT
-					  : G_PRIORITY_LOW);
-		g_source_set_callback(self->audit_source, vb_context_audit_timeout_cb, self, NULL);
-		g_source_set_static_name(self->audit_source, "[vestibule] audit flush");
-		g_source_attach(self->audit_source, g_main_context_get_thread_default());
+	 * transaction. Each step up replaces the source of the step below */
+	if (self->audit_pending->len >= AUDIT_MAX_PENDING) {
+		if (self->audit_source != NULL &&
+		    g_source_get_priority(self->audit_source) == G_PRIORITY_DEFAULT)
+			return;
+		vb_context_schedule_audit(self, g_idle_source_new(), G_PRIORITY_DEFAULT, TRUE);
+	} else if (self->audit_pending->len >= AUDIT_BATCH) {
+		if (self->audit_source != NULL && self->audit_source_is_idle)
+			return;
+		vb_context_schedule_audit(self, g_idle_source_new(), G_PRIORITY_LOW, TRUE);
+	} else if (self->audit_source == NULL) {
+		vb_context_schedule_audit(self, g_timeout_source_new(AUDIT_FLUSH_MS),
+					  G_PRIORITY_LOW, FALSE);
 	}
 }
 
