@@ -960,9 +960,22 @@ vb_store_migrate_v5(VbStore *self, GError **error)
 				    error);
 }
 
+/* a visit whose door closed while the outbox was full owes its shopper the
+ * notice SMS: it is queued as soon as the outbox has room */
+static gboolean
+vb_store_migrate_v6(VbStore *self, GError **error)
+{
+	return vb_store_exec_script(self,
+				    "ALTER TABLE visits ADD COLUMN notice_owed INTEGER NOT NULL "
+				    "DEFAULT 0;"
+				    "CREATE INDEX visits_notice_owed ON visits (id) "
+				    "WHERE notice_owed = 1;",
+				    error);
+}
+
 static const VbStoreMigrateFunc vb_store_migrations[] = {
     vb_store_migrate_v1, vb_store_migrate_v2, vb_store_migrate_v3,
-    vb_store_migrate_v4, vb_store_migrate_v5,
+    vb_store_migrate_v4, vb_store_migrate_v5, vb_store_migrate_v6,
 };
 
 /**

@@ -97,6 +97,7 @@ struct _VbVisitManager {
 	GHashTable *doors; /* name -> VbDoor */
 	gulong event_handler;
 	GSource *deadline_timer;
+	GSource *owed_source; /* queues the owed notices, once the outbox has room */
 	gboolean started;
 	/* [visit], [services] and [vestibule] settings */
 	gint64 hold_amount;
@@ -117,6 +118,9 @@ struct _VbVisitManager {
 };
 
 G_DEFINE_FINAL_TYPE(VbVisitManager, vb_visit_manager, G_TYPE_OBJECT)
+
+static gboolean
+vb_visit_manager_owed_cb(gpointer user_data);
 
 /* doors */
 
@@ -1010,7 +1014,9 @@ vb_door_closed(VbDoor *door)
 	VbPlugin *lock = vb_visit_manager_instance(self, door->lock);
 	g_autoptr(VbStoreTransaction) tx = NULL;
 	g_autoptr(GError) error = NULL;
+	g_autoptr(GError) error_full = NULL;
 	g_autofree gchar *key = NULL;
+	gboolean ok;
 
 	if (door->phase != VB_PHASE_OPEN)
 		return;
@@ -1020,18 +1026,34 @@ vb_door_closed(VbDoor *door)
 				 error->message);
 		g_clear_error(&error);
 	}
-	/* the notice and the state change are one commit: neither without the other */
+	/* the notice and the state change are one commit: neither without the
+	 * other. With the outbox full (a long outage), the closed door is
+	 * recorded all the same, so that the visit's order can settle, and the
+	 * visit owes its notice, queued as soon as the outbox has room */
 	key = g_strdup_printf("%s:notice", door->visit_id);
 	tx = vb_store_transaction_begin(self->store, &error);
-	if (tx == NULL ||
-	    !vb_visit_set_state(self, door->visit_id, "awaiting-order", NULL, &error) ||
-	    (door->customer_id > 0 &&
-	     !vb_visit_enqueue_sms(self, door->visit_id, door->customer_id, VB_SMS_NOTICE,
-				   door->language, key, &error)) ||
-	    !vb_store_transaction_commit(tx, &error)) {
+	ok = tx != NULL && vb_visit_set_state(self, door->visit_id, "awaiting-order", NULL, &error);
+	if (ok && door->customer_id > 0 &&
+	    !vb_visit_enqueue_sms(self, door->visit_id, door->customer_id, VB_SMS_NOTICE,
+				  door->language, key, &error)) {
+		ok = g_error_matches(error, VB_ERROR, VB_ERROR_TOO_LARGE);
+		if (ok) {
+			error_full = g_steal_pointer(&error);
+			ok = vb_visit_set_int(self, door->visit_id,
+					      "UPDATE visits SET notice_owed = ?2 WHERE id = ?1", 1,
+					      &error);
+		}
+	}
+	if (!ok || !vb_store_transaction_commit(tx, &error)) {
 		vb_context_alert(self->context, VB_ALERT_CRITICAL, NULL,
 				 "visit %s: cannot record the closed door: %s", door->visit_id,
 				 error->message);
+	} else if (error_full != NULL) {
+		vb_context_alert(
+		    self->context, VB_ALERT_CRITICAL, NULL,
+		    "visit %s: its notice SMS waits for room in the outbox (%s); it is "
+		    "queued as soon as there is",
+		    door->visit_id, error_full->message);
 	}
 	vb_door_end(door, VB_PROMPT_WELCOME);
 }
@@ -1649,6 +1671,16 @@ vb_visit_sms_complete(VbOutbox *outbox,
 		      GError **error)
 {
 	VbVisitManager *self = VB_VISIT_MANAGER(user_data);
+
+	/* an SMS leaves the outbox: room for an owed notice, queued once this
+	 * completion has committed */
+	if (self->started && self->owed_source == NULL) {
+		self->owed_source = g_idle_source_new();
+		g_source_set_priority(self->owed_source, G_PRIORITY_LOW);
+		g_source_set_callback(self->owed_source, vb_visit_manager_owed_cb, self, NULL);
+		g_source_set_static_name(self->owed_source, "[vestibule] owed notices");
+		g_source_attach(self->owed_source, NULL);
+	}
 	if (outcome != VB_OUTBOX_OUTCOME_DONE)
 		vb_context_alert(self->context, VB_ALERT_WARNING, NULL,
 				 "an SMS for visit %s could not be sent; see vestibulectl outbox",
@@ -2004,6 +2036,64 @@ vb_visit_manager_get_receipt(VbVisitManager *self, const gchar *token, GError **
 
 /* the capture deadline */
 
+/* queues the notices that visits owe since the outbox was full, oldest
+ * first, while it has room */
+static void
+vb_visit_manager_queue_owed_notices(VbVisitManager *self)
+{
+	g_autoptr(GPtrArray) owed =
+	    g_ptr_array_new_with_free_func((GDestroyNotify)vb_visit_row_free);
+	g_autoptr(GError) error = NULL;
+
+	{
+		g_autoptr(VbStoreStmt) stmt = vb_store_prepare(self->store,
+							       "SELECT " VB_VISIT_COLUMNS
+							       " FROM visits WHERE notice_owed = 1 "
+							       "ORDER BY created LIMIT 64",
+							       &error);
+		if (stmt == NULL) {
+			g_warning("cannot read the owed notices: %s", error->message);
+			return;
+		}
+		while (vb_store_stmt_step(stmt, &error) == VB_STORE_STEP_ROW)
+			g_ptr_array_add(owed, vb_visit_row_from_stmt(stmt));
+	}
+	for (guint i = 0; i < owed->len; i++) {
+		VbVisitRow *row = g_ptr_array_index(owed, i);
+		g_autoptr(VbStoreTransaction) tx = vb_store_transaction_begin(self->store, &error);
+		g_autofree gchar *key = g_strdup_printf("%s:notice", row->id);
+		gboolean ok;
+
+		/* an erased customer has no phone left to owe a notice to */
+		ok = tx != NULL &&
+		     (row->customer_id <= 0 ||
+		      vb_visit_enqueue_sms(self, row->id, row->customer_id, VB_SMS_NOTICE,
+					   row->language, key, &error)) &&
+		     vb_visit_set_int(self, row->id,
+				      "UPDATE visits SET notice_owed = ?2 WHERE id = ?1", 0,
+				      &error) &&
+		     vb_store_transaction_commit(tx, &error);
+		if (!ok) {
+			/* still full: the next completion or the next minute tries again */
+			if (!g_error_matches(error, VB_ERROR, VB_ERROR_TOO_LARGE))
+				g_warning("visit %s: cannot queue its owed notice: %s", row->id,
+					  error->message);
+			return;
+		}
+		g_message("visit %s: its owed notice SMS is queued", row->id);
+	}
+}
+
+static gboolean
+vb_visit_manager_owed_cb(gpointer user_data)
+{
+	VbVisitManager *self = VB_VISIT_MANAGER(user_data);
+
+	g_clear_pointer(&self->owed_source, g_source_unref);
+	vb_visit_manager_queue_owed_notices(self);
+	return G_SOURCE_REMOVE;
+}
+
 static void
 vb_visit_manager_check_deadlines(VbVisitManager *self)
 {
@@ -2060,6 +2150,7 @@ static gboolean
 vb_visit_manager_deadline_cb(gpointer user_data)
 {
 	vb_visit_manager_check_deadlines(VB_VISIT_MANAGER(user_data));
+	vb_visit_manager_queue_owed_notices(VB_VISIT_MANAGER(user_data));
 	return G_SOURCE_CONTINUE;
 }
 
@@ -2238,6 +2329,7 @@ vb_visit_manager_start(VbVisitManager *self)
 	g_source_set_static_name(self->deadline_timer, "[vestibule] capture deadlines");
 	g_source_attach(self->deadline_timer, NULL);
 	vb_visit_manager_check_deadlines(self);
+	vb_visit_manager_queue_owed_notices(self);
 	g_hash_table_iter_init(&iter, self->doors);
 	while (g_hash_table_iter_next(&iter, NULL, (gpointer *)&door)) {
 		if (door->phase == VB_PHASE_IDLE)
@@ -2260,6 +2352,10 @@ vb_visit_manager_stop(VbVisitManager *self)
 	if (self->deadline_timer != NULL) {
 		g_source_destroy(self->deadline_timer);
 		g_clear_pointer(&self->deadline_timer, g_source_unref);
+	}
+	if (self->owed_source != NULL) {
+		g_source_destroy(self->owed_source);
+		g_clear_pointer(&self->owed_source, g_source_unref);
 	}
 	/* door sessions stay in the store: the next start resumes or settles them */
 	g_hash_table_iter_init(&iter, self->doors);

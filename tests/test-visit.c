@@ -2388,6 +2388,64 @@ check_deadline_policy(const gchar *drop_in, const gchar *settlement, gint64 capt
 	g_assert_cmpint(vb_test_daemon_stop(d), ==, 0);
 }
 
+/* the outbox is full when a shopper walks out (a long SMS outage filled it):
+ * the closed door is recorded all the same, so that the order can settle,
+ * the operator is told, and the notice goes out once, as soon as the outbox
+ * has room, even across a restart */
+static void
+test_notice_outbox_full(void)
+{
+	g_autoptr(VbTestDaemon) d =
+	    daemon_new(NO_CODE "[outbox]\nmax-pending=1\nbase-delay-ms=50\nmax-delay-ms=100\n");
+	g_autofree gchar *first = first_visit(d, PAN_A, NULL, PHONE_A_TYPED, PHONE_A, FALSE, NULL);
+	g_autofree gchar *second = NULL;
+	g_autofree gchar *key_second = NULL;
+	g_autoptr(GPtrArray) alerts = NULL;
+	g_autoptr(GPtrArray) lines = NULL;
+	g_autoptr(JsonNode) visit = NULL;
+	gboolean alerted = FALSE;
+
+	/* the first notice takes the outbox's only place while SMS is down */
+	json_node_unref(ctl(d, "POST", "/v1/sim/sms/outage", "{\"down\": true}"));
+	walk_in_and_out(d, first);
+	second = first_visit(d, PAN_B, NULL, PHONE_B_TYPED, PHONE_B, FALSE, NULL);
+	walk_in_and_out(d, second);
+	key_second = g_strdup_printf("%s:notice", second);
+	g_assert_cmpint(
+	    db_int(d, "SELECT COUNT(*) FROM outbox WHERE idempotency_key = ?1", key_second), ==, 0);
+	alerts = vb_test_daemon_events(d, "alert");
+	for (guint i = 0; i < alerts->len; i++) {
+		if (strstr(g_ptr_array_index(alerts, i), "waits for room in the outbox") != NULL)
+			alerted = TRUE;
+	}
+	g_assert_true(alerted);
+
+	g_assert_cmpstr(visit_state(d, second), ==, "awaiting-order");
+	g_assert_cmpuint(count_sms_to(d, PHONE_B), ==, 0);
+
+	/* the daemon restarts (the simulated outage ends with it): the notice
+	 * owed is not forgotten, and both go, each once */
+	g_assert_cmpint(vb_test_daemon_stop(d), ==, 0);
+	daemon_restart(d);
+	lines = wait_sms(d, PHONE_B, 1);
+	assert_contains(sms_body(lines, 0), "a purchase was made with your card");
+	g_assert_cmpstr(sms_key(lines, 0), ==, key_second);
+	g_clear_pointer(&lines, g_ptr_array_unref);
+	lines = wait_sms(d, PHONE_A, 1);
+	wait_outbox_idle(d);
+	assert_sms_once_each(d);
+	g_assert_cmpuint(count_sms_to(d, PHONE_B), ==, 1);
+
+	/* and the visit settles as any other */
+	{
+		g_autoptr(JsonNode) answer = NULL;
+		g_autofree gchar *token = vb_test_daemon_create_token(d, "vision", "orders");
+		g_assert_cmpuint(post_order(d, token, second, ORDER_SMALL, &answer), ==, 200);
+	}
+	visit = wait_visit_state(d, second, "settled");
+	g_assert_cmpint(vb_test_daemon_stop(d), ==, 0);
+}
+
 static void
 test_deadline_cancel(void)
 {
@@ -2440,6 +2498,7 @@ main(int argc, char **argv)
 	ADD("/visit/first/bad-keypad-entry", test_first_bad_keypad_entry);
 	ADD("/visit/deadline/cancel", test_deadline_cancel);
 	ADD("/visit/deadline/capture-up-to", test_deadline_capture);
+	ADD("/visit/notice/outbox-full", test_notice_outbox_full);
 	ADD("/visit/first/french", test_first_french);
 	ADD("/visit/first/without-code", test_first_without_code);
 	ADD("/visit/first/wrong-code-three-times", test_first_wrong_code);
