@@ -2400,6 +2400,7 @@ test_notice_outbox_full(void)
 	g_autofree gchar *first = first_visit(d, PAN_A, NULL, PHONE_A_TYPED, PHONE_A, FALSE, NULL);
 	g_autofree gchar *second = NULL;
 	g_autofree gchar *key_second = NULL;
+	g_autofree gchar *state = NULL;
 	g_autoptr(GPtrArray) alerts = NULL;
 	g_autoptr(GPtrArray) lines = NULL;
 	g_autoptr(JsonNode) visit = NULL;
@@ -2420,7 +2421,8 @@ test_notice_outbox_full(void)
 	}
 	g_assert_true(alerted);
 
-	g_assert_cmpstr(visit_state(d, second), ==, "awaiting-order");
+	state = visit_state(d, second);
+	g_assert_cmpstr(state, ==, "awaiting-order");
 	g_assert_cmpuint(count_sms_to(d, PHONE_B), ==, 0);
 
 	/* the daemon restarts (the simulated outage ends with it): the notice
