@@ -14,6 +14,7 @@
 #include "vb-events.h"
 #include "vb-keypad.h"
 #include "vb-plugin-loader-private.h"
+#include "vb-test-inprocess.h"
 #include "vb-test-syncs.h"
 
 /*
@@ -103,44 +104,15 @@ tap(VbPlugin *reader)
 static void
 test_tap_syncs(void)
 {
-	g_autofree gchar *dir = g_dir_make_tmp("vb-test-durability-XXXXXX", NULL);
-	g_autofree gchar *config_path = g_build_filename(dir, "vestibule.conf", NULL);
-	g_autofree gchar *secrets_path = g_build_filename(dir, "secrets.conf", NULL);
-	g_autofree gchar *config = NULL;
-	g_autoptr(VbDaemon) daemon = NULL;
-	g_autoptr(GError) error = NULL;
+	g_autofree gchar *dir = NULL;
+	VbDaemon *daemon;
 	Durability d = {0};
 	VbPluginLoader *loader;
 	VbPlugin *reader, *lock, *keypad;
 	guint at_tap;
 
-	config =
-	    g_strdup_printf("[vestibule]\nname=Test store\nstate-dir=%s/state\n"
-			    "[http]\naddress=127.0.0.1\nport=0\ncontrol-socket=%s/control.sock\n"
-			    "[services]\nsms=sms\npayment=pay\n"
-			    "[visit]\nverify-phone=false\n"
-			    "[door:front]\nreader=front-reader\nlock=front-lock\n"
-			    "keypad=front-keypad\ndisplay=front-display\n"
-			    "[instance:front-reader]\nplugin=sim-reader\n"
-			    "[instance:front-lock]\nplugin=sim-lock\n"
-			    "[instance:front-keypad]\nplugin=sim-keypad\n"
-			    "[instance:front-display]\nplugin=console\noutput=none\n"
-			    "[instance:sms]\nplugin=log-sms\n"
-			    "[instance:pay]\nplugin=sim-payment\n",
-			    dir, dir);
-	g_assert_true(g_file_set_contents(config_path, config, -1, NULL));
-	g_assert_true(g_file_set_contents_full(
-	    secrets_path,
-	    "[vestibule]\n"
-	    "card-token-key=000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f\n"
-	    "phone-key=101112131415161718191a1b1c1d1e1f000102030405060708090a0b0c0d0e0f\n"
-	    "phone-index-key=202122232425262728292a2b2c2d2e2f303132333435363738393a3b3c3d3e3f\n"
-	    "otp-key=303132333435363738393a3b3c3d3e3f202122232425262728292a2b2c2d2e2f\n",
-	    -1, G_FILE_SET_CONTENTS_NONE, 0600, NULL));
-
-	daemon = vb_daemon_new(config_path, secrets_path, NULL);
-	g_assert_true(vb_daemon_start(daemon, &error));
-	g_assert_no_error(error);
+	daemon = vb_test_inprocess_start(
+	    "[visit]\nverify-phone=false\n" VB_TEST_INPROCESS_SIM_STORE, &dir);
 	d.loop = g_main_loop_new(NULL, FALSE);
 	g_signal_connect(vb_context_get_bus(vb_daemon_get_context(daemon)), "event",
 			 G_CALLBACK(event_cb), &d);
@@ -182,13 +154,8 @@ test_tap_syncs(void)
 	 * shopper could push the door */
 	g_assert_cmpuint(vb_test_syncs_wal(), ==, at_tap + 2);
 
-	vb_daemon_stop(daemon);
-	g_clear_object(&daemon);
+	vb_test_inprocess_stop(daemon, dir);
 	g_main_loop_unref(d.loop);
-	{
-		g_autofree gchar *cmd = g_strdup_printf("rm -rf '%s'", dir);
-		g_assert_cmpint(system(cmd), ==, 0);
-	}
 }
 
 int

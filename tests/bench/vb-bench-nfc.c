@@ -13,6 +13,7 @@
 #include "../nfc/vb-pn532-emu.h"
 #include "vb-daemon-private.h"
 #include "vb-events.h"
+#include "../vb-test-inprocess.h"
 
 /*
  * From a card's arrival in the field of the emulated PN532 to the core's
@@ -65,14 +66,10 @@ bench_cmp(gconstpointer a, gconstpointer b)
 int
 main(int argc, char **argv)
 {
-	g_autofree gchar *dir = g_dir_make_tmp("vb-bench-nfc-XXXXXX", NULL);
-	g_autofree gchar *config_path = g_build_filename(dir, "vestibule.conf", NULL);
-	g_autofree gchar *secrets_path = g_build_filename(dir, "secrets.conf", NULL);
+	g_autofree gchar *dir = NULL;
 	g_autofree gchar *config = NULL;
 	g_autofree gchar *connstring = NULL;
-	g_autofree gchar *cmd = NULL;
-	g_autoptr(VbDaemon) daemon = NULL;
-	g_autoptr(GError) error = NULL;
+	VbDaemon *daemon;
 	g_autoptr(GArray) samples = g_array_new(FALSE, FALSE, sizeof(gint64));
 	g_autoptr(VbPn532Emu) emu = NULL;
 	g_autoptr(VbEmuCard) card = vb_emu_card_visa();
@@ -93,25 +90,10 @@ main(int argc, char **argv)
 
 	emu = vb_pn532_emu_new(NULL);
 	connstring = vb_pn532_emu_connstring(emu);
-	config = g_strdup_printf("[vestibule]\nname=Bench store\nstate-dir=%s/state\n"
-				 "[http]\naddress=127.0.0.1\nport=0\n"
-				 "control-socket=%s/control.sock\n"
-				 "[instance:reader]\nplugin=nfc\nconnstring=%s\n"
+	config = g_strdup_printf("[instance:reader]\nplugin=nfc\nconnstring=%s\n"
 				 "poll-period-ms=%" G_GINT64_FORMAT "\n",
-				 dir, dir, connstring, poll_ms);
-	g_assert_true(g_file_set_contents(config_path, config, -1, NULL));
-	g_assert_true(g_file_set_contents_full(
-	    secrets_path,
-	    "[vestibule]\n"
-	    "card-token-key=000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f\n"
-	    "phone-key=101112131415161718191a1b1c1d1e1f000102030405060708090a0b0c0d0e0f\n"
-	    "phone-index-key=202122232425262728292a2b2c2d2e2f303132333435363738393a3b3c3d3e3f\n"
-	    "otp-key=303132333435363738393a3b3c3d3e3f202122232425262728292a2b2c2d2e2f\n",
-	    -1, G_FILE_SET_CONTENTS_NONE, 0600, NULL));
-
-	daemon = vb_daemon_new(config_path, secrets_path, NULL);
-	if (!vb_daemon_start(daemon, &error))
-		g_error("vestibuled did not start: %s", error->message);
+				 connstring, poll_ms);
+	daemon = vb_test_inprocess_start(config, &dir);
 	b.loop = g_main_loop_new(NULL, FALSE);
 	g_signal_connect(vb_context_get_bus(vb_daemon_get_context(daemon)), "event",
 			 G_CALLBACK(bench_event_cb), &b);
@@ -143,11 +125,7 @@ main(int argc, char **argv)
 		    ? "PASS"
 		    : "MISS");
 
-	vb_daemon_stop(daemon);
-	g_clear_object(&daemon);
+	vb_test_inprocess_stop(daemon, dir);
 	g_main_loop_unref(b.loop);
-	cmd = g_strdup_printf("rm -rf '%s'", dir);
-	if (system(cmd) != 0)
-		g_warning("could not remove %s", dir);
 	return 0;
 }

@@ -16,6 +16,7 @@
 #include "vb-events.h"
 #include "vb-keypad.h"
 #include "vb-plugin-loader-private.h"
+#include "../vb-test-inprocess.h"
 
 /*
  * Tap-to-unlock latency for a known card, through the simulated store, in the
@@ -178,16 +179,11 @@ bench_hist_quantile(const BenchHistogram *h, guint permille)
 int
 main(int argc, char **argv)
 {
-	g_autofree gchar *dir = g_dir_make_tmp("vb-bench-tap-XXXXXX", NULL);
-	g_autofree gchar *config_path = g_build_filename(dir, "vestibule.conf", NULL);
-	g_autofree gchar *secrets_path = g_build_filename(dir, "secrets.conf", NULL);
-	g_autofree gchar *config = NULL;
-	g_autoptr(VbDaemon) daemon = NULL;
-	g_autoptr(GError) error = NULL;
+	g_autofree gchar *dir = NULL;
+	VbDaemon *daemon;
 	/* static: only the pages of the buckets that the taps hit are resident */
 	static BenchHistogram hist_static;
 	BenchHistogram *hist = &hist_static;
-	g_autofree gchar *cmd = NULL;
 	Bench b = {0};
 	VbPluginLoader *loader;
 	VbPlugin *reader, *lock, *keypad;
@@ -204,36 +200,11 @@ main(int argc, char **argv)
 			warmup = (guint)atoi(argv[++i]);
 	}
 
-	config =
-	    g_strdup_printf("[vestibule]\nname=Bench store\nstate-dir=%s/state\n"
-			    "[http]\naddress=127.0.0.1\nport=0\ncontrol-socket=%s/control.sock\n"
-			    "[services]\nsms=sms\npayment=pay\n"
-			    "[visit]\nverify-phone=false\n"
-			    /* a notice per visit, a visit a millisecond */
-			    "[sms]\nrate-per-minute=0\n"
-			    "[door:front]\nreader=front-reader\nlock=front-lock\n"
-			    "keypad=front-keypad\ndisplay=front-display\n"
-			    "[instance:front-reader]\nplugin=sim-reader\n"
-			    "[instance:front-lock]\nplugin=sim-lock\n"
-			    "[instance:front-keypad]\nplugin=sim-keypad\n"
-			    "[instance:front-display]\nplugin=console\noutput=none\n"
-			    "[instance:sms]\nplugin=log-sms\n"
-			    "[instance:pay]\nplugin=sim-payment\n",
-			    dir, dir);
-	g_assert_true(g_file_set_contents(config_path, config, -1, NULL));
-	g_assert_true(g_file_set_contents_full(
-	    secrets_path,
-	    "[vestibule]\n"
-	    "card-token-key=000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f\n"
-	    "phone-key=101112131415161718191a1b1c1d1e1f000102030405060708090a0b0c0d0e0f\n"
-	    "phone-index-key=202122232425262728292a2b2c2d2e2f303132333435363738393a3b3c3d3e3f\n"
-	    "otp-key=303132333435363738393a3b3c3d3e3f202122232425262728292a2b2c2d2e2f\n",
-	    -1, G_FILE_SET_CONTENTS_NONE, 0600, NULL));
-
 	g_log_set_always_fatal(G_LOG_FATAL_MASK | G_LOG_LEVEL_CRITICAL);
-	daemon = vb_daemon_new(config_path, secrets_path, NULL);
-	if (!vb_daemon_start(daemon, &error))
-		g_error("vestibuled did not start: %s", error->message);
+	daemon = vb_test_inprocess_start("[visit]\nverify-phone=false\n"
+					 /* a notice per visit, a visit a millisecond */
+					 "[sms]\nrate-per-minute=0\n" VB_TEST_INPROCESS_SIM_STORE,
+					 &dir);
 	b.loop = g_main_loop_new(NULL, FALSE);
 	g_signal_connect(vb_context_get_bus(vb_daemon_get_context(daemon)), "event",
 			 G_CALLBACK(bench_event_cb), &b);
@@ -286,11 +257,7 @@ main(int argc, char **argv)
 	g_print("  target p99 < 2 ms: %s; RSS < 10 MiB: %s\n", p99 < 2000 ? "PASS" : "MISS",
 		rss_end < 10 * 1024 ? "PASS" : "MISS");
 
-	vb_daemon_stop(daemon);
-	g_clear_object(&daemon);
+	vb_test_inprocess_stop(daemon, dir);
 	g_main_loop_unref(b.loop);
-	cmd = g_strdup_printf("rm -rf '%s'", dir);
-	if (system(cmd) != 0)
-		g_warning("could not remove %s", dir);
 	return 0;
 }

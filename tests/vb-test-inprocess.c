@@ -1,0 +1,75 @@
+/*
+ * Copyright 2026 The Vestibule authors
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+
+#include "config.h"
+
+#include <glib/gstdio.h>
+
+#include "vb-test-inprocess.h"
+
+/* keys for tests only, never for a store */
+#define VB_TEST_INPROCESS_SECRETS                                                                  \
+	"[vestibule]\n"                                                                            \
+	"card-token-key=000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f\n"        \
+	"phone-key=101112131415161718191a1b1c1d1e1f000102030405060708090a0b0c0d0e0f\n"             \
+	"phone-index-key=202122232425262728292a2b2c2d2e2f303132333435363738393a3b3c3d3e3f\n"       \
+	"otp-key=303132333435363738393a3b3c3d3e3f202122232425262728292a2b2c2d2e2f\n"
+
+VbDaemon *
+vb_test_inprocess_start(const gchar *config_tail, gchar **dir_out)
+{
+	g_autoptr(GError) error = NULL;
+	g_autofree gchar *dir = g_dir_make_tmp("vb-inprocess-XXXXXX", &error);
+	g_autofree gchar *config_path = NULL;
+	g_autofree gchar *secrets_path = NULL;
+	g_autofree gchar *config = NULL;
+	g_autoptr(VbDaemon) daemon = NULL;
+
+	if (dir == NULL)
+		g_error("cannot make a directory for the daemon: %s", error->message);
+	config_path = g_build_filename(dir, "vestibule.conf", NULL);
+	secrets_path = g_build_filename(dir, "secrets.conf", NULL);
+	config = g_strdup_printf("[vestibule]\nname=Bench store\nstate-dir=%s/state\n"
+				 "[http]\naddress=127.0.0.1\nport=0\n"
+				 "control-socket=%s/control.sock\n%s",
+				 dir, dir, config_tail);
+	if (!g_file_set_contents(config_path, config, -1, &error) ||
+	    !g_file_set_contents_full(secrets_path, VB_TEST_INPROCESS_SECRETS, -1,
+				      G_FILE_SET_CONTENTS_NONE, 0600, &error))
+		g_error("cannot write the daemon's files: %s", error->message);
+
+	daemon = vb_daemon_new(config_path, secrets_path, NULL);
+	if (!vb_daemon_start(daemon, &error))
+		g_error("vestibuled did not start: %s", error->message);
+	*dir_out = g_steal_pointer(&dir);
+	return g_steal_pointer(&daemon);
+}
+
+static void
+vb_test_inprocess_remove(const gchar *path)
+{
+	g_autoptr(GDir) dir = g_dir_open(path, 0, NULL);
+	const gchar *name;
+
+	while (dir != NULL && (name = g_dir_read_name(dir)) != NULL) {
+		g_autofree gchar *child = g_build_filename(path, name, NULL);
+		if (g_file_test(child, G_FILE_TEST_IS_DIR) &&
+		    !g_file_test(child, G_FILE_TEST_IS_SYMLINK))
+			vb_test_inprocess_remove(child);
+		else if (g_unlink(child) != 0)
+			g_warning("cannot remove %s", child);
+	}
+	if (g_rmdir(path) != 0)
+		g_warning("cannot remove %s", path);
+}
+
+void
+vb_test_inprocess_stop(VbDaemon *daemon, const gchar *dir)
+{
+	vb_daemon_stop(daemon);
+	g_object_unref(daemon);
+	vb_test_inprocess_remove(dir);
+}
