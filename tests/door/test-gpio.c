@@ -33,6 +33,7 @@
 /* a Luhn-valid number that appears nowhere else */
 #define PAN "4970107301234564"
 #define PHONE_TYPED "0639981234"
+#define PHONE "+33639981234"
 
 /* how late a timer may fire on a loaded test machine, under ASan */
 #define SLACK_MS 300
@@ -328,6 +329,134 @@ wait_visit_state(VbTestDaemon *d, const gchar *state)
 	StrWait w = {d, state};
 	if (!vb_test_poll(visit_is, &w, DOOR_WAIT_MS))
 		g_error("waited for the visit to be %s", state);
+}
+
+/* GET /v1/visits/ID, as `vestibulectl visits show ID` reads it */
+static gchar *
+visit_state(VbTestDaemon *d, const gchar *id)
+{
+	g_autoptr(JsonNode) keep = NULL;
+	g_autofree gchar *path = g_strdup_printf("/v1/visits/%s", id);
+
+	return g_strdup(
+	    json_object_get_string_member(door_ctl(d, &keep, "GET", path, NULL), "state"));
+}
+
+typedef struct {
+	VbTestDaemon *d;
+	const gchar *id;
+	const gchar *state;
+} VisitWait;
+
+static gboolean
+visit_id_is(gpointer user_data)
+{
+	VisitWait *w = user_data;
+	g_autofree gchar *state = visit_state(w->d, w->id);
+
+	return g_strcmp0(state, w->state) == 0;
+}
+
+static void
+wait_visit_id_state(VbTestDaemon *d, const gchar *id, const gchar *state)
+{
+	VisitWait w = {d, id, state};
+	if (!vb_test_poll(visit_id_is, &w, DOOR_WAIT_MS)) {
+		g_autofree gchar *now = visit_state(d, id);
+		g_error("waited for visit %s to be %s; it is %s", id, state, now);
+	}
+}
+
+/* the lines of the SMS file (the handsets) that carry @key; all of them if NULL */
+static guint
+sms_count(VbTestDaemon *d, const gchar *key)
+{
+	g_autoptr(GPtrArray) lines = vb_test_daemon_sms(d);
+	guint n = 0;
+
+	for (guint i = 0; i < lines->len; i++) {
+		JsonObject *obj = json_node_get_object(g_ptr_array_index(lines, i));
+		if (key == NULL || g_strcmp0(json_object_get_string_member_with_default(
+						 obj, "idempotency-key", NULL),
+					     key) == 0)
+			n++;
+	}
+	return n;
+}
+
+typedef struct {
+	VbTestDaemon *d;
+	const gchar *key;
+} SmsWait;
+
+static gboolean
+sms_arrived(gpointer user_data)
+{
+	SmsWait *w = user_data;
+	return sms_count(w->d, w->key) > 0;
+}
+
+static gboolean
+outbox_idle(gpointer user_data)
+{
+	g_autoptr(JsonNode) keep = NULL;
+	JsonObject *counts = door_ctl(user_data, &keep, "GET", "/v1/outbox/counts", NULL);
+
+	return json_object_get_int_member(counts, "pending") == 0 &&
+	       json_object_get_int_member(counts, "sending") == 0;
+}
+
+/* waits until the notice of @id reached the handset and the outbox has
+ * nothing left to send; returns how many lines carry it */
+static guint
+wait_notice(VbTestDaemon *d, const gchar *id)
+{
+	g_autofree gchar *key = g_strdup_printf("%s:notice", id);
+	SmsWait w = {d, key};
+	g_autoptr(GPtrArray) lines = NULL;
+	JsonObject *obj;
+	g_autofree gchar *hash = vb_test_phone_hash(PHONE);
+
+	if (!vb_test_poll(sms_arrived, &w, DOOR_WAIT_MS))
+		g_error("waited for the notice of visit %s on the handset", id);
+	if (!vb_test_poll(outbox_idle, d, DOOR_WAIT_MS))
+		g_error("the outbox still has work after %u ms", (guint)DOOR_WAIT_MS);
+	lines = vb_test_daemon_sms(d);
+	obj = json_node_get_object(g_ptr_array_index(lines, 0));
+	g_assert_cmpstr(json_object_get_string_member(obj, "to-hash"), ==, hash);
+	door_assert_contains(json_object_get_string_member(obj, "body"),
+			     "a purchase was made with your card");
+	return sms_count(d, key);
+}
+
+/* a card, a phone number, the hold; the door unlocks and the shopper goes in:
+ * returns the visit, open */
+static gchar *
+visit_go_in(VbTestDaemon *d)
+{
+	g_autoptr(JsonNode) keep = NULL;
+	g_autoptr(GPtrArray) log = NULL;
+	g_autoptr(GPtrArray) opened = NULL;
+	JsonObject *obj;
+	JsonArray *list;
+	gchar *id;
+
+	obj = door_ctl(d, &keep, "POST", "/v1/sim/front-reader/tap", "{\"pan\": \"" PAN "\"}");
+	g_assert_cmpstr(json_object_get_string_member(obj, "status"), ==, "presented");
+	wait_prompt(d, "enter-phone");
+	door_ctl(d, &keep, "POST", "/v1/sim/front-keypad/keys",
+		 "{\"keys\": [\"0\", \"6\", \"3\", \"9\", \"9\", \"8\", \"1\", \"2\", "
+		 "\"3\", \"4\", \"enter\"]}");
+	log = wait_log(d, LOCK, 2);
+	assert_entry(log, 1, "set", 1);
+	gpio_set(d, CONTACT, 1);
+	opened = door_wait_events(d, "door-opened", "door-io", 1);
+	wait_visit_state(d, "open");
+	list = json_object_get_array_member(door_ctl(d, &keep, "GET", "/v1/visits?limit=1", NULL),
+					    "visits");
+	id = g_strdup(json_object_get_string_member(json_array_get_object_element(list, 0), "id"));
+	g_assert_cmpuint(sms_count(d, NULL), ==, 0);
+	return id;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -740,6 +869,126 @@ test_visit_unlocks_through_gpio(void)
 	g_assert_cmpint(vb_test_daemon_stop(d), ==, 0);
 }
 
+/* the unlock lasts long enough that the daemon dies with the lock released */
+#define RESUME_DROP_IN "[door:front]\nunlock-pulse-ms=60000\n[visit]\nverify-phone=false\n"
+
+static void
+test_visit_resumes_door_open(void)
+{
+	g_autoptr(VbTestDaemon) d = door_start(NULL, RESUME_DROP_IN, 0, 1);
+	g_autoptr(GPtrArray) log = NULL;
+	g_autoptr(GPtrArray) closed = NULL;
+	g_autoptr(JsonNode) keep = NULL;
+	g_autofree gchar *id = NULL;
+	g_autofree gchar *state = NULL;
+	gint64 until;
+	guint before;
+
+	/* the daemon dies with the shopper inside, the door open behind them */
+	id = visit_go_in(d);
+	vb_test_daemon_kill(d);
+	log = gpio_log(d, LOCK);
+	before = log->len;
+
+	/* and comes back while the contact still reads open */
+	gpio_write_chips(d, 1, 1);
+	door_restart(d);
+
+	/* locked from its first instant; the visit goes on, still open */
+	g_clear_pointer(&log, g_ptr_array_unref);
+	log = gpio_log(d, LOCK);
+	g_assert_cmpuint(log->len, ==, before + 1);
+	assert_entry(log, before, "output", 0);
+	wait_status(d, "open", TRUE);
+	state = visit_state(d, id);
+	g_assert_cmpstr(state, ==, "open");
+
+	/* and nothing tells the shopper they left while they are still inside */
+	until = g_get_monotonic_time() + 1500 * G_TIME_SPAN_MILLISECOND;
+	while (g_get_monotonic_time() < until) {
+		g_clear_pointer(&state, g_free);
+		state = visit_state(d, id);
+		g_assert_cmpstr(state, ==, "open");
+		g_assert_cmpuint(sms_count(d, NULL), ==, 0);
+		g_usleep(50 * G_TIME_SPAN_MILLISECOND);
+	}
+
+	/* they walk out: the visit waits for its order, the handset gets the
+	 * notice once, the screen greets the next shopper */
+	gpio_set(d, CONTACT, 0);
+	closed = door_wait_events(d, "door-closed", "door-io", 1);
+	wait_visit_id_state(d, id, "awaiting-order");
+	g_assert_cmpuint(wait_notice(d, id), ==, 1);
+	g_assert_cmpuint(sms_count(d, NULL), ==, 1);
+	wait_prompt(d, "welcome");
+	wait_status(d, "closed", TRUE);
+	g_clear_pointer(&log, g_ptr_array_unref);
+	log = gpio_log(d, LOCK);
+	g_assert_cmpuint(log->len, ==, before + 1);
+	g_assert_true(json_object_get_boolean_member(door_status(d, &keep, "door-io"), "locked"));
+
+	/* a clean stop and start sends nothing more */
+	g_assert_cmpint(vb_test_daemon_stop(d), ==, 0);
+	door_restart(d);
+	g_assert_true(vb_test_poll(outbox_idle, d, DOOR_WAIT_MS));
+	g_clear_pointer(&state, g_free);
+	state = visit_state(d, id);
+	g_assert_cmpstr(state, ==, "awaiting-order");
+	g_assert_cmpuint(sms_count(d, NULL), ==, 1);
+	g_assert_cmpint(vb_test_daemon_stop(d), ==, 0);
+}
+
+static void
+test_visit_door_closed_while_down(void)
+{
+	g_autoptr(VbTestDaemon) d = door_start(NULL, RESUME_DROP_IN, 0, 1);
+	g_autoptr(GPtrArray) log = NULL;
+	g_autoptr(GPtrArray) closed = NULL;
+	g_autoptr(JsonNode) keep = NULL;
+	g_autofree gchar *id = NULL;
+	g_autofree gchar *state = NULL;
+	guint before;
+	guint n_closed;
+
+	id = visit_go_in(d);
+	closed = door_events(d, "door-closed", "door-io");
+	n_closed = closed->len;
+	vb_test_daemon_kill(d);
+	log = gpio_log(d, LOCK);
+	before = log->len;
+
+	/* the shopper left and the door closed while the daemon was down */
+	gpio_write_chips(d, 0, 1);
+	door_restart(d);
+
+	/* the visit ends at once, as if the door had just closed: no door event
+	 * will ever come for it */
+	state = visit_state(d, id);
+	g_assert_cmpstr(state, ==, "awaiting-order");
+	g_assert_cmpuint(wait_notice(d, id), ==, 1);
+	g_assert_cmpuint(sms_count(d, NULL), ==, 1);
+	wait_prompt(d, "welcome");
+	g_clear_pointer(&log, g_ptr_array_unref);
+	log = gpio_log(d, LOCK);
+	g_assert_cmpuint(log->len, ==, before + 1);
+	assert_entry(log, before, "output", 0);
+	wait_status(d, "closed", TRUE);
+	g_clear_pointer(&closed, g_ptr_array_unref);
+	closed = door_events(d, "door-closed", "door-io");
+	g_assert_cmpuint(closed->len, ==, n_closed);
+
+	/* a clean stop and start sends nothing more */
+	g_assert_cmpint(vb_test_daemon_stop(d), ==, 0);
+	door_restart(d);
+	g_assert_true(vb_test_poll(outbox_idle, d, DOOR_WAIT_MS));
+	g_clear_pointer(&state, g_free);
+	state = visit_state(d, id);
+	g_assert_cmpstr(state, ==, "awaiting-order");
+	g_assert_cmpuint(sms_count(d, NULL), ==, 1);
+	g_assert_true(json_object_get_boolean_member(door_status(d, &keep, "door-io"), "locked"));
+	g_assert_cmpint(vb_test_daemon_stop(d), ==, 0);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -758,5 +1007,8 @@ main(int argc, char **argv)
 	g_test_add_func("/door/gpio/chip-missing", test_chip_missing);
 	g_test_add_func("/door/gpio/crash-restart", test_crash_restart);
 	g_test_add_func("/door/gpio/visit-unlocks-through-gpio", test_visit_unlocks_through_gpio);
+	g_test_add_func("/door/gpio/visit-resumes-door-open", test_visit_resumes_door_open);
+	g_test_add_func("/door/gpio/visit-door-closed-while-down",
+			test_visit_door_closed_while_down);
 	return g_test_run();
 }
