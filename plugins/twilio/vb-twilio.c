@@ -27,16 +27,21 @@
  *   again. The plugin first waits until a request still in flight at Twilio
  *   must have finished (unknown-outcome-wait-s after a time-out; nothing after
  *   a 5xx, which is an answer), then lists the recipient's messages
- *   (GET Messages.json?To=…, newest first) and adopts one that went to the same
- *   number with the same text, was created after the first attempt (less a
- *   margin for clock skew) and is not already the message of another key. Only
- *   when none is found is the message sent again. A lookup that fails leaves
- *   the outcome unknown, so that a doubt never turns into a second message:
- *   the outbox retries later, and gives up (a dead letter) rather than risk it
+ *   (GET Messages.json?To=…, newest first, following next_page_uri on the
+ *   configured base URL only, for at most VB_TWILIO_LOOKUP_MAX_PAGES pages)
+ *   and adopts one that went to the same number with the same text, was
+ *   created after the first attempt (less a margin for clock skew) and is not
+ *   already the message of another key. Only when the list ends without one is
+ *   the message sent again. A lookup that fails, that reaches the page limit or
+ *   that is sent to another host leaves the outcome unknown, so that a doubt
+ *   never turns into a second message: the outbox retries later, and gives up
+ *   (a dead letter) rather than risk it
  * - each message's StatusCallback URL carries a random tag of its row, so a
  *   delivery report for a message whose POST timed out also settles the row
  * The lookup does not filter on DateSent: Twilio's DateSent filter only takes
- * a day, and a message still queued has no date_sent yet.
+ * a day, and a message still queued has no date_sent yet, so the filter would
+ * hide the very message looked for (after a 5xx it is looked up at once, and
+ * is most likely still queued).
  */
 
 #define VB_TWILIO_NAMESPACE "twilio"
@@ -48,8 +53,10 @@
 /* how far before the first attempt a message found by the lookup may have
  * been created, for the clock of the store and Twilio's to differ */
 #define VB_TWILIO_CLOCK_SKEW_S 300
-/* how many of the recipient's newest messages the lookup reads */
+/* how many of the recipient's messages each page of the lookup holds */
 #define VB_TWILIO_LOOKUP_PAGE_SIZE "50"
+/* how many pages the lookup reads before it gives up, the outcome still unknown */
+#define VB_TWILIO_LOOKUP_MAX_PAGES 20
 /* a Retry-After beyond this is capped; the outbox backs off on its own too */
 #define VB_TWILIO_ERROR_OPTED_OUT 21610
 /* libsoup 3.2 has no name for it */
@@ -661,6 +668,7 @@ typedef struct {
 	gchar *first_to_hash; /* of the first attempt, which the lookup looks for */
 	gchar *first_body_hash;
 	gint64 first_attempt;
+	guint pages;	     /* of the lookup, read so far */
 	gboolean wrote;	     /* the request went out: its outcome is ours to find out */
 	gboolean registered; /* in the instance's in_flight table */
 	GCancellable *cancellable;
@@ -837,6 +845,8 @@ vb_twilio_messages_url(VbTwilio *self)
 
 static void
 vb_twilio_post(GTask *task);
+static void
+vb_twilio_lookup_page(GTask *task, const gchar *url);
 
 /* a message Twilio already has for this key: it is the answer */
 static void
@@ -855,6 +865,65 @@ vb_twilio_adopt(GTask *task, const gchar *sid, const gchar *status)
 	self->sent++;
 	vb_twilio_count(self, "adopted");
 	vb_twilio_task_succeed(task, sid);
+}
+
+static gint
+vb_twilio_uri_port(GUri *uri)
+{
+	gint port = g_uri_get_port(uri);
+
+	if (port > 0)
+		return port;
+	return g_ascii_strcasecmp(g_uri_get_scheme(uri), "https") == 0 ? 443 : 80;
+}
+
+static gboolean
+vb_twilio_same_origin(GUri *a, GUri *b)
+{
+	const gchar *host_a = g_uri_get_host(a);
+	const gchar *host_b = g_uri_get_host(b);
+
+	return host_a != NULL && host_b != NULL &&
+	       g_ascii_strcasecmp(g_uri_get_scheme(a), g_uri_get_scheme(b)) == 0 &&
+	       g_ascii_strcasecmp(host_a, host_b) == 0 &&
+	       vb_twilio_uri_port(a) == vb_twilio_uri_port(b);
+}
+
+/* the URL of the lookup's next page. Twilio gives its path, relative to the
+ * API's base URL; the request carries the credentials, so it only ever goes to
+ * base-url, and only to the list of messages. NULL for anything else */
+static gchar *
+vb_twilio_next_page_url(VbTwilio *self, const gchar *next, GError **error)
+{
+	g_autoptr(GUri) base = g_uri_parse(self->config->base_url, G_URI_FLAGS_ENCODED, NULL);
+	g_autofree gchar *list = vb_twilio_messages_url(self);
+	g_autoptr(GUri) list_uri = g_uri_parse(list, G_URI_FLAGS_ENCODED, NULL);
+	g_autoptr(GUri) uri = NULL;
+	g_autofree gchar *url = NULL;
+
+	if (next[0] == '/' && next[1] != '/') {
+		url = g_strconcat(self->config->base_url, next, NULL);
+	} else {
+		g_autoptr(GUri) absolute = g_uri_parse(next, G_URI_FLAGS_ENCODED, NULL);
+		const gchar *query = absolute != NULL ? g_uri_get_query(absolute) : NULL;
+
+		if (absolute != NULL && base != NULL && vb_twilio_same_origin(absolute, base))
+			url = g_strdup_printf("%s%s%s%s", self->config->base_url,
+					      g_uri_get_path(absolute), query != NULL ? "?" : "",
+					      query != NULL ? query : "");
+	}
+	if (url != NULL)
+		uri = g_uri_parse(url, G_URI_FLAGS_ENCODED, NULL);
+	if (uri == NULL || base == NULL || list_uri == NULL || !vb_twilio_same_origin(uri, base) ||
+	    g_uri_get_userinfo(uri) != NULL || g_uri_get_fragment(uri) != NULL ||
+	    g_strcmp0(g_uri_get_path(uri), g_uri_get_path(list_uri)) != 0) {
+		/* no URI in the message: it holds the recipient's number */
+		g_set_error_literal(error, VB_ERROR, VB_ERROR_INVALID_DATA,
+				    _("the answer's next_page_uri leads away from the list of "
+				      "messages at base-url, so it is not followed"));
+		return NULL;
+	}
+	return g_steal_pointer(&url);
 }
 
 /* the same text to the same number, created after the first attempt */
@@ -915,8 +984,11 @@ vb_twilio_lookup_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 	g_autoptr(GBytes) bytes =
 	    soup_session_send_and_read_finish(SOUP_SESSION(source), res, &error);
 	g_autoptr(JsonNode) root = NULL;
+	g_autofree gchar *next_url = NULL;
+	const gchar *next_uri;
 	JsonObject *obj;
 	JsonArray *messages;
+	JsonNode *next;
 	guint status;
 
 	if (bytes == NULL) {
@@ -965,8 +1037,54 @@ vb_twilio_lookup_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 		vb_twilio_adopt(task, sid, vb_twilio_json_string(message, "status"));
 		return;
 	}
-	g_debug("no message of an earlier attempt at Twilio; sending it");
-	vb_twilio_post(g_steal_pointer(&task));
+
+	/* an older message may be on a later page */
+	next = json_object_get_member(obj, "next_page_uri");
+	next_uri = vb_twilio_json_string(obj, "next_page_uri");
+	if (next == NULL || JSON_NODE_HOLDS_NULL(next) || g_strcmp0(next_uri, "") == 0) {
+		g_debug("no message of an earlier attempt at Twilio in %u pages; sending it",
+			send->pages);
+		vb_twilio_post(g_steal_pointer(&task));
+		return;
+	}
+	if (next_uri == NULL) {
+		vb_twilio_lookup_inconclusive(task, VB_ERROR_TIMED_OUT, 0,
+					      _("the answer's next_page_uri is not a URI"));
+		return;
+	}
+	if (send->pages >= VB_TWILIO_LOOKUP_MAX_PAGES) {
+		g_autofree gchar *why =
+		    g_strdup_printf(_("the lookup gave up after %u pages of the recipient's "
+				      "messages without finding it"),
+				    send->pages);
+		vb_twilio_lookup_inconclusive(task, VB_ERROR_TIMED_OUT, 0, why);
+		return;
+	}
+	next_url = vb_twilio_next_page_url(self, next_uri, &error);
+	if (next_url == NULL) {
+		vb_twilio_lookup_inconclusive(task, VB_ERROR_TIMED_OUT, 0, error->message);
+		return;
+	}
+	vb_twilio_lookup_page(g_steal_pointer(&task), next_url);
+}
+
+/* asks Twilio for one page of the recipient's messages */
+static void
+vb_twilio_lookup_page(GTask *task, const gchar *url)
+{
+	VbTwilio *self = VB_TWILIO(g_task_get_source_object(task));
+	VbTwilioSend *send = g_task_get_task_data(task);
+	g_autoptr(SoupMessage) msg = vb_twilio_new_message(self, SOUP_METHOD_GET, url);
+
+	if (msg == NULL) {
+		vb_twilio_lookup_inconclusive(task, VB_ERROR_TIMED_OUT, 0,
+					      _("the URL of the next page is not valid"));
+		g_object_unref(task);
+		return;
+	}
+	send->pages++;
+	soup_session_send_and_read_async(self->session, msg, G_PRIORITY_DEFAULT, send->cancellable,
+					 vb_twilio_lookup_cb, task);
 }
 
 /* asks Twilio for the recipient's newest messages */
@@ -979,7 +1097,6 @@ vb_twilio_lookup(GTask *task)
 	g_autofree gchar *to = g_uri_escape_string(send->to, NULL, FALSE);
 	g_autofree gchar *url =
 	    g_strdup_printf("%s?To=%s&PageSize=" VB_TWILIO_LOOKUP_PAGE_SIZE, base, to);
-	g_autoptr(SoupMessage) msg = vb_twilio_new_message(self, SOUP_METHOD_GET, url);
 	g_auto(VbTwilioRow) row = {NULL};
 
 	/* a delivery report may have told us the sid in the meantime */
@@ -996,8 +1113,8 @@ vb_twilio_lookup(GTask *task)
 		return;
 	}
 	vb_twilio_count(self, "lookup");
-	soup_session_send_and_read_async(self->session, msg, G_PRIORITY_DEFAULT, send->cancellable,
-					 vb_twilio_lookup_cb, task);
+	send->pages = 0;
+	vb_twilio_lookup_page(task, url);
 }
 
 static void

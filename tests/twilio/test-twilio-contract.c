@@ -212,7 +212,9 @@ prism_assert_valid(Prism *prism, guint n_min, guint n_get_min)
  * plugin times out, looks the message up, and sends it again. Prism's answer
  * to the lookup is its own example, which lists other numbers' messages (or,
  * when Prism finds its example broken, an error): the proxy answers the
- * lookup with an empty list instead, once Prism has validated the request */
+ * lookup with an empty list instead, once Prism has validated the request.
+ * The first page's answer has a next_page_uri, as Twilio's does, so that the
+ * request for the next page is validated too */
 #define LOSE_MARK "LOSE-THIS-ANSWER"
 
 typedef struct {
@@ -232,6 +234,7 @@ typedef struct {
 typedef struct {
 	Proxy *proxy;
 	SoupServerMessage *msg;
+	gchar *next_page_uri; /* of a first page of the lookup */
 	gboolean lose;
 	gboolean gone;
 } ProxyCall;
@@ -248,6 +251,7 @@ proxy_call_free(ProxyCall *call)
 {
 	g_signal_handlers_disconnect_by_data(call->msg, call);
 	g_object_unref(call->msg);
+	g_free(call->next_page_uri);
 	g_free(call);
 }
 
@@ -277,8 +281,13 @@ proxy_answer_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 	g_assert_no_error(error);
 	if (soup_message_get_method(up) == SOUP_METHOD_GET && (status == 200 || status == 500) &&
 	    !call->gone) {
-		const gchar *empty = "{\"messages\": [], \"page\": 0, \"page_size\": 50, "
-				     "\"start\": 0, \"end\": 0, \"next_page_uri\": null}";
+		g_autofree gchar *next = call->next_page_uri != NULL
+					     ? g_strdup_printf("\"%s\"", call->next_page_uri)
+					     : g_strdup("null");
+		g_autofree gchar *empty = g_strdup_printf(
+		    "{\"messages\": [], \"page\": 0, \"page_size\": 50, \"start\": 0, "
+		    "\"end\": 0, \"next_page_uri\": %s}",
+		    next);
 		g_mutex_lock(&call->proxy->lock);
 		call->proxy->lookups++;
 		g_mutex_unlock(&call->proxy->lock);
@@ -323,6 +332,11 @@ proxy_handler(SoupServer *server,
 
 	call->proxy = proxy;
 	call->msg = g_object_ref(msg);
+	/* Twilio's next page: the same query, a page index and a cursor */
+	if (soup_server_message_get_method(msg) == SOUP_METHOD_GET && raw_query != NULL &&
+	    strstr(raw_query, "PageToken=") == NULL)
+		call->next_page_uri = g_strdup_printf(
+		    "%s?%s&Page=1&PageToken=PASM00112233445566778899aabbccddeeff", path, raw_query);
 	if (g_bytes_get_size(body) > 0) {
 		g_autofree gchar *text =
 		    g_strndup(g_bytes_get_data(body, NULL), g_bytes_get_size(body));
@@ -458,9 +472,11 @@ drive(VbTestDaemon *d)
 	tw_inbound(d, PHONE_B, "Thanks! " LOSE_MARK, "SM00000000000000000000000000000104");
 }
 
-/* 2 notices, 1 help, 3 forwards; one forward twice, after a lookup */
+/* 2 notices, 1 help, 3 forwards; one forward twice, after a lookup of two
+ * pages */
 #define N_SMS 6
-#define N_REQUESTS (N_SMS + 2)
+#define N_LOOKUPS 2
+#define N_REQUESTS (N_SMS + 1 + N_LOOKUPS)
 
 static void
 run_contract(const gchar *instance_extra)
@@ -480,10 +496,10 @@ run_contract(const gchar *instance_extra)
 	drive(d);
 	/* Prism's verdict first: a refused request also leaves its message unsent */
 	idle = tw_poll_outbox_idle(d);
-	prism_assert_valid(prism, N_REQUESTS, 1);
+	prism_assert_valid(prism, N_REQUESTS, N_LOOKUPS);
 	g_assert_true(idle);
 	g_mutex_lock(&proxy->lock);
-	g_assert_cmpuint(proxy->lookups, ==, 1);
+	g_assert_cmpuint(proxy->lookups, ==, N_LOOKUPS);
 	g_mutex_unlock(&proxy->lock);
 	assert_all_sent(d, N_SMS);
 	g_assert_cmpint(tw_status_int(d, "sent"), ==, N_SMS);

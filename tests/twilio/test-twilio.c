@@ -40,6 +40,7 @@ typedef struct {
 	const gchar *message;
 	guint delay_ms;
 	const gchar *retry_after;
+	guint newer; /* messages to the same number created right after this one */
 } FakePlan;
 
 typedef struct {
@@ -48,7 +49,9 @@ typedef struct {
 	gchar *from;
 	gchar *body;
 	gchar *status_callback;
+	const gchar *status;
 	gint64 created; /* unix seconds */
+	gint64 sent;	/* unix seconds; 0 while queued: no date_sent yet */
 } FakeMessage;
 
 typedef struct {
@@ -72,6 +75,7 @@ typedef struct {
 	GPtrArray *messages;
 	GPtrArray *requests;
 	guint next_sid;
+	gchar *next_origin; /* puts next_page_uri on another host, absolute */
 } Fake;
 
 static void
@@ -96,12 +100,18 @@ fake_request_free(FakeRequest *r)
 }
 
 static gchar *
+fake_date(gint64 seconds, const gchar *format)
+{
+	g_autoptr(GDateTime) date = g_date_time_new_from_unix_utc(seconds);
+	return g_date_time_format(date, format);
+}
+
+static gchar *
 fake_message_json(FakeMessage *m)
 {
 	g_autoptr(JsonBuilder) b = json_builder_new();
 	g_autoptr(JsonNode) root = NULL;
-	g_autoptr(GDateTime) created = g_date_time_new_from_unix_utc(m->created);
-	g_autofree gchar *date = g_date_time_format(created, "%a, %d %b %Y %H:%M:%S +0000");
+	g_autofree gchar *date = fake_date(m->created, "%a, %d %b %Y %H:%M:%S +0000");
 	g_autofree gchar *uri =
 	    g_strdup_printf("/2010-04-01/Accounts/" TW_ACCOUNT "/Messages/%s.json", m->sid);
 
@@ -115,7 +125,12 @@ fake_message_json(FakeMessage *m)
 	json_builder_set_member_name(b, "date_created");
 	json_builder_add_string_value(b, date);
 	json_builder_set_member_name(b, "date_sent");
-	json_builder_add_null_value(b);
+	if (m->sent != 0) {
+		g_autofree gchar *sent = fake_date(m->sent, "%a, %d %b %Y %H:%M:%S +0000");
+		json_builder_add_string_value(b, sent);
+	} else {
+		json_builder_add_null_value(b);
+	}
 	json_builder_set_member_name(b, "direction");
 	json_builder_add_string_value(b, "outbound-api");
 	json_builder_set_member_name(b, "error_code");
@@ -127,7 +142,7 @@ fake_message_json(FakeMessage *m)
 	json_builder_set_member_name(b, "sid");
 	json_builder_add_string_value(b, m->sid);
 	json_builder_set_member_name(b, "status");
-	json_builder_add_string_value(b, "queued");
+	json_builder_add_string_value(b, m->status);
 	json_builder_set_member_name(b, "to");
 	json_builder_add_string_value(b, m->to);
 	json_builder_set_member_name(b, "uri");
@@ -157,17 +172,37 @@ fake_reply_error(SoupServerMessage *msg, guint status, gint code, const gchar *m
 
 /* with the lock held */
 static FakeMessage *
-fake_create(Fake *fake, GHashTable *form)
+fake_add(Fake *fake, const gchar *to, const gchar *body, gint64 created, gint64 sent)
 {
 	FakeMessage *m = g_new0(FakeMessage, 1);
 
 	m->sid = g_strdup_printf("SM%032x", ++fake->next_sid);
-	m->to = g_strdup(g_hash_table_lookup(form, "To"));
-	m->from = g_strdup(g_hash_table_lookup(form, "From"));
-	m->body = g_strdup(g_hash_table_lookup(form, "Body"));
-	m->status_callback = g_strdup(g_hash_table_lookup(form, "StatusCallback"));
-	m->created = g_get_real_time() / G_USEC_PER_SEC;
+	m->to = g_strdup(to);
+	m->from = g_strdup(TW_FROM);
+	m->body = g_strdup(body);
+	m->status = sent != 0 ? "delivered" : "queued";
+	m->created = created;
+	m->sent = sent;
 	g_ptr_array_add(fake->messages, m);
+	return m;
+}
+
+/* with the lock held; as POSTed, so still queued */
+static FakeMessage *
+fake_create(Fake *fake, GHashTable *form, guint newer)
+{
+	gint64 now = g_get_real_time() / G_USEC_PER_SEC;
+	FakeMessage *m = fake_add(fake, g_hash_table_lookup(form, "To"),
+				  g_hash_table_lookup(form, "Body"), now, 0);
+
+	g_free(m->from);
+	m->from = g_strdup(g_hash_table_lookup(form, "From"));
+	m->status_callback = g_strdup(g_hash_table_lookup(form, "StatusCallback"));
+	/* others' messages to the same number, already delivered */
+	for (guint i = 0; i < newer; i++) {
+		g_autofree gchar *body = g_strdup_printf("Another shop's message %u", i);
+		fake_add(fake, m->to, body, now, now);
+	}
 	return m;
 }
 
@@ -221,26 +256,129 @@ fake_delay(Fake *fake, SoupServerMessage *msg, guint delay_ms, gchar *json)
 	g_source_attach(source, fake->context);
 }
 
+/* whether @m passes the list's DateSent filters, as Twilio reads them: a day,
+ * YYYY-MM-DD in GMT, compared with date_sent, which a queued message has not */
+static gboolean
+fake_date_filters(FakeMessage *m, GHashTable *query, gboolean *valid)
+{
+	static const gchar *const names[] = {"DateSent", "DateSent<", "DateSent>"};
+	g_autofree gchar *day = m->sent != 0 ? fake_date(m->sent, "%Y-%m-%d") : NULL;
+	gboolean pass = TRUE;
+
+	for (guint i = 0; i < G_N_ELEMENTS(names); i++) {
+		const gchar *value = query != NULL ? g_hash_table_lookup(query, names[i]) : NULL;
+		gint cmp;
+
+		if (value == NULL)
+			continue;
+		if (strlen(value) != 10 || value[4] != '-' || value[7] != '-') {
+			*valid = FALSE;
+			return FALSE;
+		}
+		cmp = day != NULL ? strcmp(day, value) : 0;
+		if (day == NULL || (i == 0 && cmp != 0) || (i == 1 && cmp > 0) ||
+		    (i == 2 && cmp < 0))
+			pass = FALSE;
+	}
+	return pass;
+}
+
+/* the filters of a list request, as they go into its page URIs */
+static gchar *
+fake_filters(GHashTable *query)
+{
+	static const gchar *const names[] = {"To", "From", "DateSent", "DateSent<", "DateSent>"};
+	GString *out = g_string_new(NULL);
+
+	for (guint i = 0; i < G_N_ELEMENTS(names); i++) {
+		const gchar *value = query != NULL ? g_hash_table_lookup(query, names[i]) : NULL;
+		g_autofree gchar *name = NULL;
+		g_autofree gchar *escaped = NULL;
+
+		if (value == NULL)
+			continue;
+		name = g_uri_escape_string(names[i], NULL, FALSE);
+		escaped = g_uri_escape_string(value, NULL, FALSE);
+		g_string_append_printf(out, "%s=%s&", name, escaped);
+	}
+	return g_string_free(out, FALSE);
+}
+
+/* the recipient's messages, newest first, a page at a time: next_page_uri
+ * carries a PageToken, the sid the next page starts after, as Twilio's cursor */
 static void
-fake_list(Fake *fake, SoupServerMessage *msg, GHashTable *query)
+fake_list(Fake *fake, SoupServerMessage *msg, const gchar *path, GHashTable *query)
 {
 	const gchar *to = query != NULL ? g_hash_table_lookup(query, "To") : NULL;
+	const gchar *size_text = query != NULL ? g_hash_table_lookup(query, "PageSize") : NULL;
+	const gchar *page_text = query != NULL ? g_hash_table_lookup(query, "Page") : NULL;
+	const gchar *token = query != NULL ? g_hash_table_lookup(query, "PageToken") : NULL;
+	g_autoptr(GPtrArray) listed = g_ptr_array_new();
 	g_autoptr(GString) json = g_string_new("{\"messages\": [");
-	guint n = 0;
+	g_autofree gchar *filters = fake_filters(query);
+	g_autofree gchar *next = NULL;
+	guint64 size = 50;
+	guint64 page = 0;
+	gboolean valid = TRUE;
+	guint start = 0;
+	guint end;
 
+	if ((size_text != NULL &&
+	     !g_ascii_string_to_unsigned(size_text, 10, 1, 1000, &size, NULL)) ||
+	    (page_text != NULL &&
+	     !g_ascii_string_to_unsigned(page_text, 10, 0, G_MAXUINT, &page, NULL))) {
+		fake_reply_error(msg, SOUP_STATUS_BAD_REQUEST, 20001, "Invalid paging parameter");
+		return;
+	}
 	/* newest first, as Twilio lists them */
 	for (guint i = fake->messages->len; i > 0; i--) {
 		FakeMessage *m = g_ptr_array_index(fake->messages, i - 1);
-		g_autofree gchar *one = NULL;
 		if (to != NULL && g_strcmp0(m->to, to) != 0)
 			continue;
-		one = fake_message_json(m);
-		g_string_append_printf(json, "%s%s", n++ > 0 ? ", " : "", one);
+		if (fake_date_filters(m, query, &valid))
+			g_ptr_array_add(listed, m);
+	}
+	if (!valid) {
+		fake_reply_error(msg, SOUP_STATUS_BAD_REQUEST, 20001, "Invalid date value");
+		return;
+	}
+	if (token != NULL) {
+		gboolean found = FALSE;
+		for (guint i = 0; i < listed->len && !found; i++) {
+			FakeMessage *m = g_ptr_array_index(listed, i);
+			if (g_str_has_prefix(token, "PA") && g_strcmp0(token + 2, m->sid) == 0) {
+				start = i + 1;
+				found = TRUE;
+			}
+		}
+		if (!found) {
+			fake_reply_error(msg, SOUP_STATUS_BAD_REQUEST, 20001, "Invalid PageToken");
+			return;
+		}
+	} else if (page > 0) {
+		fake_reply_error(msg, SOUP_STATUS_BAD_REQUEST, 20001,
+				 "A page after the first needs the PageToken of next_page_uri");
+		return;
+	}
+	end = MIN(start + (guint)size, listed->len);
+	for (guint i = start; i < end; i++) {
+		g_autofree gchar *one = fake_message_json(g_ptr_array_index(listed, i));
+		g_string_append_printf(json, "%s%s", i > start ? ", " : "", one);
+	}
+	if (end < listed->len) {
+		FakeMessage *last = g_ptr_array_index(listed, end - 1);
+		next = g_strdup_printf("\"%s%s?%sPageSize=%u&Page=%u&PageToken=PA%s\"",
+				       fake->next_origin != NULL ? fake->next_origin : "", path,
+				       filters, (guint)size, (guint)page + 1, last->sid);
 	}
 	g_string_append_printf(json,
-			       "], \"page\": 0, \"page_size\": 50, \"start\": 0, "
-			       "\"end\": %u, \"next_page_uri\": null}",
-			       n);
+			       "], \"uri\": \"%s?%sPageSize=%u&Page=%u\", "
+			       "\"first_page_uri\": \"%s?%sPageSize=%u&Page=0\", "
+			       "\"previous_page_uri\": null, \"next_page_uri\": %s, "
+			       "\"page\": %u, \"page_size\": %u, \"start\": %u, \"end\": %u}",
+			       path, filters, (guint)size, (guint)page, path, filters, (guint)size,
+			       next != NULL ? next : "null", (guint)page, (guint)size, start,
+			       end > 0 ? end - 1 : 0);
 	fake_reply(msg, SOUP_STATUS_OK, json->str);
 }
 
@@ -284,7 +422,7 @@ fake_handler(SoupServer *server,
 		return;
 	}
 	if (method == SOUP_METHOD_GET) {
-		fake_list(fake, msg, query);
+		fake_list(fake, msg, path, query);
 		return;
 	}
 	{
@@ -298,7 +436,7 @@ fake_handler(SoupServer *server,
 	switch (plan != NULL ? plan->kind : FAKE_OK) {
 	case FAKE_OK: {
 		g_autofree gchar *json = NULL;
-		m = fake_create(fake, request->form);
+		m = fake_create(fake, request->form, plan != NULL ? plan->newer : 0);
 		json = fake_message_json(m);
 		fake_reply(msg, SOUP_STATUS_CREATED, json);
 		break;
@@ -313,7 +451,7 @@ fake_handler(SoupServer *server,
 	}
 	case FAKE_SLOW:
 	case FAKE_STALL_CREATED:
-		m = fake_create(fake, request->form);
+		m = fake_create(fake, request->form, plan->newer);
 		fake_delay(fake, msg, plan->delay_ms, fake_message_json(m));
 		break;
 	case FAKE_STALL_NOT_CREATED:
@@ -400,6 +538,7 @@ fake_free(Fake *fake)
 	g_ptr_array_unref(fake->messages);
 	g_ptr_array_unref(fake->requests);
 	g_free(fake->base_url);
+	g_free(fake->next_origin);
 	g_mutex_clear(&fake->lock);
 	g_cond_clear(&fake->cond);
 	g_free(fake);
@@ -433,6 +572,51 @@ fake_n_messages(Fake *fake)
 {
 	G_GNUC_UNUSED g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&fake->lock);
 	return fake->messages->len;
+}
+
+/* @n delivered messages to @to, older than anything the test sends */
+static void
+fake_seed(Fake *fake, const gchar *to, guint n)
+{
+	G_GNUC_UNUSED g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&fake->lock);
+	gint64 then = g_get_real_time() / G_USEC_PER_SEC - 2 * 3600;
+
+	for (guint i = 0; i < n; i++) {
+		g_autofree gchar *body = g_strdup_printf("An earlier message %u", i);
+		fake_add(fake, to, body, then, then);
+	}
+}
+
+/* how many of the messages went to @to with the text @body: what the handset got */
+static guint
+fake_n_received(Fake *fake, const gchar *to, const gchar *body)
+{
+	G_GNUC_UNUSED g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&fake->lock);
+	guint n = 0;
+
+	for (guint i = 0; i < fake->messages->len; i++) {
+		FakeMessage *m = g_ptr_array_index(fake->messages, i);
+		n += g_strcmp0(m->to, to) == 0 && g_strcmp0(m->body, body) == 0;
+	}
+	return n;
+}
+
+/* a copy of the query parameter @name of the @i-th GET; NULL if it had none */
+static gchar *
+fake_get_query(Fake *fake, guint i, const gchar *name)
+{
+	G_GNUC_UNUSED g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&fake->lock);
+	guint n = 0;
+
+	for (guint j = 0; j < fake->requests->len; j++) {
+		FakeRequest *r = g_ptr_array_index(fake->requests, j);
+		if (g_strcmp0(r->method, "GET") != 0)
+			continue;
+		if (n++ == i)
+			return r->query != NULL ? g_strdup(g_hash_table_lookup(r->query, name))
+						: NULL;
+	}
+	g_error("the fake Twilio had %u lookups, not %u", n, i + 1);
 }
 
 /* a copy of message @i's member, oldest first */
@@ -781,6 +965,144 @@ test_timeout_reported(void)
 	g_assert_cmpuint(fake_count(fake, "GET"), ==, 0);
 	g_assert_cmpint(tw_status_int(d, "found-after-unknown"), ==, 1);
 	tw_stop(d);
+}
+
+/* the lookup for a number with a long history: the message whose answer was
+ * lost is on the third page of the recipient's messages. The lookup follows
+ * next_page_uri to it and adopts it: the shopper gets it once */
+static void
+test_lookup_third_page(void)
+{
+	g_autoptr(Fake) fake = fake_new();
+	g_autoptr(VbTestDaemon) d = NULL;
+	g_autofree gchar *visit = NULL;
+	g_autofree gchar *item = NULL;
+	g_autofree gchar *sid = NULL;
+
+	/* 120 messages reach the number right after ours: ours is the 121st */
+	fake_seed(fake, PHONE_A, 30);
+	fake_plan(fake, (FakePlan){FAKE_STALL_CREATED, .delay_ms = 3000, .newer = 120});
+	d = daemon_for(fake, NULL);
+	visit = tw_visit(d, PAN_A, NULL, PHONE_A_TYPED);
+	fake_wait_messages(fake, 151);
+	tw_wait_outbox_idle(d);
+	sid = fake_message_get(fake, 30, "sid");
+	item = only_item(d);
+	g_assert_true(g_str_has_prefix(item, "done|"));
+	tw_assert_contains(item, sid);
+	g_assert_cmpuint(fake_count(fake, "POST"), ==, 1);
+	g_assert_cmpuint(fake_n_received(fake, PHONE_A, NOTICE_EN), ==, 1);
+	g_assert_cmpint(tw_status_int(d, "found-after-unknown"), ==, 1);
+
+	/* three pages of 50: the first asks for the recipient's messages, the
+	 * others are next_page_uri as the fake gave it, with its cursor */
+	g_assert_cmpuint(fake_count(fake, "GET"), ==, 3);
+	for (guint i = 0; i < 3; i++) {
+		g_autofree gchar *to = fake_get_query(fake, i, "To");
+		g_autofree gchar *size = fake_get_query(fake, i, "PageSize");
+		g_autofree gchar *token = fake_get_query(fake, i, "PageToken");
+		g_autofree gchar *after = fake_get_query(fake, i, "DateSent>");
+		g_autofree gchar *on = fake_get_query(fake, i, "DateSent");
+		g_assert_cmpstr(to, ==, PHONE_A);
+		g_assert_cmpstr(size, ==, "50");
+		if (i == 0)
+			g_assert_null(token);
+		else
+			g_assert_nonnull(token);
+		/* no DateSent filter: ours is still queued, without a date_sent, and
+		 * Twilio's filter would leave it out of the list */
+		g_assert_null(after);
+		g_assert_null(on);
+	}
+	tw_stop(d);
+}
+
+typedef struct {
+	VbTestDaemon *d;
+	const gchar *needle;
+} ItemWait;
+
+static gboolean
+item_error_cb(gpointer user_data)
+{
+	ItemWait *wait = user_data;
+	g_autofree gchar *item = only_item(wait->d);
+	return strstr(item, wait->needle) != NULL;
+}
+
+/* waits until the only SMS item's last error says @needle; returns the item */
+static gchar *
+wait_item_error(VbTestDaemon *d, const gchar *needle)
+{
+	ItemWait wait = {d, needle};
+
+	if (!vb_test_poll(item_error_cb, &wait, TW_WAIT_MS)) {
+		g_autofree gchar *item = only_item(d);
+		g_error("the SMS item never said '%s': %s", needle, item);
+	}
+	return only_item(d);
+}
+
+/* more of the recipient's messages than the lookup reads, none of them ours:
+ * the outcome stays unknown, so nothing is sent again and the item waits */
+static void
+test_lookup_page_limit(void)
+{
+	g_autoptr(Fake) fake = fake_new();
+	g_autoptr(VbTestDaemon) d = NULL;
+	g_autofree gchar *visit = NULL;
+	g_autofree gchar *item = NULL;
+	g_autofree gchar *out = NULL;
+
+	/* 22 pages of 50 */
+	fake_seed(fake, PHONE_A, 1100);
+	fake_plan(fake, (FakePlan){FAKE_STALL_NOT_CREATED, .delay_ms = 3000});
+	d = daemon_for(fake, NULL);
+	visit = tw_visit(d, PAN_A, NULL, PHONE_A_TYPED);
+	item = wait_item_error(d, "gave up after 20 pages");
+	g_test_message("the outbox item: %s", item);
+	g_assert_false(g_str_has_prefix(item, "done|"));
+	g_assert_false(g_str_has_prefix(item, "dead|"));
+	tw_assert_not_contains(item, PHONE_A);
+	g_assert_cmpuint(fake_count(fake, "POST"), ==, 1);
+	g_assert_cmpuint(fake_count(fake, "GET"), >=, 20);
+	g_assert_cmpuint(fake_n_received(fake, PHONE_A, NOTICE_EN), ==, 0);
+	g_assert_cmpint(tw_status_int(d, "sent"), ==, 0);
+	/* the operator sees why */
+	g_assert_cmpint(vb_test_daemon_run_ctl(d, &out, NULL, "status", NULL), ==, 0);
+	tw_assert_contains(out, "gave up after 20 pages");
+	assert_no_secrets(d);
+	tw_stop(d);
+	g_assert_cmpuint(fake_count(fake, "POST"), ==, 1);
+}
+
+/* a next_page_uri on another host is not followed: the request would carry
+ * the credentials there. The outcome stays unknown; nothing is sent again */
+static void
+test_lookup_foreign_next_page(void)
+{
+	g_autoptr(Fake) fake = fake_new();
+	g_autoptr(Fake) other = fake_new();
+	g_autoptr(VbTestDaemon) d = NULL;
+	g_autofree gchar *visit = NULL;
+	g_autofree gchar *item = NULL;
+
+	fake->next_origin = g_strdup_printf("http://localhost:%u", other->port);
+	fake_seed(fake, PHONE_A, 60);
+	fake_plan(fake, (FakePlan){FAKE_STALL_NOT_CREATED, .delay_ms = 3000});
+	d = daemon_for(fake, NULL);
+	visit = tw_visit(d, PAN_A, NULL, PHONE_A_TYPED);
+	item = wait_item_error(d, "next_page_uri");
+	g_test_message("the outbox item: %s", item);
+	g_assert_false(g_str_has_prefix(item, "done|"));
+	tw_assert_not_contains(item, PHONE_A);
+	g_assert_cmpuint(fake_count(fake, "GET"), >=, 1);
+	g_assert_cmpuint(fake_count(fake, "POST"), ==, 1);
+	g_assert_cmpuint(fake_n_received(fake, PHONE_A, NOTICE_EN), ==, 0);
+	g_assert_cmpuint(fake_count(other, "GET"), ==, 0);
+	tw_stop(d);
+	g_assert_cmpuint(fake_count(other, "GET"), ==, 0);
+	g_assert_cmpuint(fake_count(fake, "POST"), ==, 1);
 }
 
 /* an answer slower than usual but within the time-out is just an answer */
@@ -1263,6 +1585,9 @@ main(int argc, char **argv)
 	g_test_add_func("/twilio/send/slow", test_slow);
 	g_test_add_func("/twilio/send/retry-while-in-flight", test_retry_while_in_flight);
 	g_test_add_func("/twilio/send/timeout-reported", test_timeout_reported);
+	g_test_add_func("/twilio/send/lookup/third-page", test_lookup_third_page);
+	g_test_add_func("/twilio/send/lookup/page-limit", test_lookup_page_limit);
+	g_test_add_func("/twilio/send/lookup/foreign-next-page", test_lookup_foreign_next_page);
 	g_test_add_func("/twilio/send/rate-limited", test_rate_limited);
 	g_test_add_func("/twilio/send/refused", test_refused);
 	g_test_add_func("/twilio/send/api-key", test_api_key);
