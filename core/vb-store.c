@@ -1206,7 +1206,7 @@ vb_store_quarantine(VbStore *self, const gchar *path, const gchar *problem, GErr
 
 /* what SQLite's page cache may hold, in KiB (its default is 2000). A visit
  * touches the last pages of about 25 tables and indexes: at 192 KiB (48
- * pages) about 28 of a visit's 300 page reads miss the cache and come from the
+ * pages) about 28 of a visit's 270 page reads miss the cache and come from the
  * kernel's page cache instead, a few microseconds each; at 128 KiB, 52 */
 #define VB_STORE_CACHE_KIB 192
 

@@ -97,7 +97,8 @@ struct _VbVisitManager {
 	GHashTable *doors; /* name -> VbDoor */
 	gulong event_handler;
 	GSource *deadline_timer;
-	GSource *owed_source; /* queues the owed notices, once the outbox has room */
+	GSource *owed_source;  /* queues the owed notices, once the outbox has room */
+	gboolean notices_owed; /* a visit may owe its notice: look when room appears */
 	gboolean started;
 	/* [visit], [services] and [vestibule] settings */
 	gint64 hold_amount;
@@ -1039,6 +1040,7 @@ vb_door_closed(VbDoor *door)
 		ok = g_error_matches(error, VB_ERROR, VB_ERROR_TOO_LARGE);
 		if (ok) {
 			error_full = g_steal_pointer(&error);
+			self->notices_owed = TRUE;
 			ok = vb_visit_set_int(self, door->visit_id,
 					      "UPDATE visits SET notice_owed = ?2 WHERE id = ?1", 1,
 					      &error);
@@ -1674,7 +1676,7 @@ vb_visit_sms_complete(VbOutbox *outbox,
 
 	/* an SMS leaves the outbox: room for an owed notice, queued once this
 	 * completion has committed */
-	if (self->started && self->owed_source == NULL) {
+	if (self->started && self->notices_owed && self->owed_source == NULL) {
 		self->owed_source = g_idle_source_new();
 		g_source_set_priority(self->owed_source, G_PRIORITY_LOW);
 		g_source_set_callback(self->owed_source, vb_visit_manager_owed_cb, self, NULL);
@@ -2036,6 +2038,8 @@ vb_visit_manager_get_receipt(VbVisitManager *self, const gchar *token, GError **
 
 /* the capture deadline */
 
+#define VB_OWED_NOTICES_BATCH 64
+
 /* queues the notices that visits owe since the outbox was full, oldest
  * first, while it has room */
 static void
@@ -2046,11 +2050,11 @@ vb_visit_manager_queue_owed_notices(VbVisitManager *self)
 	g_autoptr(GError) error = NULL;
 
 	{
-		g_autoptr(VbStoreStmt) stmt = vb_store_prepare(self->store,
-							       "SELECT " VB_VISIT_COLUMNS
-							       " FROM visits WHERE notice_owed = 1 "
-							       "ORDER BY created LIMIT 64",
-							       &error);
+		g_autoptr(VbStoreStmt) stmt = vb_store_prepare(
+		    self->store,
+		    "SELECT " VB_VISIT_COLUMNS " FROM visits WHERE notice_owed = 1 "
+		    "ORDER BY created LIMIT " G_STRINGIFY(VB_OWED_NOTICES_BATCH),
+		    &error);
 		if (stmt == NULL) {
 			g_warning("cannot read the owed notices: %s", error->message);
 			return;
@@ -2078,10 +2082,13 @@ vb_visit_manager_queue_owed_notices(VbVisitManager *self)
 			if (!g_error_matches(error, VB_ERROR, VB_ERROR_TOO_LARGE))
 				g_warning("visit %s: cannot queue its owed notice: %s", row->id,
 					  error->message);
+			self->notices_owed = TRUE;
 			return;
 		}
 		g_message("visit %s: its owed notice SMS is queued", row->id);
 	}
+	/* all queued, unless this was only the first batch */
+	self->notices_owed = owed->len == VB_OWED_NOTICES_BATCH;
 }
 
 static gboolean
