@@ -7,12 +7,9 @@
 #include "config.h"
 
 #include <glib/gstdio.h>
-#include <string.h>
 
-#include "vb-card-reader.h"
 #include "vb-daemon-private.h"
 #include "vb-events.h"
-#include "vb-keypad.h"
 #include "vb-plugin-loader-private.h"
 #include "vb-test-inprocess.h"
 #include "vb-test-syncs.h"
@@ -90,25 +87,13 @@ wait_for(Durability *d)
 }
 
 static void
-tap(VbPlugin *reader)
-{
-	VbCardRead read = {.kind = VB_CARD_KIND_PAYMENT, .pan_sequence = -1};
-	g_autoptr(GError) error = NULL;
-
-	memcpy(read.pan, TEST_PAN, strlen(TEST_PAN));
-	memcpy(read.expiry, "2812", 4);
-	vb_card_reader_present(VB_CARD_READER(reader), &read, &error);
-	g_assert_no_error(error);
-}
-
-static void
 test_tap_syncs(void)
 {
 	g_autofree gchar *dir = NULL;
 	VbDaemon *daemon;
 	Durability d = {0};
 	VbPluginLoader *loader;
-	VbPlugin *reader, *lock, *keypad;
+	VbPlugin *lock;
 	guint at_tap;
 
 	daemon = vb_test_inprocess_start(
@@ -117,19 +102,13 @@ test_tap_syncs(void)
 	g_signal_connect(vb_context_get_bus(vb_daemon_get_context(daemon)), "event",
 			 G_CALLBACK(event_cb), &d);
 	loader = vb_daemon_get_loader(daemon);
-	reader = vb_plugin_loader_get_instance(loader, "front-reader");
 	lock = vb_plugin_loader_get_instance(loader, "front-lock");
-	keypad = vb_plugin_loader_get_instance(loader, "front-keypad");
-	g_assert_nonnull(reader);
 	g_assert_nonnull(lock);
-	g_assert_nonnull(keypad);
 
 	/* the card's first visit gives its phone; then the shopper leaves */
 	expect(&d, VB_EVENT_DOOR_UNLOCKED);
-	tap(reader);
-	for (const gchar *p = TEST_PHONE; *p != '\0'; p++)
-		vb_keypad_emit_key(VB_KEYPAD(keypad), (VbKeypadKey)(*p - '0'));
-	vb_keypad_emit_key(VB_KEYPAD(keypad), VB_KEYPAD_KEY_ENTER);
+	vb_test_inprocess_tap(daemon, "front-reader", TEST_PAN);
+	vb_test_inprocess_type(daemon, "front-keypad", TEST_PHONE);
 	wait_for(&d);
 	expect(&d, VB_EVENT_SMS_STATUS);
 	vb_plugin_emit(lock, VB_EVENT_DOOR_OPENED, NULL);
@@ -141,7 +120,7 @@ test_tap_syncs(void)
 	/* the known card comes back */
 	expect(&d, VB_EVENT_DOOR_UNLOCKED);
 	at_tap = vb_test_syncs_wal();
-	tap(reader);
+	vb_test_inprocess_tap(daemon, "front-reader", TEST_PAN);
 	wait_for(&d);
 
 	/* the visit was on disk before the processor was asked for the hold */

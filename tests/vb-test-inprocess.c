@@ -7,6 +7,11 @@
 #include "config.h"
 
 #include <glib/gstdio.h>
+#include <string.h>
+
+#include "vb-card-reader.h"
+#include "vb-keypad.h"
+#include "vb-plugin-loader-private.h"
 
 #include "vb-test-inprocess.h"
 
@@ -46,6 +51,40 @@ vb_test_inprocess_start(const gchar *config_tail, gchar **dir_out)
 		g_error("vestibuled did not start: %s", error->message);
 	*dir_out = g_steal_pointer(&dir);
 	return g_steal_pointer(&daemon);
+}
+
+static VbPlugin *
+vb_test_inprocess_instance(VbDaemon *daemon, const gchar *name)
+{
+	VbPlugin *plugin = vb_plugin_loader_get_instance(vb_daemon_get_loader(daemon), name);
+
+	if (plugin == NULL)
+		g_error("the daemon runs no instance %s", name);
+	return plugin;
+}
+
+void
+vb_test_inprocess_tap(VbDaemon *daemon, const gchar *reader, const gchar *pan)
+{
+	VbCardRead read = {.kind = VB_CARD_KIND_PAYMENT, .pan_sequence = -1};
+	g_autoptr(GError) error = NULL;
+
+	g_assert_cmpuint(strlen(pan), <, sizeof(read.pan));
+	memcpy(read.pan, pan, strlen(pan));
+	memcpy(read.expiry, "2812", 4);
+	if (!vb_card_reader_present(VB_CARD_READER(vb_test_inprocess_instance(daemon, reader)),
+				    &read, &error))
+		g_error("the tap was refused: %s", error->message);
+}
+
+void
+vb_test_inprocess_type(VbDaemon *daemon, const gchar *keypad, const gchar *digits)
+{
+	VbKeypad *pad = VB_KEYPAD(vb_test_inprocess_instance(daemon, keypad));
+
+	for (const gchar *p = digits; *p != '\0'; p++)
+		vb_keypad_emit_key(pad, (VbKeypadKey)(*p - '0'));
+	vb_keypad_emit_key(pad, VB_KEYPAD_KEY_ENTER);
 }
 
 static void

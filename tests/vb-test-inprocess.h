@@ -32,6 +32,15 @@ G_BEGIN_DECLS
 VbDaemon *
 vb_test_inprocess_start(const gchar *config_tail, gchar **dir_out);
 
+/* the reader of @daemon's instance @reader presents a payment card with
+ * @pan, as the nfc plugin does from its poll thread; aborts on a refusal */
+void
+vb_test_inprocess_tap(VbDaemon *daemon, const gchar *reader, const gchar *pan);
+
+/* the keypad of @daemon's instance @keypad types @digits, then enter */
+void
+vb_test_inprocess_type(VbDaemon *daemon, const gchar *keypad, const gchar *digits);
+
 /* stops and frees @daemon, and removes @dir */
 void
 vb_test_inprocess_stop(VbDaemon *daemon, const gchar *dir);

@@ -10,11 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "vb-card-reader.h"
 #include "vb-daemon-private.h"
 #include "vb-door-lock.h"
 #include "vb-events.h"
-#include "vb-keypad.h"
 #include "vb-plugin-loader-private.h"
 #include "../vb-test-inprocess.h"
 
@@ -76,18 +74,6 @@ bench_expect(Bench *b, const gchar *event_name)
 {
 	b->waiting_for = event_name;
 	b->seen = FALSE;
-}
-
-static void
-bench_tap(VbPlugin *reader)
-{
-	VbCardRead read = {.kind = VB_CARD_KIND_PAYMENT, .pan_sequence = -1};
-	g_autoptr(GError) error = NULL;
-
-	memcpy(read.pan, TEST_PAN, strlen(TEST_PAN));
-	memcpy(read.expiry, "2812", 4);
-	if (!vb_card_reader_present(VB_CARD_READER(reader), &read, &error))
-		g_error("tap: %s", error->message);
 }
 
 static void
@@ -186,7 +172,7 @@ main(int argc, char **argv)
 	BenchHistogram *hist = &hist_static;
 	Bench b = {0};
 	VbPluginLoader *loader;
-	VbPlugin *reader, *lock, *keypad;
+	VbPlugin *lock;
 	const gchar *phone = "0611223344";
 	guint taps = 10000, warmup = 500;
 	glong rss_warm = 0, rss_end;
@@ -209,16 +195,12 @@ main(int argc, char **argv)
 	g_signal_connect(vb_context_get_bus(vb_daemon_get_context(daemon)), "event",
 			 G_CALLBACK(bench_event_cb), &b);
 	loader = vb_daemon_get_loader(daemon);
-	reader = vb_plugin_loader_get_instance(loader, "front-reader");
 	lock = vb_plugin_loader_get_instance(loader, "front-lock");
-	keypad = vb_plugin_loader_get_instance(loader, "front-keypad");
 
 	/* the first visit of the card gives its phone: the card is known after */
 	bench_expect(&b, VB_EVENT_DOOR_UNLOCKED);
-	bench_tap(reader);
-	for (const gchar *p = phone; *p != '\0'; p++)
-		vb_keypad_emit_key(VB_KEYPAD(keypad), (VbKeypadKey)(*p - '0'));
-	vb_keypad_emit_key(VB_KEYPAD(keypad), VB_KEYPAD_KEY_ENTER);
+	vb_test_inprocess_tap(daemon, "front-reader", TEST_PAN);
+	vb_test_inprocess_type(daemon, "front-keypad", phone);
 	bench_wait(&b, VB_EVENT_DOOR_UNLOCKED);
 	bench_door_cycle(&b, lock);
 
@@ -231,7 +213,7 @@ main(int argc, char **argv)
 		}
 		bench_expect(&b, VB_EVENT_DOOR_UNLOCKED);
 		b.tap_at = g_get_monotonic_time();
-		bench_tap(reader);
+		vb_test_inprocess_tap(daemon, "front-reader", TEST_PAN);
 		bench_wait(&b, VB_EVENT_DOOR_UNLOCKED);
 		if (i >= warmup)
 			bench_hist_add(hist, b.unlocked_at - b.tap_at);

@@ -869,6 +869,24 @@ test_visit_unlocks_through_gpio(void)
 	g_assert_cmpint(vb_test_daemon_stop(d), ==, 0);
 }
 
+/* a clean stop and start after the visit ended sends nothing more, and the
+ * door stays locked */
+static void
+assert_nothing_more_after_restart(VbTestDaemon *d, const gchar *id)
+{
+	g_autoptr(JsonNode) keep = NULL;
+	g_autofree gchar *state = NULL;
+
+	g_assert_cmpint(vb_test_daemon_stop(d), ==, 0);
+	door_restart(d);
+	g_assert_true(vb_test_poll(outbox_idle, d, DOOR_WAIT_MS));
+	state = visit_state(d, id);
+	g_assert_cmpstr(state, ==, "awaiting-order");
+	g_assert_cmpuint(sms_count(d, NULL), ==, 1);
+	g_assert_true(json_object_get_boolean_member(door_status(d, &keep, "door-io"), "locked"));
+	g_assert_cmpint(vb_test_daemon_stop(d), ==, 0);
+}
+
 /* the unlock lasts long enough that the daemon dies with the lock released */
 #define RESUME_DROP_IN "[door:front]\nunlock-pulse-ms=60000\n[visit]\nverify-phone=false\n"
 
@@ -927,15 +945,7 @@ test_visit_resumes_door_open(void)
 	g_assert_cmpuint(log->len, ==, before + 1);
 	g_assert_true(json_object_get_boolean_member(door_status(d, &keep, "door-io"), "locked"));
 
-	/* a clean stop and start sends nothing more */
-	g_assert_cmpint(vb_test_daemon_stop(d), ==, 0);
-	door_restart(d);
-	g_assert_true(vb_test_poll(outbox_idle, d, DOOR_WAIT_MS));
-	g_clear_pointer(&state, g_free);
-	state = visit_state(d, id);
-	g_assert_cmpstr(state, ==, "awaiting-order");
-	g_assert_cmpuint(sms_count(d, NULL), ==, 1);
-	g_assert_cmpint(vb_test_daemon_stop(d), ==, 0);
+	assert_nothing_more_after_restart(d, id);
 }
 
 static void
@@ -944,7 +954,6 @@ test_visit_door_closed_while_down(void)
 	g_autoptr(VbTestDaemon) d = door_start(NULL, RESUME_DROP_IN, 0, 1);
 	g_autoptr(GPtrArray) log = NULL;
 	g_autoptr(GPtrArray) closed = NULL;
-	g_autoptr(JsonNode) keep = NULL;
 	g_autofree gchar *id = NULL;
 	g_autofree gchar *state = NULL;
 	guint before;
@@ -977,16 +986,7 @@ test_visit_door_closed_while_down(void)
 	closed = door_events(d, "door-closed", "door-io");
 	g_assert_cmpuint(closed->len, ==, n_closed);
 
-	/* a clean stop and start sends nothing more */
-	g_assert_cmpint(vb_test_daemon_stop(d), ==, 0);
-	door_restart(d);
-	g_assert_true(vb_test_poll(outbox_idle, d, DOOR_WAIT_MS));
-	g_clear_pointer(&state, g_free);
-	state = visit_state(d, id);
-	g_assert_cmpstr(state, ==, "awaiting-order");
-	g_assert_cmpuint(sms_count(d, NULL), ==, 1);
-	g_assert_true(json_object_get_boolean_member(door_status(d, &keep, "door-io"), "locked"));
-	g_assert_cmpint(vb_test_daemon_stop(d), ==, 0);
+	assert_nothing_more_after_restart(d, id);
 }
 
 int
