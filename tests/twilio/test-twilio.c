@@ -76,6 +76,7 @@ typedef struct {
 	GPtrArray *requests;
 	guint next_sid;
 	gchar *next_origin; /* puts next_page_uri on another host, absolute */
+	gchar *next_raw;    /* the JSON of next_page_uri instead of the right one */
 } Fake;
 
 static void
@@ -365,7 +366,9 @@ fake_list(Fake *fake, SoupServerMessage *msg, const gchar *path, GHashTable *que
 		g_autofree gchar *one = fake_message_json(g_ptr_array_index(listed, i));
 		g_string_append_printf(json, "%s%s", i > start ? ", " : "", one);
 	}
-	if (end < listed->len) {
+	if (end < listed->len && fake->next_raw != NULL) {
+		next = g_strdup(fake->next_raw);
+	} else if (end < listed->len) {
 		FakeMessage *last = g_ptr_array_index(listed, end - 1);
 		next = g_strdup_printf("\"%s%s?%sPageSize=%u&Page=%u&PageToken=PA%s\"",
 				       fake->next_origin != NULL ? fake->next_origin : "", path,
@@ -539,6 +542,7 @@ fake_free(Fake *fake)
 	g_ptr_array_unref(fake->requests);
 	g_free(fake->base_url);
 	g_free(fake->next_origin);
+	g_free(fake->next_raw);
 	g_mutex_clear(&fake->lock);
 	g_cond_clear(&fake->cond);
 	g_free(fake);
@@ -1076,6 +1080,37 @@ test_lookup_page_limit(void)
 	g_assert_cmpuint(fake_count(fake, "POST"), ==, 1);
 }
 
+/* a next_page_uri that is not a URI, or not a string, is not followed either:
+ * the outcome stays unknown and nothing is sent again */
+static void
+test_lookup_bad_next_page(void)
+{
+	const gchar *bad[] = {"42", "\"http://[::1\"", "{\"page\": 2}"};
+
+	for (guint i = 0; i < G_N_ELEMENTS(bad); i++) {
+		g_autoptr(Fake) fake = fake_new();
+		g_autoptr(VbTestDaemon) d = NULL;
+		g_autofree gchar *visit = NULL;
+		g_autofree gchar *item = NULL;
+
+		g_test_message("next_page_uri: %s", bad[i]);
+		fake->next_raw = g_strdup(bad[i]);
+		fake_seed(fake, PHONE_A, 60);
+		fake_plan(fake, (FakePlan){FAKE_STALL_NOT_CREATED, .delay_ms = 3000});
+		d = daemon_for(fake, NULL);
+		visit = tw_visit(d, PAN_A, NULL, PHONE_A_TYPED);
+		item = wait_item_error(d, "page");
+		g_test_message("the outbox item: %s", item);
+		g_assert_false(g_str_has_prefix(item, "done|"));
+		tw_assert_not_contains(item, PHONE_A);
+		g_assert_cmpuint(fake_count(fake, "GET"), ==, 1);
+		g_assert_cmpuint(fake_count(fake, "POST"), ==, 1);
+		g_assert_cmpuint(fake_n_received(fake, PHONE_A, NOTICE_EN), ==, 0);
+		tw_stop(d);
+		g_assert_cmpuint(fake_count(fake, "POST"), ==, 1);
+	}
+}
+
 /* a next_page_uri on another host is not followed: the request would carry
  * the credentials there. The outcome stays unknown; nothing is sent again */
 static void
@@ -1588,6 +1623,7 @@ main(int argc, char **argv)
 	g_test_add_func("/twilio/send/lookup/third-page", test_lookup_third_page);
 	g_test_add_func("/twilio/send/lookup/page-limit", test_lookup_page_limit);
 	g_test_add_func("/twilio/send/lookup/foreign-next-page", test_lookup_foreign_next_page);
+	g_test_add_func("/twilio/send/lookup/bad-next-page", test_lookup_bad_next_page);
 	g_test_add_func("/twilio/send/rate-limited", test_rate_limited);
 	g_test_add_func("/twilio/send/refused", test_refused);
 	g_test_add_func("/twilio/send/api-key", test_api_key);
