@@ -90,6 +90,29 @@ vb_payment_processor_execute_finish(VbPaymentProcessor *self,
 }
 
 /**
+ * vb_payment_processor_get_capabilities:
+ * @self: a #VbPaymentProcessor
+ *
+ * What the processor can do beyond placing and settling holds.
+ *
+ * Returns: #VbPaymentCapabilities; %VB_PAYMENT_CAPABILITY_NONE for a
+ *   processor that does not say
+ *
+ * Since: 0.3
+ */
+VbPaymentCapabilities
+vb_payment_processor_get_capabilities(VbPaymentProcessor *self)
+{
+	VbPaymentProcessorInterface *iface;
+
+	g_return_val_if_fail(VB_IS_PAYMENT_PROCESSOR(self), VB_PAYMENT_CAPABILITY_NONE);
+	iface = VB_PAYMENT_PROCESSOR_GET_IFACE(self);
+	if (iface->get_capabilities == NULL)
+		return VB_PAYMENT_CAPABILITY_NONE;
+	return iface->get_capabilities(self);
+}
+
+/**
  * vb_payment_op_to_string:
  * @op: a #VbPaymentOp
  *
@@ -109,6 +132,8 @@ vb_payment_op_to_string(VbPaymentOp op)
 		return "capture";
 	case VB_PAYMENT_OP_CANCEL:
 		return "cancel";
+	case VB_PAYMENT_OP_CANCEL_BY_REFERENCE:
+		return "cancel-by-reference";
 	default:
 		return "unknown";
 	}

@@ -21,6 +21,12 @@ G_DECLARE_INTERFACE(VbPaymentProcessor, vb_payment_processor, VB, PAYMENT_PROCES
  * @VB_PAYMENT_OP_ADJUST: change the amount of a hold
  * @VB_PAYMENT_OP_CAPTURE: settle a hold for an amount up to the held one
  * @VB_PAYMENT_OP_CANCEL: release a hold
+ * @VB_PAYMENT_OP_CANCEL_BY_REFERENCE: release whatever hold was placed under
+ *   the merchant reference @reference, without knowing whether one was: no
+ *   processor reference, card or amount is given. The processor approves it
+ *   whether or not it found a hold, and an authorization under that reference
+ *   arriving after it must not stand. Asked only of a processor with
+ *   %VB_PAYMENT_CAPABILITY_CANCEL_BY_REFERENCE (Since: 0.3)
  *
  * What a #VbPaymentRequest asks for.
  *
@@ -31,7 +37,25 @@ typedef enum {
 	VB_PAYMENT_OP_ADJUST,
 	VB_PAYMENT_OP_CAPTURE,
 	VB_PAYMENT_OP_CANCEL,
+	VB_PAYMENT_OP_CANCEL_BY_REFERENCE,
 } VbPaymentOp;
+
+/**
+ * VbPaymentCapabilities:
+ * @VB_PAYMENT_CAPABILITY_NONE: only the operations every processor has
+ * @VB_PAYMENT_CAPABILITY_CANCEL_BY_REFERENCE: the processor can do
+ *   %VB_PAYMENT_OP_CANCEL_BY_REFERENCE, as Adyen does with a cancel "using
+ *   your reference" (a technical cancel)
+ *
+ * What a processor can do beyond placing and settling holds. The core uses
+ * them to shorten the shopper's wait; without them it keeps the slower way.
+ *
+ * Since: 0.3
+ */
+typedef enum {
+	VB_PAYMENT_CAPABILITY_NONE = 0,
+	VB_PAYMENT_CAPABILITY_CANCEL_BY_REFERENCE = 1 << 0,
+} VbPaymentCapabilities;
 
 /**
  * VbPaymentStatus:
@@ -102,6 +126,8 @@ typedef struct {
  *   answered, whether it approved or declined; returns %FALSE with
  *   %VB_ERROR_UNREACHABLE or %VB_ERROR_TIMED_OUT when it could not be
  *   reached, which the caller treats as a refusal (deny-safe)
+ * @get_capabilities: returns the #VbPaymentCapabilities of the processor;
+ *   unset, it has none (Since: 0.3)
  *
  * A payment processor that places and settles holds.
  *
@@ -118,8 +144,9 @@ struct _VbPaymentProcessorInterface {
 				   GAsyncResult *result,
 				   VbPaymentResult *out,
 				   GError **error);
+	VbPaymentCapabilities (*get_capabilities)(VbPaymentProcessor *self);
 	/*< private >*/
-	gpointer padding[14];
+	gpointer padding[13];
 };
 
 void
@@ -133,6 +160,8 @@ vb_payment_processor_execute_finish(VbPaymentProcessor *self,
 				    GAsyncResult *result,
 				    VbPaymentResult *out,
 				    GError **error);
+VbPaymentCapabilities
+vb_payment_processor_get_capabilities(VbPaymentProcessor *self);
 const gchar *
 vb_payment_op_to_string(VbPaymentOp op);
 

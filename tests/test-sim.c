@@ -1469,6 +1469,115 @@ test_payment_same_key_same_answer(SimFixture *fx, gconstpointer data)
 	g_assert_cmpuint(json_array_get_length(sim_holds(fx, &keep)), ==, 2);
 }
 
+/* a cancel by the merchant reference alone */
+static gboolean
+pay_cancel_by_reference(SimFixture *fx,
+			const gchar *key,
+			const gchar *reference,
+			VbPaymentResult *out,
+			GError **error)
+{
+	VbPaymentRequest request = {
+	    .op = VB_PAYMENT_OP_CANCEL_BY_REFERENCE,
+	    .idempotency_key = key,
+	    .reference = reference,
+	};
+	return pay_request(fx, &request, NULL, out, error);
+}
+
+static void
+test_payment_cancel_by_reference(SimFixture *fx, gconstpointer data)
+{
+	VbPaymentProcessor *processor;
+	VbPaymentResult auth = {0};
+	VbPaymentResult other = {0};
+	VbPaymentResult result = {0};
+	VbPaymentResult late = {0};
+	g_autoptr(GError) error = NULL;
+
+	sim_stack_start(fx, PAY_CONFIG);
+	processor = VB_PAYMENT_PROCESSOR(sim_instance(fx, "pay"));
+	g_assert_cmpint(vb_payment_processor_get_capabilities(processor), ==,
+			VB_PAYMENT_CAPABILITY_CANCEL_BY_REFERENCE);
+
+	/* the hold placed under the reference is released, nothing else */
+	g_assert_true(pay_authorize(fx, "auth-1", "tok-alice", 5000, &auth, &error));
+	g_assert_no_error(error);
+	{
+		VbPaymentRequest request = {
+		    .op = VB_PAYMENT_OP_AUTHORIZE,
+		    .idempotency_key = "auth-2",
+		    .reference = "visit-2",
+		    .card_token = "tok-bob",
+		    .amount = 5000,
+		    .currency = "EUR",
+		};
+		g_assert_true(pay_request(fx, &request, NULL, &other, &error));
+		g_assert_no_error(error);
+	}
+	g_assert_true(pay_cancel_by_reference(fx, "void-1", "visit-1", &result, &error));
+	g_assert_no_error(error);
+	assert_approved(&result, 0);
+	g_assert_cmpstr(result.psp_reference, ==, auth.psp_reference);
+	assert_hold(fx, auth.psp_reference, "cancelled", 5000, 0);
+	assert_hold(fx, other.psp_reference, "authorized", 5000, 0);
+
+	/* a reference that holds nothing: approved all the same, and an
+	 * authorization under it arriving afterwards does not stand */
+	g_assert_true(pay_cancel_by_reference(fx, "void-3", "visit-3", &result, &error));
+	g_assert_no_error(error);
+	assert_approved(&result, 0);
+	g_assert_cmpstr(result.psp_reference, ==, "");
+	{
+		VbPaymentRequest request = {
+		    .op = VB_PAYMENT_OP_AUTHORIZE,
+		    .idempotency_key = "auth-3",
+		    .reference = "visit-3",
+		    .card_token = "tok-carol",
+		    .amount = 5000,
+		    .currency = "EUR",
+		};
+		g_assert_true(pay_request(fx, &request, NULL, &late, &error));
+		g_assert_no_error(error);
+	}
+	assert_declined(&late, "Cancelled by reference");
+	assert_hold(fx, late.psp_reference, "declined", 0, 0);
+
+	/* a captured hold is not released, and says so */
+	g_assert_true(pay_modify(fx, VB_PAYMENT_OP_CAPTURE, "cap-2", other.psp_reference, 4000,
+				 &result, &error));
+	g_assert_true(pay_cancel_by_reference(fx, "void-2", "visit-2", &result, &error));
+	g_assert_no_error(error);
+	assert_declined(&result, "already captured");
+	assert_hold(fx, other.psp_reference, "captured", 5000, 4000);
+
+	/* a retry with the same key gets the same answer */
+	g_assert_true(pay_cancel_by_reference(fx, "void-1", "visit-1", &result, &error));
+	assert_approved(&result, 0);
+	g_assert_cmpstr(result.psp_reference, ==, auth.psp_reference);
+
+	/* it needs the reference */
+	g_assert_false(pay_cancel_by_reference(fx, "void-4", "", &result, &error));
+	g_assert_error(error, VB_ERROR, VB_ERROR_INVALID_DATA);
+	assert_contains(error->message, "needs the merchant reference");
+}
+
+static void
+test_payment_no_cancel_by_reference(SimFixture *fx, gconstpointer data)
+{
+	VbPaymentProcessor *processor;
+	VbPaymentResult result = {0};
+	g_autoptr(GError) error = NULL;
+
+	sim_stack_start(fx, PAY_CONFIG "cancel-by-reference=false\n");
+	processor = VB_PAYMENT_PROCESSOR(sim_instance(fx, "pay"));
+	/* a processor that cannot is never asked, and refuses if it is */
+	g_assert_cmpint(vb_payment_processor_get_capabilities(processor), ==,
+			VB_PAYMENT_CAPABILITY_NONE);
+	g_assert_false(pay_cancel_by_reference(fx, "void-1", "visit-1", &result, &error));
+	g_assert_error(error, VB_ERROR, VB_ERROR_NOT_SUPPORTED);
+}
+
 static void
 test_payment_capture_twice_never_charges_twice(SimFixture *fx, gconstpointer data)
 {
@@ -2512,6 +2621,8 @@ main(int argc, char **argv)
 		     test_payment_capture_above_authorized);
 	add_sim_test("/sim/payment/adjust-then-capture", test_payment_adjust_then_capture);
 	add_sim_test("/sim/payment/cancel", test_payment_cancel);
+	add_sim_test("/sim/payment/cancel-by-reference", test_payment_cancel_by_reference);
+	add_sim_test("/sim/payment/no-cancel-by-reference", test_payment_no_cancel_by_reference);
 	add_sim_test("/sim/payment/declines", test_payment_declines);
 	add_sim_test("/sim/payment/outage-records-nothing", test_payment_outage_records_nothing);
 	add_sim_test("/sim/payment/latency", test_payment_latency);

@@ -37,6 +37,10 @@ typedef struct {
 	gchar *hold_insert;
 	gchar *hold_update;
 	gchar *hold_list;
+	gchar *ref_holds;
+	gchar *ref_cancel;
+	gchar *ref_cancelled;
+	gchar *ref_insert;
 } VbSimPaymentSql;
 
 struct _VbSimPayment {
@@ -50,6 +54,7 @@ struct _VbSimPayment {
 	gint64 latency_ms;
 	gint64 decline_next;
 	gboolean down;
+	gboolean cancel_by_reference;
 	guint64 approved;
 	guint64 declined;
 };
@@ -95,6 +100,13 @@ static const VbSettingSpec vb_sim_payment_settings[] = {
 	.max = 60000,
 	.blurb = N_("How long the simulated processor takes to answer, in ms"),
     },
+    {
+	.key = "cancel-by-reference",
+	.type = VB_SETTING_BOOLEAN,
+	.default_value = "true",
+	.blurb = N_("Whether the simulated processor can cancel a hold by the merchant "
+		    "reference alone, as Adyen can; false plays a processor that cannot"),
+    },
 };
 
 /* one script per schema version */
@@ -121,6 +133,14 @@ static const gchar *const vb_sim_payment_migrations[] = {
     "reason TEXT NOT NULL, "
     "created INTEGER NOT NULL, "
     "PRIMARY KEY (instance, idempotency_key));",
+    /* cancels by merchant reference, which also refuse a later authorization
+     * under the same reference */
+    "CREATE INDEX @ns@holds_by_reference ON @ns@holds (instance, reference);"
+    "CREATE TABLE @ns@cancelled_references ("
+    "instance TEXT NOT NULL, "
+    "reference TEXT NOT NULL, "
+    "created INTEGER NOT NULL, "
+    "PRIMARY KEY (instance, reference));",
     NULL,
 };
 
@@ -221,7 +241,7 @@ vb_sim_payment_call_hash(const VbSimPaymentCall *call)
 }
 
 static gboolean
-vb_sim_payment_call_validate(const VbSimPaymentCall *call, GError **error)
+vb_sim_payment_call_validate(VbSimPayment *self, const VbSimPaymentCall *call, GError **error)
 {
 	if (call->idempotency_key == NULL || call->idempotency_key[0] == '\0' ||
 	    strlen(call->idempotency_key) > VB_SIM_PAYMENT_KEY_MAX) {
@@ -246,6 +266,19 @@ vb_sim_payment_call_validate(const VbSimPaymentCall *call, GError **error)
 			return FALSE;
 		}
 		break;
+	case VB_PAYMENT_OP_CANCEL_BY_REFERENCE:
+		if (!self->cancel_by_reference) {
+			g_set_error_literal(error, VB_ERROR, VB_ERROR_NOT_SUPPORTED,
+					    _("this processor cannot cancel by reference"));
+			return FALSE;
+		}
+		if (call->reference == NULL || call->reference[0] == '\0') {
+			g_set_error_literal(
+			    error, VB_ERROR, VB_ERROR_INVALID_DATA,
+			    _("a cancel by reference needs the merchant reference"));
+			return FALSE;
+		}
+		return TRUE;
 	case VB_PAYMENT_OP_ADJUST:
 	case VB_PAYMENT_OP_CAPTURE:
 	case VB_PAYMENT_OP_CANCEL:
@@ -261,7 +294,7 @@ vb_sim_payment_call_validate(const VbSimPaymentCall *call, GError **error)
 			    _("unknown payment operation %d"), (gint)call->op);
 		return FALSE;
 	}
-	if (call->op != VB_PAYMENT_OP_CANCEL &&
+	if (call->op != VB_PAYMENT_OP_CANCEL && call->op != VB_PAYMENT_OP_CANCEL_BY_REFERENCE &&
 	    (call->amount <= 0 || call->amount > VB_SIM_PAYMENT_AMOUNT_MAX)) {
 		/* a zero capture is a cancel */
 		g_set_error(error, VB_ERROR, VB_ERROR_INVALID_DATA,
@@ -393,6 +426,28 @@ vb_sim_payment_hold_update(VbSimPayment *self,
 	return vb_store_stmt_exec(stmt, error);
 }
 
+/* whether a cancel by reference already came for @reference */
+static gboolean
+vb_sim_payment_reference_cancelled(VbSimPayment *self,
+				   const gchar *reference,
+				   gboolean *cancelled,
+				   GError **error)
+{
+	g_autoptr(VbStoreStmt) stmt = NULL;
+	VbStoreStep step;
+
+	stmt = vb_store_prepare(vb_sim_payment_get_store(self), self->sql.ref_cancelled, error);
+	if (stmt == NULL)
+		return FALSE;
+	vb_store_stmt_bind_text(stmt, 1, vb_sim_payment_instance(self));
+	vb_store_stmt_bind_text(stmt, 2, reference);
+	step = vb_store_stmt_step(stmt, error);
+	if (step == VB_STORE_STEP_ERROR)
+		return FALSE;
+	*cancelled = step == VB_STORE_STEP_ROW;
+	return TRUE;
+}
+
 /* the reason the next authorization is refused, or NULL to approve it */
 static const gchar *
 vb_sim_payment_authorize_decision(VbSimPayment *self,
@@ -421,8 +476,17 @@ vb_sim_payment_authorize(VbSimPayment *self,
 {
 	g_autoptr(VbStoreStmt) stmt = NULL;
 	g_autofree gchar *psp_reference = vb_sim_payment_new_psp_reference();
-	const gchar *reason = vb_sim_payment_authorize_decision(self, call, uses_next);
+	const gchar *reason = NULL;
+	gboolean cancelled = FALSE;
 	gint64 now = g_get_real_time();
+
+	if (!vb_sim_payment_reference_cancelled(self, call->reference, &cancelled, error))
+		return FALSE;
+	/* a cancel by reference came first: what arrives after it must not hold */
+	if (cancelled)
+		reason = "Cancelled by reference";
+	else
+		reason = vb_sim_payment_authorize_decision(self, call, uses_next);
 
 	if (reason != NULL) {
 		vb_sim_payment_result_set(out, VB_PAYMENT_STATUS_DECLINED, psp_reference, 0,
@@ -446,6 +510,72 @@ vb_sim_payment_authorize(VbSimPayment *self,
 	vb_store_stmt_bind_int64(stmt, 8, now);
 	vb_store_stmt_bind_int64(stmt, 9, now);
 	return vb_store_stmt_exec(stmt, error);
+}
+
+/* releases every hold placed under the merchant reference, and refuses any
+ * authorization under it that comes later, as Adyen's cancel "using your
+ * reference" does. Approved whether a hold was found or not: the outcome
+ * asked for, nothing held under the reference, is reached either way. A hold
+ * already captured cannot be released, and says so */
+static gboolean
+vb_sim_payment_cancel_by_reference(VbSimPayment *self,
+				   const VbSimPaymentCall *call,
+				   VbPaymentResult *out,
+				   GError **error)
+{
+	VbStore *store = vb_sim_payment_get_store(self);
+	g_autoptr(VbStoreStmt) holds = NULL;
+	g_autoptr(VbStoreStmt) cancel = NULL;
+	g_autoptr(VbStoreStmt) insert = NULL;
+	g_autofree gchar *released = NULL;
+	g_autofree gchar *captured = NULL;
+	gint64 captured_amount = 0;
+	VbStoreStep step;
+
+	holds = vb_store_prepare(store, self->sql.ref_holds, error);
+	if (holds == NULL)
+		return FALSE;
+	vb_store_stmt_bind_text(holds, 1, vb_sim_payment_instance(self));
+	vb_store_stmt_bind_text(holds, 2, call->reference);
+	while ((step = vb_store_stmt_step(holds, error)) == VB_STORE_STEP_ROW) {
+		const gchar *state = vb_store_stmt_column_text(holds, 1);
+		if (g_strcmp0(state, VB_SIM_PAYMENT_STATE_CAPTURED) == 0 && captured == NULL) {
+			captured = g_strdup(vb_store_stmt_column_text(holds, 0));
+			captured_amount = vb_store_stmt_column_int64(holds, 2);
+		} else if (g_strcmp0(state, VB_SIM_PAYMENT_STATE_AUTHORIZED) == 0 &&
+			   released == NULL) {
+			released = g_strdup(vb_store_stmt_column_text(holds, 0));
+		}
+	}
+	if (step == VB_STORE_STEP_ERROR)
+		return FALSE;
+	g_clear_pointer(&holds, vb_store_stmt_free);
+
+	cancel = vb_store_prepare(store, self->sql.ref_cancel, error);
+	if (cancel == NULL)
+		return FALSE;
+	vb_store_stmt_bind_text(cancel, 1, vb_sim_payment_instance(self));
+	vb_store_stmt_bind_text(cancel, 2, call->reference);
+	vb_store_stmt_bind_int64(cancel, 3, g_get_real_time());
+	if (!vb_store_stmt_exec(cancel, error))
+		return FALSE;
+	insert = vb_store_prepare(store, self->sql.ref_insert, error);
+	if (insert == NULL)
+		return FALSE;
+	vb_store_stmt_bind_text(insert, 1, vb_sim_payment_instance(self));
+	vb_store_stmt_bind_text(insert, 2, call->reference);
+	vb_store_stmt_bind_int64(insert, 3, g_get_real_time());
+	if (!vb_store_stmt_exec(insert, error))
+		return FALSE;
+
+	if (captured != NULL) {
+		vb_sim_payment_result_set(out, VB_PAYMENT_STATUS_DECLINED, captured,
+					  captured_amount, "already captured");
+		return TRUE;
+	}
+	vb_sim_payment_result_set(out, VB_PAYMENT_STATUS_APPROVED, released != NULL ? released : "",
+				  0, NULL);
+	return TRUE;
 }
 
 /* adjust, capture and cancel: the rules of each on the hold's state */
@@ -571,6 +701,8 @@ vb_sim_payment_process(VbSimPayment *self,
 	}
 	if (call->op == VB_PAYMENT_OP_AUTHORIZE)
 		ok = vb_sim_payment_authorize(self, call, out, uses_next, error);
+	else if (call->op == VB_PAYMENT_OP_CANCEL_BY_REFERENCE)
+		ok = vb_sim_payment_cancel_by_reference(self, call, out, error);
 	else
 		ok = vb_sim_payment_modify(self, call, out, error);
 	if (!ok)
@@ -585,7 +717,12 @@ vb_sim_payment_process(VbSimPayment *self,
 		self->approved++;
 	else
 		self->declined++;
-	if (call->op == VB_PAYMENT_OP_CANCEL) {
+	if (call->op == VB_PAYMENT_OP_CANCEL_BY_REFERENCE) {
+		g_message("cancel by reference %s: %s%s%s%s", call->reference,
+			  out->status == VB_PAYMENT_STATUS_APPROVED ? "approved" : "declined",
+			  out->status == VB_PAYMENT_STATUS_APPROVED ? "" : ", ", out->reason,
+			  out->psp_reference[0] != '\0' ? "" : " (no hold was placed under it)");
+	} else if (call->op == VB_PAYMENT_OP_CANCEL) {
 		g_message("cancel %s: %s%s%s", out->psp_reference,
 			  out->status == VB_PAYMENT_STATUS_APPROVED ? "approved" : "declined",
 			  out->status == VB_PAYMENT_STATUS_APPROVED ? "" : ", ", out->reason);
@@ -649,7 +786,7 @@ vb_sim_payment_execute_async(VbPaymentProcessor *processor,
 	call->card_token = g_strdup(request->card_token);
 	call->currency = g_strdup(request->currency);
 	call->amount = request->amount;
-	if (!vb_sim_payment_call_validate(call, &error)) {
+	if (!vb_sim_payment_call_validate(self, call, &error)) {
 		g_task_return_error(task, g_steal_pointer(&error));
 		return;
 	}
@@ -817,6 +954,10 @@ vb_sim_payment_sql_clear(VbSimPaymentSql *sql)
 	g_clear_pointer(&sql->hold_insert, g_free);
 	g_clear_pointer(&sql->hold_update, g_free);
 	g_clear_pointer(&sql->hold_list, g_free);
+	g_clear_pointer(&sql->ref_holds, g_free);
+	g_clear_pointer(&sql->ref_cancel, g_free);
+	g_clear_pointer(&sql->ref_cancelled, g_free);
+	g_clear_pointer(&sql->ref_insert, g_free);
 }
 
 static gboolean
@@ -825,6 +966,7 @@ vb_sim_payment_prepare_store(VbSimPayment *self, GError **error)
 	VbStore *store = vb_sim_payment_get_store(self);
 	g_autofree gchar *holds = NULL;
 	g_autofree gchar *idem = NULL;
+	g_autofree gchar *refs = NULL;
 
 	if (store == NULL) {
 		g_set_error_literal(error, VB_ERROR, VB_ERROR_NOT_SUPPORTED,
@@ -838,6 +980,7 @@ vb_sim_payment_prepare_store(VbSimPayment *self, GError **error)
 	/* only the table names, which the core gives, go into the SQL; values are bound */
 	holds = vb_store_namespace_table(VB_SIM_PAYMENT_NAMESPACE, "holds");
 	idem = vb_store_namespace_table(VB_SIM_PAYMENT_NAMESPACE, "idempotency");
+	refs = vb_store_namespace_table(VB_SIM_PAYMENT_NAMESPACE, "cancelled_references");
 	self->sql.idem_lookup =
 	    g_strdup_printf("SELECT request_hash, status, psp_reference, amount, reason FROM %s "
 			    "WHERE instance = ?1 AND idempotency_key = ?2",
@@ -865,6 +1008,18 @@ vb_sim_payment_prepare_store(VbSimPayment *self, GError **error)
 			    "state, created FROM %s WHERE instance = ?1 "
 			    "ORDER BY created DESC, rowid DESC LIMIT ?2",
 			    holds);
+	self->sql.ref_holds =
+	    g_strdup_printf("SELECT psp_reference, state, captured FROM %s "
+			    "WHERE instance = ?1 AND reference = ?2 ORDER BY created, rowid",
+			    holds);
+	self->sql.ref_cancel = g_strdup_printf("UPDATE %s SET state = 'cancelled', updated = ?3 "
+					       "WHERE instance = ?1 AND reference = ?2 "
+					       "AND state = 'authorized'",
+					       holds);
+	self->sql.ref_cancelled =
+	    g_strdup_printf("SELECT 1 FROM %s WHERE instance = ?1 AND reference = ?2", refs);
+	self->sql.ref_insert = g_strdup_printf(
+	    "INSERT OR IGNORE INTO %s (instance, reference, created) VALUES (?1, ?2, ?3)", refs);
 	return TRUE;
 }
 
@@ -879,6 +1034,7 @@ vb_sim_payment_load_settings(VbSimPayment *self)
 	self->decline_above = vb_plugin_get_int(plugin, "decline-above");
 	self->adjust_limit = vb_plugin_get_int(plugin, "adjust-limit");
 	self->latency_ms = vb_plugin_get_int(plugin, "latency-ms");
+	self->cancel_by_reference = vb_plugin_get_boolean(plugin, "cancel-by-reference");
 }
 
 static gboolean
@@ -947,11 +1103,20 @@ vb_sim_payment_get_status(VbPlugin *plugin, GVariantBuilder *builder)
 						       : 0));
 }
 
+static VbPaymentCapabilities
+vb_sim_payment_get_capabilities(VbPaymentProcessor *processor)
+{
+	VbSimPayment *self = VB_SIM_PAYMENT(processor);
+	return self->cancel_by_reference ? VB_PAYMENT_CAPABILITY_CANCEL_BY_REFERENCE
+					 : VB_PAYMENT_CAPABILITY_NONE;
+}
+
 static void
 vb_sim_payment_payment_processor_iface_init(VbPaymentProcessorInterface *iface)
 {
 	iface->execute_async = vb_sim_payment_execute_async;
 	iface->execute_finish = vb_sim_payment_execute_finish;
+	iface->get_capabilities = vb_sim_payment_get_capabilities;
 }
 
 static void
