@@ -41,6 +41,11 @@ vb_store_checkpoint(VbStore *self, GError **error);
  * record whose durability may follow its effect by one sync, and no more */
 gboolean
 vb_store_sync(VbStore *self, GError **error);
+/* how many syncs of the write-ahead log are known to have succeeded: by
+ * vb_store_sync() or by a synced commit that wrote rows. A commit made while
+ * this read N is on disk once it reads more than N */
+guint64
+vb_store_get_syncs(VbStore *self);
 /* the SQLite connection, for the tests that read its statements' counters */
 struct sqlite3;
 struct sqlite3 *

@@ -58,6 +58,7 @@ struct _VbStore {
 	VbStoreTransaction *tx;	 /* the open transaction, unowned */
 	gboolean denied_in_step; /* the authorizer refused a statement of a namespace step */
 	GSource *checkpoint;	 /* the idle checkpoint, when one is due */
+	guint64 syncs;		 /* syncs of the log known to have succeeded */
 };
 
 struct _VbStoreStmt {
@@ -74,6 +75,7 @@ struct _VbStoreTransaction {
 	VbStore *store;
 	gboolean committed;
 	gboolean no_sync;     /* synchronous=NORMAL until it ends */
+	gint64 changes;	      /* sqlite3_total_changes64() when it began */
 	GArray *after_commit; /* VbStoreDeferred, run in order after COMMIT */
 };
 
@@ -681,6 +683,7 @@ vb_store_transaction_begin_full(VbStore *self, VbStoreTransactionFlags flags, GE
 	tx = g_new0(VbStoreTransaction, 1);
 	tx->store = g_object_ref(self);
 	tx->no_sync = no_sync;
+	tx->changes = sqlite3_total_changes64(self->db);
 	self->tx = tx;
 	return tx;
 }
@@ -717,6 +720,10 @@ vb_store_transaction_commit(VbStoreTransaction *tx, GError **error)
 	tx->store->tx = NULL;
 	if (tx->no_sync)
 		vb_store_set_synced(tx->store, TRUE);
+	/* a commit that wrote rows synced the log, and with it every commit
+	 * before it; one that wrote nothing wrote no frame and synced nothing */
+	else if (sqlite3_total_changes64(tx->store->db) != tx->changes)
+		tx->store->syncs++;
 	/* the store is free again: what runs now may open its own transaction */
 	if (tx->after_commit != NULL) {
 		g_autoptr(GArray) after = g_steal_pointer(&tx->after_commit);
@@ -973,9 +980,22 @@ vb_store_migrate_v6(VbStore *self, GError **error)
 				    error);
 }
 
+/* merchant references kept ready for a door's next hold, on disk before a
+ * tap takes one: see "Reservations" in vb-visit-manager.c */
+static gboolean
+vb_store_migrate_v7(VbStore *self, GError **error)
+{
+	return vb_store_exec_script(self,
+				    "CREATE TABLE visit_reservations ("
+				    "id TEXT PRIMARY KEY, "
+				    "door TEXT NOT NULL, "
+				    "created INTEGER NOT NULL);",
+				    error);
+}
+
 static const VbStoreMigrateFunc vb_store_migrations[] = {
-    vb_store_migrate_v1, vb_store_migrate_v2, vb_store_migrate_v3,
-    vb_store_migrate_v4, vb_store_migrate_v5, vb_store_migrate_v6,
+    vb_store_migrate_v1, vb_store_migrate_v2, vb_store_migrate_v3, vb_store_migrate_v4,
+    vb_store_migrate_v5, vb_store_migrate_v6, vb_store_migrate_v7,
 };
 
 /**
@@ -1210,18 +1230,40 @@ vb_store_quarantine(VbStore *self, const gchar *path, const gchar *problem, GErr
  * kernel's page cache instead, a few microseconds each; at 128 KiB, 52 */
 #define VB_STORE_CACHE_KIB 192
 
+/* once a checkpoint has copied the whole log into the database, the next
+ * write starts the log over, and SQLite syncs the new log's header then,
+ * whatever the safety level: a sync in the commit of the next shopper's tap.
+ * A write of nothing here starts it over between visits instead */
+static void
+vb_store_restart_log(VbStore *self)
+{
+	g_autoptr(VbStoreTransaction) tx = NULL;
+	g_autoptr(GError) error = NULL;
+
+	tx = vb_store_transaction_begin_full(self, VB_STORE_TRANSACTION_FLAG_NO_SYNC, &error);
+	/* the store does not use user_version: setting it writes one page */
+	if (tx == NULL || !vb_store_exec_cached(self, "PRAGMA user_version = 0", &error) ||
+	    !vb_store_transaction_commit(tx, &error))
+		g_debug("cannot start the store's log over: %s", error->message);
+}
+
 static gboolean
 vb_store_checkpoint_idle_cb(gpointer user_data)
 {
 	VbStore *self = VB_STORE(user_data);
+	gint log_frames = 0;
+	gint copied_frames = 0;
 	gint rc;
 
 	g_clear_pointer(&self->checkpoint, g_source_unref);
 	if (self->db == NULL || self->tx != NULL)
 		return G_SOURCE_REMOVE;
-	rc = sqlite3_wal_checkpoint_v2(self->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+	rc = sqlite3_wal_checkpoint_v2(self->db, NULL, SQLITE_CHECKPOINT_PASSIVE, &log_frames,
+				       &copied_frames);
 	if (rc != SQLITE_OK && rc != SQLITE_BUSY)
 		g_warning("cannot checkpoint the store %s: %s", self->path, sqlite3_errstr(rc));
+	else if (rc == SQLITE_OK && log_frames > 0 && copied_frames == log_frames)
+		vb_store_restart_log(self);
 	return G_SOURCE_REMOVE;
 }
 
@@ -1490,15 +1532,26 @@ vb_store_sync(VbStore *self, GError **error)
 		return FALSE;
 	}
 	/* no log is open: no commit waits for a sync */
-	if (log == NULL || log->pMethods == NULL)
+	if (log == NULL || log->pMethods == NULL) {
+		self->syncs++;
 		return TRUE;
+	}
 	rc = log->pMethods->xSync(log, SQLITE_SYNC_NORMAL);
 	if (rc != SQLITE_OK) {
 		g_set_error(error, VB_ERROR, VB_ERROR_IO, "cannot sync the store's log: %s",
 			    sqlite3_errstr(rc));
 		return FALSE;
 	}
+	self->syncs++;
 	return TRUE;
+}
+
+/* vb_store_get_syncs: see vb-store-private.h */
+guint64
+vb_store_get_syncs(VbStore *self)
+{
+	g_return_val_if_fail(VB_IS_STORE(self), 0);
+	return self->syncs;
 }
 
 /**

@@ -40,6 +40,21 @@
  *
  * Money only moves through the outbox (captures, cancels), except the hold
  * itself, which the shopper waits for at the door.
+ *
+ * Reservations. No hold may be placed under a merchant reference that the
+ * store could forget: a restart voids the hold of every visit it finds still
+ * authorizing, but a visit that a power cut took back would leave its hold
+ * standing for days. So a tap used to record its visit with a synced commit
+ * before asking the processor, one sync on every shopper's wait. Now each door
+ * keeps its next reference reserved ahead, on disk before any tap can take
+ * it (the commit that reserved it was followed by a sync). A tap claims it
+ * with an unsynced commit and asks the processor at once. After a restart the
+ * daemon cannot tell a reservation never claimed from one whose claim a power
+ * cut took back, so it cancels every reservation it finds by reference, which
+ * releases any hold placed under it and refuses one arriving later, and
+ * reserves anew. A processor without VB_PAYMENT_CAPABILITY_CANCEL_BY_REFERENCE
+ * keeps the synced commit before the hold, as does a tap that finds no
+ * reservation on disk yet.
  */
 
 #define VB_MAX_PHONE_DIGITS 15
@@ -84,6 +99,8 @@ typedef struct {
 	GSource *idle_timer; /* back to the welcome prompt */
 	GSource *auth_timer;
 	GCancellable *auth_cancellable;
+	gchar *reserved;	/* the reference the next tap takes, or NULL */
+	guint64 reserved_syncs; /* vb_store_get_syncs() before it was committed */
 } VbDoor;
 
 struct _VbVisitManager {
@@ -97,8 +114,9 @@ struct _VbVisitManager {
 	GHashTable *doors; /* name -> VbDoor */
 	gulong event_handler;
 	GSource *deadline_timer;
-	GSource *owed_source;  /* queues the owed notices, once the outbox has room */
-	gboolean notices_owed; /* a visit may owe its notice: look when room appears */
+	GSource *owed_source;	       /* queues the owed notices, once the outbox has room */
+	gboolean notices_owed;	       /* a visit may owe its notice: look when room appears */
+	gboolean reservations_renewed; /* those of the last run are released */
 	gboolean started;
 	/* [visit], [services] and [vestibule] settings */
 	gint64 hold_amount;
@@ -167,6 +185,7 @@ vb_door_unref(VbDoor *door)
 	g_free(door->card_token);
 	g_free(door->language);
 	g_free(door->greeting);
+	g_free(door->reserved);
 	g_free(door);
 }
 
@@ -442,6 +461,155 @@ vb_visit_enqueue_payment(VbVisitManager *self,
 	payload = json_builder_get_root(builder);
 	return vb_outbox_enqueue(self->outbox, "payment", recipient, key, payload, visit_id,
 				 error) > 0;
+}
+
+/* releases, through the outbox, whatever hold was placed under a reserved
+ * reference whose claim may have been lost */
+static gboolean
+vb_visit_enqueue_release(VbVisitManager *self, const gchar *reference, GError **error)
+{
+	g_autoptr(JsonBuilder) builder = json_builder_new();
+	g_autoptr(JsonNode) payload = NULL;
+	g_autofree gchar *key = g_strdup_printf("%s:cancel-by-reference", reference);
+	g_autofree gchar *recipient = g_strdup_printf("payment:%s", reference);
+
+	json_builder_begin_object(builder);
+	json_builder_set_member_name(builder, "op");
+	json_builder_add_string_value(builder, "cancel-by-reference");
+	json_builder_set_member_name(builder, "reference");
+	json_builder_add_string_value(builder, reference);
+	json_builder_end_object(builder);
+	payload = json_builder_get_root(builder);
+	return vb_outbox_enqueue(self->outbox, "payment", recipient, key, payload, NULL, error) > 0;
+}
+
+/* reservations: see the comment at the top */
+
+static gboolean
+vb_visit_manager_can_release_by_reference(VbVisitManager *self)
+{
+	VbPlugin *processor = vb_visit_manager_instance(self, self->payment_instance);
+
+	return processor != NULL && VB_IS_PAYMENT_PROCESSOR(processor) &&
+	       (vb_payment_processor_get_capabilities(VB_PAYMENT_PROCESSOR(processor)) &
+		VB_PAYMENT_CAPABILITY_CANCEL_BY_REFERENCE) != 0;
+}
+
+/* reserves a reference for @door in the open transaction */
+static gchar *
+vb_door_reserve(VbDoor *door, GError **error)
+{
+	g_autofree gchar *id = vb_visit_new_id();
+	g_autoptr(VbStoreStmt) stmt = vb_store_prepare(
+	    door->self->store,
+	    "INSERT INTO visit_reservations (id, door, created) VALUES (?1, ?2, ?3)", error);
+
+	if (stmt == NULL)
+		return NULL;
+	vb_store_stmt_bind_text(stmt, 1, id);
+	vb_store_stmt_bind_text(stmt, 2, door->name);
+	vb_store_stmt_bind_int64(stmt, 3, g_get_real_time());
+	if (!vb_store_stmt_exec(stmt, error))
+		return NULL;
+	return g_steal_pointer(&id);
+}
+
+/* the reservation is the door's once its commit succeeded: the caller read
+ * vb_store_get_syncs() before that commit */
+static void
+vb_door_set_reserved(VbDoor *door, gchar *id, guint64 syncs_before_commit)
+{
+	g_free(door->reserved);
+	door->reserved = id;
+	door->reserved_syncs = syncs_before_commit;
+}
+
+/* the door's reservation is on disk: a sync followed the commit that made it */
+static gboolean
+vb_door_reservation_ready(VbDoor *door)
+{
+	return door->reserved != NULL &&
+	       vb_store_get_syncs(door->self->store) > door->reserved_syncs;
+}
+
+static gboolean
+vb_visit_claim_reservation(VbVisitManager *self, const gchar *id, GError **error)
+{
+	g_autoptr(VbStoreStmt) stmt =
+	    vb_store_prepare(self->store, "DELETE FROM visit_reservations WHERE id = ?1", error);
+
+	if (stmt == NULL)
+		return FALSE;
+	vb_store_stmt_bind_text(stmt, 1, id);
+	return vb_store_stmt_exec(stmt, error);
+}
+
+/* after a start: every reservation the last run left may have been claimed by
+ * a tap that a power cut took back, with a hold placed under it, so each is
+ * cancelled by reference; then each door reserves anew. Until this has
+ * succeeded no door claims or reserves, and every tap syncs its visit before
+ * the hold */
+static void
+vb_visit_manager_renew_reservations(VbVisitManager *self)
+{
+	g_autoptr(VbStoreTransaction) tx = NULL;
+	g_autoptr(GPtrArray) released = g_ptr_array_new_with_free_func(g_free);
+	g_autoptr(GPtrArray) doors = g_ptr_array_new();
+	g_autoptr(GPtrArray) ids = g_ptr_array_new_with_free_func(g_free);
+	g_autoptr(GError) error = NULL;
+	gboolean can_release = vb_visit_manager_can_release_by_reference(self);
+	guint64 syncs = 0;
+	GHashTableIter iter;
+	VbDoor *door;
+
+	g_hash_table_iter_init(&iter, self->doors);
+	while (g_hash_table_iter_next(&iter, NULL, (gpointer *)&door))
+		vb_door_set_reserved(door, NULL, 0);
+
+	tx = vb_store_transaction_begin(self->store, &error);
+	if (tx != NULL) {
+		g_autoptr(VbStoreStmt) stmt =
+		    vb_store_prepare(self->store, "SELECT id FROM visit_reservations", &error);
+		VbStoreStep step = VB_STORE_STEP_ERROR;
+		while (stmt != NULL &&
+		       (step = vb_store_stmt_step(stmt, &error)) == VB_STORE_STEP_ROW)
+			g_ptr_array_add(released, g_strdup(vb_store_stmt_column_text(stmt, 0)));
+		if (step == VB_STORE_STEP_ERROR)
+			g_clear_pointer(&tx, vb_store_transaction_free);
+	}
+	for (guint i = 0; tx != NULL && i < released->len; i++) {
+		const gchar *id = g_ptr_array_index(released, i);
+		if (!vb_visit_enqueue_release(self, id, &error) ||
+		    !vb_visit_claim_reservation(self, id, &error))
+			g_clear_pointer(&tx, vb_store_transaction_free);
+	}
+	g_hash_table_iter_init(&iter, self->doors);
+	while (tx != NULL && can_release &&
+	       g_hash_table_iter_next(&iter, NULL, (gpointer *)&door)) {
+		gchar *id = vb_door_reserve(door, &error);
+		if (id == NULL) {
+			g_clear_pointer(&tx, vb_store_transaction_free);
+			break;
+		}
+		g_ptr_array_add(doors, door);
+		g_ptr_array_add(ids, id);
+	}
+	syncs = vb_store_get_syncs(self->store);
+	if (tx == NULL || !vb_store_transaction_commit(tx, &error)) {
+		vb_context_alert(self->context, VB_ALERT_CRITICAL, NULL,
+				 "cannot release the %u references reserved before the restart "
+				 "(%s); every tap waits for one more disk sync until they are",
+				 released->len, error != NULL ? error->message : "no transaction");
+		return;
+	}
+	self->reservations_renewed = TRUE;
+	if (released->len > 0)
+		g_message("cancelling by reference at the processor the %u %s that the last "
+			  "run reserved",
+			  released->len, released->len == 1 ? "reference" : "references");
+	for (guint i = 0; i < doors->len; i++)
+		vb_door_set_reserved(g_ptr_array_index(doors, i),
+				     g_strdup(g_ptr_array_index(ids, i)), syncs);
 }
 
 /* the end of a door's session: the visit keeps its state, the door is free */
@@ -868,6 +1036,11 @@ vb_door_card_presented(VbDoor *door, VbEvent *event)
 	g_autoptr(VbStoreTransaction) tx = NULL;
 	g_autoptr(GError) error = NULL;
 	g_autofree gchar *visit_id = NULL;
+	g_autofree gchar *reserved = NULL;
+	guint64 syncs = 0;
+	gboolean can_release;
+	gboolean claim;
+	gboolean ok;
 	gboolean change_phone;
 	gboolean known;
 
@@ -879,7 +1052,12 @@ vb_door_card_presented(VbDoor *door, VbEvent *event)
 	door->change_phone_until = change_phone ? door->change_phone_until : 0;
 	vb_door_clear_source(&door->idle_timer);
 
-	tx = vb_store_transaction_begin(self->store, &error);
+	/* a reference on disk lets the visit's commit skip its sync */
+	can_release = self->reservations_renewed && vb_visit_manager_can_release_by_reference(self);
+	claim = can_release && vb_door_reservation_ready(door);
+	tx = vb_store_transaction_begin_full(
+	    self->store, claim ? VB_STORE_TRANSACTION_FLAG_NO_SYNC : VB_STORE_TRANSACTION_FLAG_NONE,
+	    &error);
 	if (tx != NULL)
 		card = vb_customers_card_seen(self->customers, event, &error);
 	if (card == NULL) {
@@ -895,7 +1073,22 @@ vb_door_card_presented(VbDoor *door, VbEvent *event)
 		return;
 	}
 	known = card->customer_id > 0 && !change_phone;
-	visit_id = vb_visit_new_id();
+	visit_id = claim ? g_strdup(door->reserved) : vb_visit_new_id();
+	/* the door's next reference: taken now, on disk at the next sync, which
+	 * this commit is when it does not claim */
+	ok = !claim || vb_visit_claim_reservation(self, visit_id, &error);
+	if (ok && can_release && (claim || door->reserved == NULL)) {
+		reserved = vb_door_reserve(door, &error);
+		ok = reserved != NULL;
+	}
+	if (!ok) {
+		vb_context_alert(self->context, VB_ALERT_CRITICAL, NULL,
+				 "door %s: cannot record a new visit: %s", door->name,
+				 error->message);
+		vb_door_end(door, VB_PROMPT_OUT_OF_SERVICE);
+		return;
+	}
+	syncs = vb_store_get_syncs(self->store);
 	g_free(door->language);
 	door->language =
 	    g_strdup(card->language != NULL ? card->language
@@ -922,8 +1115,8 @@ vb_door_card_presented(VbDoor *door, VbEvent *event)
 			vb_store_stmt_bind_text(insert, 9, self->currency);
 			vb_store_stmt_bind_int64(insert, 10, self->hold_amount);
 		}
-		/* one commit for the new visit and its next step: an fsync less on
-		 * the tap-to-unlock path */
+		/* one commit for the new visit and its next step, unsynced when it
+		 * claims the door's reservation */
 		if (insert == NULL || !vb_store_stmt_exec(insert, &error) ||
 		    !vb_visit_set_state(self, visit_id, "identified", NULL, &error) ||
 		    !vb_visit_set_state(self, visit_id, known ? "authorizing" : "enter-phone", NULL,
@@ -936,6 +1129,10 @@ vb_door_card_presented(VbDoor *door, VbEvent *event)
 			return;
 		}
 	}
+	if (reserved != NULL)
+		vb_door_set_reserved(door, g_steal_pointer(&reserved), syncs);
+	else if (claim)
+		vb_door_set_reserved(door, NULL, 0);
 	door->visit_id = g_steal_pointer(&visit_id);
 	door->card_token = g_strdup(card->token);
 	door->phone_tries = 0;
@@ -1261,7 +1458,8 @@ typedef struct {
 	VbVisitManager *self;
 	VbOutboxItem *item;
 	gchar *op;
-	VbVisitRow *row;
+	VbVisitRow *row;  /* NULL for a cancel by reference */
+	gchar *reference; /* the merchant reference, for a cancel by reference */
 	gint64 amount;
 	gboolean voiding; /* the replayed authorization of a void is answered */
 } VbPaymentCall;
@@ -1270,6 +1468,7 @@ static void
 vb_payment_call_free(VbPaymentCall *call)
 {
 	g_free(call->op);
+	g_free(call->reference);
 	if (call->row != NULL)
 		vb_visit_row_free(call->row);
 	g_free(call);
@@ -1352,15 +1551,22 @@ vb_payment_call_start(VbPaymentCall *call,
 		vb_payment_call_free(call);
 		return;
 	}
-	if (op == VB_PAYMENT_OP_AUTHORIZE)
-		key = auth_key = g_strdup_printf("%s:authorize", call->row->id);
 	request.op = op;
 	request.idempotency_key = key;
-	request.reference = call->row->id;
-	request.psp_reference = call->row->psp_reference;
-	request.card_token = call->row->card_token;
-	request.amount = op == VB_PAYMENT_OP_AUTHORIZE ? call->row->hold_amount : call->amount;
-	request.currency = call->row->currency;
+	if (call->row == NULL) {
+		/* a cancel by reference names nothing but the reference */
+		request.reference = call->reference;
+	} else {
+		if (op == VB_PAYMENT_OP_AUTHORIZE)
+			request.idempotency_key = auth_key =
+			    g_strdup_printf("%s:authorize", call->row->id);
+		request.reference = call->row->id;
+		request.psp_reference = call->row->psp_reference;
+		request.card_token = call->row->card_token;
+		request.amount =
+		    op == VB_PAYMENT_OP_AUTHORIZE ? call->row->hold_amount : call->amount;
+		request.currency = call->row->currency;
+	}
 	vb_payment_processor_execute_async(VB_PAYMENT_PROCESSOR(processor), &request, cancellable,
 					   vb_payment_call_cb, call);
 }
@@ -1379,6 +1585,24 @@ vb_visit_payment_dispatch(VbOutbox *outbox,
 	VbPaymentCall *call;
 	VbVisitRow *row;
 
+	if (g_strcmp0(op, "cancel-by-reference") == 0) {
+		if (vb_visit_manager_instance(self, self->payment_instance) != NULL &&
+		    !vb_visit_manager_can_release_by_reference(self)) {
+			vb_outbox_item_complete(item, VB_OUTBOX_OUTCOME_FAILED, NULL,
+						"the payment processor cannot cancel by reference",
+						0);
+			return;
+		}
+		call = g_new0(VbPaymentCall, 1);
+		call->self = self;
+		call->item = item;
+		call->op = g_strdup(op);
+		call->reference =
+		    g_strdup(json_object_get_string_member_with_default(payload, "reference", ""));
+		vb_payment_call_start(call, VB_PAYMENT_OP_CANCEL_BY_REFERENCE,
+				      vb_outbox_item_get_idempotency_key(item), cancellable);
+		return;
+	}
 	row = vb_visit_row_load(self, "id", visit, &error);
 	if (row == NULL) {
 		vb_outbox_item_complete(item, VB_OUTBOX_OUTCOME_FAILED, NULL, error->message, 0);
@@ -1449,6 +1673,29 @@ vb_visit_payment_complete(VbOutbox *outbox,
 	gboolean approved = g_strcmp0(status, "approved") == 0;
 	g_autoptr(VbVisitRow) row = NULL;
 
+	if (g_strcmp0(op, "cancel-by-reference") == 0) {
+		const gchar *reference =
+		    json_object_get_string_member_with_default(payload, "reference", "");
+		const gchar *psp =
+		    res != NULL
+			? json_object_get_string_member_with_default(res, "psp-reference", "")
+			: "";
+		if (outcome != VB_OUTBOX_OUTCOME_DONE || !approved) {
+			vb_context_alert(
+			    self->context, VB_ALERT_CRITICAL, NULL,
+			    "the reference %s, reserved before a restart, could not be "
+			    "cancelled at the processor; ask the processor whether a "
+			    "hold stands under it and release it by hand",
+			    reference);
+		} else if (psp[0] != '\0') {
+			/* only a power cut during a tap leaves a hold under it */
+			vb_context_alert(self->context, VB_ALERT_WARNING, NULL,
+					 "a hold placed under %s by a tap that the restart lost "
+					 "was released at the processor (%s)",
+					 reference, psp);
+		}
+		return TRUE;
+	}
 	if (outcome != VB_OUTBOX_OUTCOME_DONE) {
 		vb_context_alert(self->context, VB_ALERT_CRITICAL, NULL,
 				 "visit %s: the %s of its hold failed for good; settle it by hand "
@@ -2156,8 +2403,12 @@ vb_visit_manager_check_deadlines(VbVisitManager *self)
 static gboolean
 vb_visit_manager_deadline_cb(gpointer user_data)
 {
-	vb_visit_manager_check_deadlines(VB_VISIT_MANAGER(user_data));
-	vb_visit_manager_queue_owed_notices(VB_VISIT_MANAGER(user_data));
+	VbVisitManager *self = VB_VISIT_MANAGER(user_data);
+
+	vb_visit_manager_check_deadlines(self);
+	vb_visit_manager_queue_owed_notices(self);
+	if (!self->reservations_renewed)
+		vb_visit_manager_renew_reservations(self);
 	return G_SOURCE_CONTINUE;
 }
 
@@ -2329,6 +2580,7 @@ vb_visit_manager_start(VbVisitManager *self)
 	vb_outbox_register(self->outbox, "payment", vb_visit_payment_dispatch,
 			   vb_visit_payment_complete, self, NULL);
 	vb_visit_manager_resume(self);
+	vb_visit_manager_renew_reservations(self);
 	self->event_handler = g_signal_connect(vb_context_get_bus(self->context), "event",
 					       G_CALLBACK(vb_visit_manager_event_cb), self);
 	self->deadline_timer = g_timeout_source_new_seconds(VB_DEADLINE_CHECK_S);
@@ -2354,6 +2606,7 @@ vb_visit_manager_stop(VbVisitManager *self)
 	if (!self->started)
 		return;
 	self->started = FALSE;
+	self->reservations_renewed = FALSE;
 	g_clear_signal_handler(&self->event_handler, vb_context_get_bus(self->context));
 	vb_sms_router_stop(self->sms_router);
 	if (self->deadline_timer != NULL) {

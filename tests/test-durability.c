@@ -7,25 +7,38 @@
 #include "config.h"
 
 #include <glib/gstdio.h>
+#include <sqlite3.h>
+#include <string.h>
 
 #include "vb-daemon-private.h"
 #include "vb-events.h"
 #include "vb-plugin-loader-private.h"
+#include "vb-store-private.h"
 #include "vb-test-inprocess.h"
 #include "vb-test-syncs.h"
 
 /*
  * What a power cut can take back during a tap, counted in syncs of the
- * store's write-ahead log. The daemon runs the simulated store in this
- * process, so that every sync SQLite makes is counted: the visit must be on
- * disk before the processor is asked for a hold (a restart then finds it and
- * voids the hold), the door must open after that one sync only, and the
- * approved hold must be on disk right after the door opened, before the daemon
- * does anything else.
+ * store's write-ahead log, and what a restart after one does. The daemon runs
+ * the simulated store in this process, so that every sync SQLite makes is
+ * seen here.
+ *
+ * With a processor that can cancel by merchant reference, the visit takes
+ * the door's reservation, on disk since an earlier sync, and nothing is synced
+ * before the door opens; the approved hold is synced right after, before the
+ * daemon does anything else. Without, the visit is on disk before the
+ * processor is asked, and the door opens after that one sync.
+ *
+ * The power cut itself is played with an image of the store taken at each
+ * sync: the daemon restarts from what was on disk when the door opened, with
+ * the processor's ledger as it was, since a processor keeps its own.
  */
 
 #define TEST_PAN "4970107305551237"
 #define TEST_PHONE "0639984321"
+
+#define TEST_CONFIG "[visit]\nverify-phone=false\n" VB_TEST_INPROCESS_SIM_STORE
+#define TEST_NO_CANCEL_BY_REFERENCE "cancel-by-reference=false\n"
 
 typedef struct {
 	GMainLoop *loop;
@@ -35,6 +48,9 @@ typedef struct {
 	guint at_authorizing;
 	guint at_unlocked_state;
 	guint at_door_unlocked;
+	gchar *visit_authorizing; /* the visit the hold is asked for */
+	gboolean cut_at_unlock;	  /* the power fails as the door opens */
+	gboolean released_alert;  /* the operator heard of a hold released */
 } Durability;
 
 static void
@@ -45,12 +61,22 @@ event_cb(VbBus *bus, VbEvent *event, gpointer user_data)
 
 	if (g_strcmp0(name, VB_EVENT_VISIT_STATE) == 0) {
 		const gchar *state = vb_event_lookup_string(event, VB_KEY_STATE);
-		if (g_strcmp0(state, "authorizing") == 0)
+		if (g_strcmp0(state, "authorizing") == 0) {
 			d->at_authorizing = vb_test_syncs_wal();
-		else if (g_strcmp0(state, "unlocked") == 0)
+			g_free(d->visit_authorizing);
+			d->visit_authorizing =
+			    g_strdup(vb_event_lookup_string(event, VB_KEY_VISIT));
+		} else if (g_strcmp0(state, "unlocked") == 0) {
 			d->at_unlocked_state = vb_test_syncs_wal();
+		}
+	} else if (g_strcmp0(name, VB_EVENT_ALERT) == 0) {
+		const gchar *message = vb_event_lookup_string(event, VB_KEY_MESSAGE);
+		if (strstr(message, "by a tap that the restart lost was released") != NULL)
+			d->released_alert = TRUE;
 	} else if (g_strcmp0(name, VB_EVENT_DOOR_UNLOCKED) == 0) {
 		d->at_door_unlocked = vb_test_syncs_wal();
+		if (d->cut_at_unlock)
+			vb_test_syncs_image_stop();
 	}
 	if (d->waiting_for != NULL && g_strcmp0(name, d->waiting_for) == 0) {
 		d->seen = TRUE;
@@ -86,61 +112,351 @@ wait_for(Durability *d)
 	g_assert_true(d->seen);
 }
 
-static void
-test_tap_syncs(void)
+static VbDaemon *
+durability_start(Durability *d, const gchar *config, gchar **dir)
 {
-	g_autofree gchar *dir = NULL;
-	VbDaemon *daemon;
-	Durability d = {0};
-	VbPluginLoader *loader;
-	VbPlugin *lock;
-	guint at_tap;
+	VbDaemon *daemon = vb_test_inprocess_start(config, dir);
 
-	daemon = vb_test_inprocess_start(
-	    "[visit]\nverify-phone=false\n" VB_TEST_INPROCESS_SIM_STORE, &dir);
-	d.loop = g_main_loop_new(NULL, FALSE);
+	if (d->loop == NULL)
+		d->loop = g_main_loop_new(NULL, FALSE);
 	g_signal_connect(vb_context_get_bus(vb_daemon_get_context(daemon)), "event",
-			 G_CALLBACK(event_cb), &d);
-	loader = vb_daemon_get_loader(daemon);
-	lock = vb_plugin_loader_get_instance(loader, "front-lock");
-	g_assert_nonnull(lock);
+			 G_CALLBACK(event_cb), d);
+	return daemon;
+}
 
-	/* the card's first visit gives its phone; then the shopper leaves */
-	expect(&d, VB_EVENT_DOOR_UNLOCKED);
-	vb_test_inprocess_tap(daemon, "front-reader", TEST_PAN);
-	vb_test_inprocess_type(daemon, "front-keypad", TEST_PHONE);
-	wait_for(&d);
-	expect(&d, VB_EVENT_SMS_STATUS);
-	vb_plugin_emit(lock, VB_EVENT_DOOR_OPENED, NULL);
-	vb_plugin_emit(lock, VB_EVENT_DOOR_CLOSED, NULL);
-	wait_for(&d);
+static void
+durability_clear(Durability *d)
+{
+	g_clear_pointer(&d->loop, g_main_loop_unref);
+	g_clear_pointer(&d->visit_authorizing, g_free);
+}
+
+static void
+drain(void)
+{
 	while (g_main_context_iteration(NULL, FALSE))
 		;
+}
 
-	/* the known card comes back */
-	expect(&d, VB_EVENT_DOOR_UNLOCKED);
+/* the card's first visit gives its phone; then the shopper leaves */
+static void
+first_visit(Durability *d, VbDaemon *daemon)
+{
+	VbPlugin *lock = vb_plugin_loader_get_instance(vb_daemon_get_loader(daemon), "front-lock");
+
+	g_assert_nonnull(lock);
+	expect(d, VB_EVENT_DOOR_UNLOCKED);
+	vb_test_inprocess_tap(daemon, "front-reader", TEST_PAN);
+	vb_test_inprocess_type(daemon, "front-keypad", TEST_PHONE);
+	wait_for(d);
+	expect(d, VB_EVENT_SMS_STATUS);
+	vb_plugin_emit(lock, VB_EVENT_DOOR_OPENED, NULL);
+	vb_plugin_emit(lock, VB_EVENT_DOOR_CLOSED, NULL);
+	wait_for(d);
+	drain();
+}
+
+/* the known card comes back; returns the log's syncs at the tap */
+static guint
+return_visit(Durability *d, VbDaemon *daemon)
+{
+	guint at_tap;
+
+	expect(d, VB_EVENT_DOOR_UNLOCKED);
 	at_tap = vb_test_syncs_wal();
 	vb_test_inprocess_tap(daemon, "front-reader", TEST_PAN);
-	wait_for(&d);
+	wait_for(d);
+	return at_tap;
+}
 
-	/* the visit was on disk before the processor was asked for the hold */
+static void
+test_tap_no_sync(void)
+{
+	g_autofree gchar *dir = NULL;
+	Durability d = {0};
+	VbDaemon *daemon = durability_start(&d, TEST_CONFIG, &dir);
+	guint at_tap;
+
+	first_visit(&d, daemon);
+	at_tap = return_visit(&d, daemon);
+
+	/* the visit took the door's reservation, already on disk: nothing was
+	 * synced before the processor was asked, nor before the door opened */
+	g_assert_cmpuint(d.at_authorizing, ==, at_tap);
+	g_assert_cmpuint(d.at_unlocked_state, ==, at_tap);
+	g_assert_cmpuint(d.at_door_unlocked, ==, at_tap);
+	/* the hold, and the door's next reservation, were on disk before the
+	 * daemon did anything else: before the shopper could push the door */
+	g_assert_cmpuint(vb_test_syncs_wal(), ==, at_tap + 1);
+
+	vb_test_inprocess_stop(daemon, dir);
+	durability_clear(&d);
+}
+
+static void
+test_tap_one_sync(void)
+{
+	g_autofree gchar *dir = NULL;
+	Durability d = {0};
+	VbDaemon *daemon = durability_start(&d, TEST_CONFIG TEST_NO_CANCEL_BY_REFERENCE, &dir);
+	guint at_tap;
+
+	first_visit(&d, daemon);
+	at_tap = return_visit(&d, daemon);
+
+	/* the processor cannot cancel by reference: the visit was on disk
+	 * before the processor was asked for the hold */
 	g_assert_cmpuint(d.at_authorizing, ==, at_tap + 1);
 	/* and the door opened after that one sync, the approved hold committed
 	 * but not yet synced */
 	g_assert_cmpuint(d.at_unlocked_state, ==, at_tap + 1);
 	g_assert_cmpuint(d.at_door_unlocked, ==, at_tap + 1);
-	/* the hold was on disk before the daemon did anything else: before the
-	 * shopper could push the door */
+	/* the hold was on disk before the daemon did anything else */
 	g_assert_cmpuint(vb_test_syncs_wal(), ==, at_tap + 2);
 
 	vb_test_inprocess_stop(daemon, dir);
-	g_main_loop_unref(d.loop);
+	durability_clear(&d);
+}
+
+static void
+exec_sql(sqlite3 *db, const gchar *sql)
+{
+	gchar *message = NULL;
+	if (sqlite3_exec(db, sql, NULL, NULL, &message) != SQLITE_OK)
+		g_error("%s: %s", sql, message);
+}
+
+/* the power fails: the store goes back to its image, but the processor is
+ * elsewhere and keeps its ledger. The daemon was halted first, so that
+ * nothing writes to the files in between */
+static void
+power_cut(const gchar *dir)
+{
+	g_autofree gchar *state_db = g_build_filename(dir, "state", "vestibule.db", NULL);
+	g_autofree gchar *state_wal = g_strconcat(state_db, "-wal", NULL);
+	g_autofree gchar *state_shm = g_strconcat(state_db, "-shm", NULL);
+	g_autofree gchar *image_db = g_build_filename(dir, "image", "vestibule.db", NULL);
+	g_autofree gchar *image_wal = g_strconcat(image_db, "-wal", NULL);
+	gchar *attach = NULL;
+	const gchar *ledger[] = {"p_sim_payment_holds", "p_sim_payment_idempotency",
+				 "p_sim_payment_cancelled_references"};
+	sqlite3 *db = NULL;
+
+	g_assert_cmpint(sqlite3_open(image_db, &db), ==, SQLITE_OK);
+	attach = sqlite3_mprintf("ATTACH %Q AS before_cut", state_db);
+	exec_sql(db, attach);
+	sqlite3_free(attach);
+	exec_sql(db, "BEGIN");
+	for (guint i = 0; i < G_N_ELEMENTS(ledger); i++) {
+		g_autofree gchar *sql =
+		    g_strdup_printf("DELETE FROM main.%s; INSERT INTO main.%s SELECT * FROM "
+				    "before_cut.%s",
+				    ledger[i], ledger[i], ledger[i]);
+		exec_sql(db, sql);
+	}
+	exec_sql(db, "COMMIT");
+	exec_sql(db, "DETACH before_cut");
+	g_assert_cmpint(sqlite3_close(db), ==, SQLITE_OK);
+
+	/* closing checkpointed the image into its one file */
+	g_assert_false(g_file_test(image_wal, G_FILE_TEST_EXISTS));
+	(void)g_unlink(state_wal);
+	(void)g_unlink(state_shm);
+	g_assert_cmpint(g_rename(image_db, state_db), ==, 0);
+}
+
+static gchar *
+query_text(VbDaemon *daemon, const gchar *sql, const gchar *arg)
+{
+	VbStore *store = vb_context_get_store(vb_daemon_get_context(daemon));
+	g_autoptr(GError) error = NULL;
+	g_autoptr(VbStoreStmt) stmt = vb_store_prepare(store, sql, &error);
+
+	g_assert_no_error(error);
+	if (arg != NULL)
+		vb_store_stmt_bind_text(stmt, 1, arg);
+	if (vb_store_stmt_step(stmt, &error) != VB_STORE_STEP_ROW) {
+		g_assert_no_error(error);
+		return NULL;
+	}
+	return g_strdup(vb_store_stmt_column_text(stmt, 0));
+}
+
+/* the processor's hold under @reference, once the outbox has done its work */
+static gchar *
+wait_for_hold_state(VbDaemon *daemon, const gchar *reference, const gchar *state)
+{
+	gint64 until = g_get_monotonic_time() + 10 * G_USEC_PER_SEC;
+	gchar *now = NULL;
+
+	while (g_get_monotonic_time() < until) {
+		g_free(now);
+		now =
+		    query_text(daemon, "SELECT state FROM p_sim_payment_holds WHERE reference = ?1",
+			       reference);
+		if (g_strcmp0(now, state) == 0)
+			break;
+		g_main_context_iteration(NULL, FALSE);
+		g_usleep(1000);
+	}
+	return now;
+}
+
+static void
+test_power_cut(gconstpointer user_data)
+{
+	gboolean by_reference = GPOINTER_TO_INT(user_data);
+	g_autofree gchar *dir = NULL;
+	g_autofree gchar *image_dir = NULL;
+	g_autofree gchar *state_db = NULL;
+	g_autofree gchar *lost = NULL;
+	g_autofree gchar *hold = NULL;
+	g_autofree gchar *visit = NULL;
+	g_autofree gchar *reservation = NULL;
+	g_autofree gchar *release = NULL;
+	g_autofree gchar *key = NULL;
+	g_autoptr(GError) error = NULL;
+	Durability d = {0};
+	VbDaemon *daemon = durability_start(
+	    &d, by_reference ? TEST_CONFIG : TEST_CONFIG TEST_NO_CANCEL_BY_REFERENCE, &dir);
+	VbStore *store = vb_context_get_store(vb_daemon_get_context(daemon));
+
+	/* the alerts of a restart are warnings, which the tests make fatal */
+	g_log_set_always_fatal(G_LOG_FATAL_MASK | G_LOG_LEVEL_CRITICAL);
+	first_visit(&d, daemon);
+	image_dir = g_build_filename(dir, "image", NULL);
+	state_db = g_build_filename(dir, "state", "vestibule.db", NULL);
+	vb_test_syncs_image_start(state_db, image_dir);
+	g_assert_true(vb_store_sync(store, &error));
+	g_assert_no_error(error);
+
+	/* the known card comes back, and the power fails as the door opens */
+	d.cut_at_unlock = TRUE;
+	return_visit(&d, daemon);
+	lost = g_strdup(d.visit_authorizing);
+	g_assert_nonnull(lost);
+	hold =
+	    query_text(daemon, "SELECT state FROM p_sim_payment_holds WHERE reference = ?1", lost);
+	g_assert_cmpstr(hold, ==, "authorized");
+	vb_test_inprocess_halt(daemon);
+	power_cut(dir);
+
+	daemon = vb_test_inprocess_resume(dir);
+	g_signal_connect(vb_context_get_bus(vb_daemon_get_context(daemon)), "event",
+			 G_CALLBACK(event_cb), &d);
+	visit = query_text(daemon, "SELECT state FROM visits WHERE id = ?1", lost);
+	if (by_reference) {
+		/* the tap's commits were not synced: the visit is gone, and its
+		 * reference was a reservation, which the restart cancelled */
+		g_assert_null(visit);
+		key = g_strdup_printf("%s:cancel-by-reference", lost);
+		release =
+		    query_text(daemon, "SELECT kind FROM outbox WHERE idempotency_key = ?1", key);
+		g_assert_cmpstr(release, ==, "payment");
+	} else {
+		/* the visit was synced before the hold: the restart voids it */
+		g_assert_cmpstr(visit, ==, "interrupted");
+	}
+	g_clear_pointer(&hold, g_free);
+	hold = wait_for_hold_state(daemon, lost, "cancelled");
+	/* the operator hears of a hold that a power cut left standing */
+	g_assert_true(d.released_alert == by_reference);
+	/* no hold stands for a visit the store forgot or left unfinished */
+	g_assert_cmpstr(hold, ==, "cancelled");
+	if (by_reference) {
+		/* the door has a new reservation, never the lost one */
+		reservation = query_text(
+		    daemon, "SELECT id FROM visit_reservations WHERE door = ?1", "front");
+		g_assert_nonnull(reservation);
+		g_assert_cmpstr(reservation, !=, lost);
+	}
+
+	/* and the shopper gets in again */
+	vb_test_syncs_image_stop();
+	d.cut_at_unlock = FALSE;
+	return_visit(&d, daemon);
+	g_assert_cmpstr(d.visit_authorizing, !=, lost);
+	if (by_reference)
+		g_assert_cmpstr(d.visit_authorizing, ==, reservation);
+
+	vb_test_inprocess_stop(daemon, dir);
+	durability_clear(&d);
+	g_log_set_always_fatal(G_LOG_FATAL_MASK | G_LOG_LEVEL_CRITICAL | G_LOG_LEVEL_WARNING);
+}
+
+static void
+exec_store(VbStore *store, const gchar *sql, GBytes *blob)
+{
+	g_autoptr(GError) error = NULL;
+	g_autoptr(VbStoreStmt) stmt = vb_store_prepare(store, sql, &error);
+
+	g_assert_no_error(error);
+	if (blob != NULL)
+		vb_store_stmt_bind_blob(stmt, 1, blob);
+	g_assert_true(vb_store_stmt_exec(stmt, &error));
+	g_assert_no_error(error);
+}
+
+/* the store checkpoints between visits; the commit after a checkpoint must not
+ * be the one that starts the log over, which SQLite syncs even when the commit
+ * itself is not synced */
+static void
+test_checkpoint_then_unsynced_commit(void)
+{
+	g_autoptr(GError) error = NULL;
+	g_autofree gchar *dir = g_dir_make_tmp("vb-durability-XXXXXX", &error);
+	g_autofree gchar *path = g_build_filename(dir, "vestibule.db", NULL);
+	g_autoptr(VbStore) store = vb_store_new();
+	g_autoptr(VbStoreTransaction) tx = NULL;
+	g_autoptr(GBytes) page = NULL;
+	g_autofree gchar *wal = g_strconcat(path, "-wal", NULL);
+	g_autofree gchar *shm = g_strconcat(path, "-shm", NULL);
+	gchar *zeros = g_malloc0(3000);
+	guint syncs;
+
+	g_assert_no_error(error);
+	page = g_bytes_new_take(zeros, 3000);
+	g_assert_true(vb_store_open(store, path, &error));
+	g_assert_no_error(error);
+	exec_store(store, "CREATE TABLE filler (data BLOB)", NULL);
+
+	/* well over the 1000 pages of log that schedule a checkpoint */
+	tx = vb_store_transaction_begin(store, &error);
+	g_assert_no_error(error);
+	for (guint i = 0; i < 1200; i++)
+		exec_store(store, "INSERT INTO filler (data) VALUES (?1)", page);
+	g_assert_true(vb_store_transaction_commit(tx, &error));
+	g_clear_pointer(&tx, vb_store_transaction_free);
+	/* the loop is idle between two visits: the checkpoint runs */
+	while (g_main_context_iteration(NULL, FALSE))
+		;
+
+	syncs = vb_test_syncs_wal();
+	tx = vb_store_transaction_begin_full(store, VB_STORE_TRANSACTION_FLAG_NO_SYNC, &error);
+	g_assert_no_error(error);
+	exec_store(store, "INSERT INTO filler (data) VALUES (?1)", page);
+	g_assert_true(vb_store_transaction_commit(tx, &error));
+	g_clear_pointer(&tx, vb_store_transaction_free);
+	g_assert_cmpuint(vb_test_syncs_wal(), ==, syncs);
+
+	vb_store_close(store);
+	(void)g_unlink(wal);
+	(void)g_unlink(shm);
+	g_assert_cmpint(g_unlink(path), ==, 0);
+	g_assert_cmpint(g_rmdir(dir), ==, 0);
 }
 
 int
 main(int argc, char **argv)
 {
 	g_test_init(&argc, &argv, NULL);
-	g_test_add_func("/durability/tap/one-sync-before-unlock", test_tap_syncs);
+	g_test_add_func("/durability/tap/no-sync-before-unlock", test_tap_no_sync);
+	g_test_add_func("/durability/tap/without-cancel-by-reference", test_tap_one_sync);
+	g_test_add_func("/durability/checkpoint/then-unsynced-commit",
+			test_checkpoint_then_unsynced_commit);
+	g_test_add_data_func("/durability/power-cut/at-unlock", GINT_TO_POINTER(TRUE),
+			     test_power_cut);
+	g_test_add_data_func("/durability/power-cut/at-unlock-without-cancel-by-reference",
+			     GINT_TO_POINTER(FALSE), test_power_cut);
 	return g_test_run();
 }

@@ -31,7 +31,6 @@ vb_test_inprocess_start(const gchar *config_tail, gchar **dir_out)
 	g_autofree gchar *config_path = NULL;
 	g_autofree gchar *secrets_path = NULL;
 	g_autofree gchar *config = NULL;
-	g_autoptr(VbDaemon) daemon = NULL;
 
 	if (dir == NULL)
 		g_error("cannot make a directory for the daemon: %s", error->message);
@@ -45,12 +44,28 @@ vb_test_inprocess_start(const gchar *config_tail, gchar **dir_out)
 	    !g_file_set_contents_full(secrets_path, VB_TEST_INPROCESS_SECRETS, -1,
 				      G_FILE_SET_CONTENTS_NONE, 0600, &error))
 		g_error("cannot write the daemon's files: %s", error->message);
+	*dir_out = g_strdup(dir);
+	return vb_test_inprocess_resume(dir);
+}
 
-	daemon = vb_daemon_new(config_path, secrets_path, NULL);
+VbDaemon *
+vb_test_inprocess_resume(const gchar *dir)
+{
+	g_autofree gchar *config_path = g_build_filename(dir, "vestibule.conf", NULL);
+	g_autofree gchar *secrets_path = g_build_filename(dir, "secrets.conf", NULL);
+	g_autoptr(VbDaemon) daemon = vb_daemon_new(config_path, secrets_path, NULL);
+	g_autoptr(GError) error = NULL;
+
 	if (!vb_daemon_start(daemon, &error))
 		g_error("vestibuled did not start: %s", error->message);
-	*dir_out = g_steal_pointer(&dir);
 	return g_steal_pointer(&daemon);
+}
+
+void
+vb_test_inprocess_halt(VbDaemon *daemon)
+{
+	vb_daemon_stop(daemon);
+	g_object_unref(daemon);
 }
 
 static VbPlugin *
@@ -108,7 +123,6 @@ vb_test_inprocess_remove(const gchar *path)
 void
 vb_test_inprocess_stop(VbDaemon *daemon, const gchar *dir)
 {
-	vb_daemon_stop(daemon);
-	g_object_unref(daemon);
+	vb_test_inprocess_halt(daemon);
 	vb_test_inprocess_remove(dir);
 }

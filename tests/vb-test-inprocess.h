@@ -41,6 +41,15 @@ vb_test_inprocess_tap(VbDaemon *daemon, const gchar *reader, const gchar *pan);
 void
 vb_test_inprocess_type(VbDaemon *daemon, const gchar *keypad, const gchar *digits);
 
+/* stops and frees @daemon, and keeps its files in the directory it ran in */
+void
+vb_test_inprocess_halt(VbDaemon *daemon);
+
+/* starts a vestibuled in this process again, from the files in @dir that
+ * vb_test_inprocess_start() wrote */
+VbDaemon *
+vb_test_inprocess_resume(const gchar *dir);
+
 /* stops and frees @daemon, and removes @dir */
 void
 vb_test_inprocess_stop(VbDaemon *daemon, const gchar *dir);
