@@ -1307,6 +1307,27 @@ pay_request(SimFixture *fx,
 	return TRUE;
 }
 
+/* an authorization under @reference, in euros */
+static gboolean
+pay_authorize_for(SimFixture *fx,
+		  const gchar *key,
+		  const gchar *reference,
+		  const gchar *card_token,
+		  gint64 amount,
+		  VbPaymentResult *out,
+		  GError **error)
+{
+	VbPaymentRequest request = {
+	    .op = VB_PAYMENT_OP_AUTHORIZE,
+	    .idempotency_key = key,
+	    .reference = reference,
+	    .card_token = card_token,
+	    .amount = amount,
+	    .currency = "EUR",
+	};
+	return pay_request(fx, &request, NULL, out, error);
+}
+
 /* an authorization for visit-1, in euros */
 static gboolean
 pay_authorize(SimFixture *fx,
@@ -1316,15 +1337,7 @@ pay_authorize(SimFixture *fx,
 	      VbPaymentResult *out,
 	      GError **error)
 {
-	VbPaymentRequest request = {
-	    .op = VB_PAYMENT_OP_AUTHORIZE,
-	    .idempotency_key = key,
-	    .reference = "visit-1",
-	    .card_token = card_token,
-	    .amount = amount,
-	    .currency = "EUR",
-	};
-	return pay_request(fx, &request, NULL, out, error);
+	return pay_authorize_for(fx, key, "visit-1", card_token, amount, out, error);
 }
 
 /* an adjust, capture or cancel of the hold @psp */
@@ -1503,18 +1516,8 @@ test_payment_cancel_by_reference(SimFixture *fx, gconstpointer data)
 	/* the hold placed under the reference is released, nothing else */
 	g_assert_true(pay_authorize(fx, "auth-1", "tok-alice", 5000, &auth, &error));
 	g_assert_no_error(error);
-	{
-		VbPaymentRequest request = {
-		    .op = VB_PAYMENT_OP_AUTHORIZE,
-		    .idempotency_key = "auth-2",
-		    .reference = "visit-2",
-		    .card_token = "tok-bob",
-		    .amount = 5000,
-		    .currency = "EUR",
-		};
-		g_assert_true(pay_request(fx, &request, NULL, &other, &error));
-		g_assert_no_error(error);
-	}
+	g_assert_true(pay_authorize_for(fx, "auth-2", "visit-2", "tok-bob", 5000, &other, &error));
+	g_assert_no_error(error);
 	g_assert_true(pay_cancel_by_reference(fx, "void-1", "visit-1", &result, &error));
 	g_assert_no_error(error);
 	assert_approved(&result, 0);
@@ -1528,18 +1531,8 @@ test_payment_cancel_by_reference(SimFixture *fx, gconstpointer data)
 	g_assert_no_error(error);
 	assert_approved(&result, 0);
 	g_assert_cmpstr(result.psp_reference, ==, "");
-	{
-		VbPaymentRequest request = {
-		    .op = VB_PAYMENT_OP_AUTHORIZE,
-		    .idempotency_key = "auth-3",
-		    .reference = "visit-3",
-		    .card_token = "tok-carol",
-		    .amount = 5000,
-		    .currency = "EUR",
-		};
-		g_assert_true(pay_request(fx, &request, NULL, &late, &error));
-		g_assert_no_error(error);
-	}
+	g_assert_true(pay_authorize_for(fx, "auth-3", "visit-3", "tok-carol", 5000, &late, &error));
+	g_assert_no_error(error);
 	assert_declined(&late, "Cancelled by reference");
 	assert_hold(fx, late.psp_reference, "declined", 0, 0);
 
