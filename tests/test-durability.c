@@ -218,6 +218,54 @@ test_tap_one_sync(void)
 	durability_clear(&d);
 }
 
+/* a door added by a reload has no reservation yet: its first tap syncs its
+ * visit before the hold, and reserves; its next one syncs nothing */
+static void
+test_door_added_by_reload(void)
+{
+	g_autofree gchar *dir = NULL;
+	g_autofree gchar *config_path = NULL;
+	g_autofree gchar *config = NULL;
+	g_autofree gchar *added = NULL;
+	g_autoptr(GError) error = NULL;
+	Durability d = {0};
+	VbDaemon *daemon = durability_start(&d, TEST_CONFIG, &dir);
+	VbPlugin *back_lock;
+	guint at_tap;
+
+	first_visit(&d, daemon);
+	config_path = g_build_filename(dir, "vestibule.conf", NULL);
+	g_assert_true(g_file_get_contents(config_path, &config, NULL, &error));
+	added = g_strconcat(config,
+			    "[door:back]\nreader=back-reader\nlock=back-lock\n"
+			    "[instance:back-reader]\nplugin=sim-reader\n"
+			    "[instance:back-lock]\nplugin=sim-lock\n",
+			    NULL);
+	g_assert_true(g_file_set_contents(config_path, added, -1, &error));
+	g_assert_true(vb_daemon_reload(daemon, &error));
+	g_assert_no_error(error);
+	back_lock = vb_plugin_loader_get_instance(vb_daemon_get_loader(daemon), "back-lock");
+	g_assert_nonnull(back_lock);
+
+	for (guint i = 0; i < 2; i++) {
+		expect(&d, VB_EVENT_DOOR_UNLOCKED);
+		at_tap = vb_test_syncs_wal();
+		vb_test_inprocess_tap(daemon, "back-reader", TEST_PAN);
+		wait_for(&d);
+		/* the first tap at the new door waits for one sync, the next none */
+		g_assert_cmpuint(d.at_authorizing, ==, at_tap + (i == 0 ? 1 : 0));
+		g_assert_cmpuint(d.at_door_unlocked, ==, at_tap + (i == 0 ? 1 : 0));
+		expect(&d, VB_EVENT_SMS_STATUS);
+		vb_plugin_emit(back_lock, VB_EVENT_DOOR_OPENED, NULL);
+		vb_plugin_emit(back_lock, VB_EVENT_DOOR_CLOSED, NULL);
+		wait_for(&d);
+		drain();
+	}
+
+	vb_test_inprocess_stop(daemon, dir);
+	durability_clear(&d);
+}
+
 static void
 exec_sql(sqlite3 *db, const gchar *sql)
 {
@@ -452,6 +500,7 @@ main(int argc, char **argv)
 	g_test_init(&argc, &argv, NULL);
 	g_test_add_func("/durability/tap/no-sync-before-unlock", test_tap_no_sync);
 	g_test_add_func("/durability/tap/without-cancel-by-reference", test_tap_one_sync);
+	g_test_add_func("/durability/tap/door-added-by-reload", test_door_added_by_reload);
 	g_test_add_func("/durability/checkpoint/then-unsynced-commit",
 			test_checkpoint_then_unsynced_commit);
 	g_test_add_data_func("/durability/power-cut/at-unlock", GINT_TO_POINTER(TRUE),
