@@ -14,6 +14,7 @@
 
 #include <glib/gstdio.h>
 
+#include "vb-test-files.h"
 #include "vb-config-private.h"
 #include "vb-error.h"
 
@@ -73,27 +74,6 @@ join_messages(GPtrArray *messages)
 }
 
 static void
-rm_rf(const gchar *path)
-{
-	GStatBuf st;
-
-	if (g_lstat(path, &st) != 0)
-		return;
-	if (S_ISDIR(st.st_mode)) {
-		g_autoptr(GDir) dir = g_dir_open(path, 0, NULL);
-		const gchar *name;
-
-		while (dir != NULL && (name = g_dir_read_name(dir)) != NULL) {
-			g_autofree gchar *child = g_build_filename(path, name, NULL);
-			rm_rf(child);
-		}
-		g_rmdir(path);
-		return;
-	}
-	g_unlink(path);
-}
-
-static void
 fixture_setup(Fixture *fx, gconstpointer user_data)
 {
 	g_autoptr(GError) error = NULL;
@@ -105,7 +85,7 @@ fixture_setup(Fixture *fx, gconstpointer user_data)
 static void
 fixture_teardown(Fixture *fx, gconstpointer user_data)
 {
-	rm_rf(fx->dir);
+	vb_test_remove_tree(fx->dir);
 	g_free(fx->dir);
 }
 

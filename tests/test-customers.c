@@ -9,6 +9,7 @@
 #include <glib/gstdio.h>
 #include <string.h>
 
+#include "vb-test-files.h"
 #include "vb-bus-private.h"
 #include "vb-context-private.h"
 #include "vb-crypto-private.h"
@@ -362,23 +363,6 @@ fixture_setup(Fixture *fx, gconstpointer data)
 }
 
 static void
-remove_tree(const gchar *path)
-{
-	g_autoptr(GDir) dir = g_dir_open(path, 0, NULL);
-	const gchar *name;
-
-	while (dir != NULL && (name = g_dir_read_name(dir)) != NULL) {
-		g_autofree gchar *child = g_build_filename(path, name, NULL);
-		if (g_file_test(child, G_FILE_TEST_IS_DIR) &&
-		    !g_file_test(child, G_FILE_TEST_IS_SYMLINK))
-			remove_tree(child);
-		else
-			g_assert_cmpint(g_unlink(child), ==, 0);
-	}
-	g_assert_cmpint(g_rmdir(path), ==, 0);
-}
-
-static void
 fixture_teardown(Fixture *fx, gconstpointer data)
 {
 	g_clear_object(&fx->customers);
@@ -387,7 +371,7 @@ fixture_teardown(Fixture *fx, gconstpointer data)
 	g_clear_object(&fx->store);
 	g_clear_object(&fx->bus);
 	g_clear_object(&fx->config);
-	remove_tree(fx->dir);
+	vb_test_remove_tree(fx->dir);
 	g_free(fx->db_path);
 	g_free(fx->dir);
 }

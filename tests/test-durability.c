@@ -14,6 +14,7 @@
 #include "vb-events.h"
 #include "vb-plugin-loader-private.h"
 #include "vb-store-private.h"
+#include "vb-test-files.h"
 #include "vb-test-inprocess.h"
 #include "vb-test-syncs.h"
 
@@ -457,8 +458,6 @@ test_checkpoint_then_unsynced_commit(void)
 	g_autoptr(VbStore) store = vb_store_new();
 	g_autoptr(VbStoreTransaction) tx = NULL;
 	g_autoptr(GBytes) page = NULL;
-	g_autofree gchar *wal = g_strconcat(path, "-wal", NULL);
-	g_autofree gchar *shm = g_strconcat(path, "-shm", NULL);
 	gchar *zeros = g_malloc0(3000);
 	guint syncs;
 
@@ -488,10 +487,7 @@ test_checkpoint_then_unsynced_commit(void)
 	g_assert_cmpuint(vb_test_syncs_wal(), ==, syncs);
 
 	vb_store_close(store);
-	(void)g_unlink(wal);
-	(void)g_unlink(shm);
-	g_assert_cmpint(g_unlink(path), ==, 0);
-	g_assert_cmpint(g_rmdir(dir), ==, 0);
+	vb_test_remove_tree(dir);
 }
 
 int

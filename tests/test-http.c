@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "vb-test-files.h"
 #include "vb-ctl-client.h"
 #include "vb-error.h"
 #include "vb-http-server-private.h"
@@ -30,23 +31,6 @@ typedef struct {
 	VbHttpServer *server;
 	guint port;
 } Fixture;
-
-static void
-rm_rf(const gchar *path)
-{
-	g_autoptr(GDir) dir = g_dir_open(path, 0, NULL);
-	const gchar *name;
-
-	while (dir != NULL && (name = g_dir_read_name(dir)) != NULL) {
-		g_autofree gchar *child = g_build_filename(path, name, NULL);
-		if (g_file_test(child, G_FILE_TEST_IS_DIR) &&
-		    !g_file_test(child, G_FILE_TEST_IS_SYMLINK))
-			rm_rf(child);
-		else
-			g_unlink(child);
-	}
-	g_rmdir(path);
-}
 
 /* the server runs in the main context of the test thread; every client runs in
  * a thread of its own with blocking calls while the test thread serves */
@@ -417,7 +401,7 @@ fixture_teardown(Fixture *f, gconstpointer user_data)
 	g_clear_object(&f->metrics);
 	vb_store_close(f->store);
 	g_clear_object(&f->store);
-	rm_rf(f->tmpdir);
+	vb_test_remove_tree(f->tmpdir);
 	g_free(f->tmpdir);
 	g_free(f->socket_path);
 }
@@ -1232,7 +1216,7 @@ test_ctl_unreachable(void)
 				    stale);
 	g_assert_cmpstr(c2.error->message, ==, expected2);
 	g_clear_error(&c2.error);
-	rm_rf(tmpdir);
+	vb_test_remove_tree(tmpdir);
 }
 
 static void

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "vb-test-files.h"
 #include "vb-error.h"
 #include "vb-outbox-test-private.h"
 #include "vb-store-private.h"
@@ -289,22 +290,6 @@ fixture_setup(Fixture *fx, gconstpointer user_data)
 	fixture_new_outbox(fx);
 }
 
-static void
-remove_dir(const gchar *path)
-{
-	g_autoptr(GDir) dir = g_dir_open(path, 0, NULL);
-	const gchar *name;
-
-	while (dir != NULL && (name = g_dir_read_name(dir)) != NULL) {
-		g_autofree gchar *child = g_build_filename(path, name, NULL);
-		if (g_file_test(child, G_FILE_TEST_IS_DIR))
-			remove_dir(child);
-		else
-			g_unlink(child);
-	}
-	g_rmdir(path);
-}
-
 /* an item the dispatcher still holds is completed, which after the
  * outbox is gone only frees it */
 static void
@@ -335,7 +320,7 @@ fixture_teardown(Fixture *fx, gconstpointer user_data)
 	g_ptr_array_unref(fx->secrets);
 	g_ptr_array_unref(fx->held);
 	g_ptr_array_unref(fx->cancellables);
-	remove_dir(fx->dir);
+	vb_test_remove_tree(fx->dir);
 	g_free(fx->path);
 	g_free(fx->dir);
 }

@@ -10,6 +10,7 @@
 #include <sqlite3.h>
 #include <sys/stat.h>
 
+#include "vb-test-files.h"
 #include "vb-error.h"
 #include "vb-events.h"
 #include "vb-store-private.h"
@@ -25,23 +26,6 @@ typedef struct {
 } Fixture;
 
 static void
-rm_rf(const gchar *path)
-{
-	g_autoptr(GDir) dir = g_dir_open(path, 0, NULL);
-	const gchar *name;
-
-	while (dir != NULL && (name = g_dir_read_name(dir)) != NULL) {
-		g_autofree gchar *child = g_build_filename(path, name, NULL);
-		if (g_file_test(child, G_FILE_TEST_IS_DIR) &&
-		    !g_file_test(child, G_FILE_TEST_IS_SYMLINK))
-			rm_rf(child);
-		else
-			g_unlink(child);
-	}
-	g_rmdir(path);
-}
-
-static void
 fixture_setup(Fixture *f, gconstpointer user_data)
 {
 	g_autoptr(GError) error = NULL;
@@ -54,7 +38,7 @@ fixture_setup(Fixture *f, gconstpointer user_data)
 static void
 fixture_teardown(Fixture *f, gconstpointer user_data)
 {
-	rm_rf(f->tmpdir);
+	vb_test_remove_tree(f->tmpdir);
 	g_free(f->tmpdir);
 	g_free(f->path);
 }

@@ -9,6 +9,7 @@
 #include <glib/gstdio.h>
 #include <string.h>
 
+#include "vb-test-files.h"
 #include "vb-card-reader.h"
 #include "vb-keypad.h"
 #include "vb-plugin-loader-private.h"
@@ -102,27 +103,9 @@ vb_test_inprocess_type(VbDaemon *daemon, const gchar *keypad, const gchar *digit
 	vb_keypad_emit_key(pad, VB_KEYPAD_KEY_ENTER);
 }
 
-static void
-vb_test_inprocess_remove(const gchar *path)
-{
-	g_autoptr(GDir) dir = g_dir_open(path, 0, NULL);
-	const gchar *name;
-
-	while (dir != NULL && (name = g_dir_read_name(dir)) != NULL) {
-		g_autofree gchar *child = g_build_filename(path, name, NULL);
-		if (g_file_test(child, G_FILE_TEST_IS_DIR) &&
-		    !g_file_test(child, G_FILE_TEST_IS_SYMLINK))
-			vb_test_inprocess_remove(child);
-		else if (g_unlink(child) != 0)
-			g_warning("cannot remove %s", child);
-	}
-	if (g_rmdir(path) != 0)
-		g_warning("cannot remove %s", path);
-}
-
 void
 vb_test_inprocess_stop(VbDaemon *daemon, const gchar *dir)
 {
 	vb_test_inprocess_halt(daemon);
-	vb_test_inprocess_remove(dir);
+	vb_test_remove_tree(dir);
 }
