@@ -170,50 +170,32 @@ return_visit(Durability *d, VbDaemon *daemon)
 	return at_tap;
 }
 
+/* @user_data: whether the processor can cancel by reference */
 static void
-test_tap_no_sync(void)
+test_tap_syncs(gconstpointer user_data)
 {
+	gboolean by_reference = GPOINTER_TO_INT(user_data);
+	/* the syncs before the processor is asked, and before the door opens */
+	guint before = by_reference ? 0 : 1;
 	g_autofree gchar *dir = NULL;
 	Durability d = {0};
-	VbDaemon *daemon = durability_start(&d, TEST_CONFIG, &dir);
+	VbDaemon *daemon = durability_start(
+	    &d, by_reference ? TEST_CONFIG : TEST_CONFIG TEST_NO_CANCEL_BY_REFERENCE, &dir);
 	guint at_tap;
 
 	first_visit(&d, daemon);
 	at_tap = return_visit(&d, daemon);
 
-	/* the visit took the door's reservation, already on disk: nothing was
-	 * synced before the processor was asked, nor before the door opened */
-	g_assert_cmpuint(d.at_authorizing, ==, at_tap);
-	g_assert_cmpuint(d.at_unlocked_state, ==, at_tap);
-	g_assert_cmpuint(d.at_door_unlocked, ==, at_tap);
-	/* the hold, and the door's next reservation, were on disk before the
+	/* with the capability, the visit took the door's reservation, already on
+	 * disk, and nothing was synced before the processor was asked; without,
+	 * the visit was synced before */
+	g_assert_cmpuint(d.at_authorizing, ==, at_tap + before);
+	/* the door opened with the approved hold committed but not synced */
+	g_assert_cmpuint(d.at_unlocked_state, ==, at_tap + before);
+	g_assert_cmpuint(d.at_door_unlocked, ==, at_tap + before);
+	/* the hold (and the door's next reservation) were on disk before the
 	 * daemon did anything else: before the shopper could push the door */
-	g_assert_cmpuint(vb_test_syncs_wal(), ==, at_tap + 1);
-
-	vb_test_inprocess_stop(daemon, dir);
-	durability_clear(&d);
-}
-
-static void
-test_tap_one_sync(void)
-{
-	g_autofree gchar *dir = NULL;
-	Durability d = {0};
-	VbDaemon *daemon = durability_start(&d, TEST_CONFIG TEST_NO_CANCEL_BY_REFERENCE, &dir);
-	guint at_tap;
-
-	first_visit(&d, daemon);
-	at_tap = return_visit(&d, daemon);
-
-	/* the processor cannot cancel by reference: the visit was on disk
-	 * before the processor was asked for the hold */
-	g_assert_cmpuint(d.at_authorizing, ==, at_tap + 1);
-	/* and the door opened after that one sync, the approved hold committed
-	 * but not yet synced */
-	g_assert_cmpuint(d.at_unlocked_state, ==, at_tap + 1);
-	g_assert_cmpuint(d.at_door_unlocked, ==, at_tap + 1);
-	/* the hold was on disk before the daemon did anything else */
-	g_assert_cmpuint(vb_test_syncs_wal(), ==, at_tap + 2);
+	g_assert_cmpuint(vb_test_syncs_wal(), ==, at_tap + before + 1);
 
 	vb_test_inprocess_stop(daemon, dir);
 	durability_clear(&d);
@@ -494,8 +476,10 @@ int
 main(int argc, char **argv)
 {
 	g_test_init(&argc, &argv, NULL);
-	g_test_add_func("/durability/tap/no-sync-before-unlock", test_tap_no_sync);
-	g_test_add_func("/durability/tap/without-cancel-by-reference", test_tap_one_sync);
+	g_test_add_data_func("/durability/tap/no-sync-before-unlock", GINT_TO_POINTER(TRUE),
+			     test_tap_syncs);
+	g_test_add_data_func("/durability/tap/without-cancel-by-reference", GINT_TO_POINTER(FALSE),
+			     test_tap_syncs);
 	g_test_add_func("/durability/tap/door-added-by-reload", test_door_added_by_reload);
 	g_test_add_func("/durability/checkpoint/then-unsynced-commit",
 			test_checkpoint_then_unsynced_commit);
