@@ -117,6 +117,7 @@ struct _VbVisitManager {
 	GSource *owed_source;	       /* queues the owed notices, once the outbox has room */
 	gboolean notices_owed;	       /* a visit may owe its notice: look when room appears */
 	gboolean reservations_renewed; /* those of the last run are released */
+	gboolean reservations_failed;  /* releasing them failed, and was alerted */
 	gboolean started;
 	/* [visit], [services] and [vestibule] settings */
 	gint64 hold_amount;
@@ -596,12 +597,24 @@ vb_visit_manager_renew_reservations(VbVisitManager *self)
 	}
 	syncs = vb_store_get_syncs(self->store);
 	if (tx == NULL || !vb_store_transaction_commit(tx, &error)) {
-		vb_context_alert(self->context, VB_ALERT_CRITICAL, NULL,
-				 "cannot release the %u references reserved before the restart "
-				 "(%s); every tap waits for one more disk sync until they are",
-				 released->len, error != NULL ? error->message : "no transaction");
+		/* retried every minute: the operator hears of it once */
+		if (!self->reservations_failed)
+			vb_context_alert(self->context, VB_ALERT_CRITICAL, NULL,
+					 "cannot release the %u %s reserved before the restart "
+					 "(%s); every tap waits for one more disk sync until "
+					 "then, and the release is retried every minute",
+					 released->len,
+					 released->len == 1 ? "reference" : "references",
+					 error != NULL ? error->message : "no transaction");
+		else
+			g_debug("cannot release the references reserved before the restart: %s",
+				error != NULL ? error->message : "no transaction");
+		self->reservations_failed = TRUE;
 		return;
 	}
+	if (self->reservations_failed)
+		g_message("the references reserved before the restart are released at last");
+	self->reservations_failed = FALSE;
 	self->reservations_renewed = TRUE;
 	if (released->len > 0)
 		g_message("cancelling by reference at the processor the %u %s that the last "

@@ -86,6 +86,13 @@ event_cb(VbBus *bus, VbEvent *event, gpointer user_data)
 }
 
 static gboolean
+quit_cb(gpointer user_data)
+{
+	g_main_loop_quit(user_data);
+	return G_SOURCE_REMOVE;
+}
+
+static gboolean
 timeout_cb(gpointer user_data)
 {
 	Durability *d = user_data;
@@ -201,6 +208,85 @@ test_tap_syncs(gconstpointer user_data)
 	durability_clear(&d);
 }
 
+static void
+exec_sql(sqlite3 *db, const gchar *sql)
+{
+	gchar *message = NULL;
+	if (sqlite3_exec(db, sql, NULL, NULL, &message) != SQLITE_OK)
+		g_error("%s: %s", sql, message);
+}
+
+static gchar *
+query_text(VbDaemon *daemon, const gchar *sql, const gchar *arg)
+{
+	VbStore *store = vb_context_get_store(vb_daemon_get_context(daemon));
+	g_autoptr(GError) error = NULL;
+	g_autoptr(VbStoreStmt) stmt = vb_store_prepare(store, sql, &error);
+
+	g_assert_no_error(error);
+	if (arg != NULL)
+		vb_store_stmt_bind_text(stmt, 1, arg);
+	if (vb_store_stmt_step(stmt, &error) != VB_STORE_STEP_ROW) {
+		g_assert_no_error(error);
+		return NULL;
+	}
+	return g_strdup(vb_store_stmt_column_text(stmt, 0));
+}
+
+/* a start that cannot release the last run's reservations claims none of
+ * them, since one may carry a hold: every tap syncs its visit before the
+ * hold, and the operator is told */
+static void
+test_release_fails_at_start(void)
+{
+	g_autofree gchar *dir = NULL;
+	g_autofree gchar *state_db = NULL;
+	g_autofree gchar *left = NULL;
+	g_autofree gchar *still = NULL;
+	g_autofree gchar *alert = NULL;
+	Durability d = {0};
+	VbDaemon *daemon = durability_start(&d, TEST_CONFIG, &dir);
+	sqlite3 *db = NULL;
+	guint at_tap;
+
+	/* the alert is a warning, which the tests make fatal */
+	g_log_set_always_fatal(G_LOG_FATAL_MASK | G_LOG_LEVEL_CRITICAL);
+	first_visit(&d, daemon);
+	left = query_text(daemon, "SELECT id FROM visit_reservations WHERE door = ?1", "front");
+	g_assert_nonnull(left);
+	vb_test_inprocess_halt(daemon);
+
+	/* the store refuses new reservations, as a full disk would */
+	state_db = g_build_filename(dir, "state", "vestibule.db", NULL);
+	g_assert_cmpint(sqlite3_open(state_db, &db), ==, SQLITE_OK);
+	exec_sql(db, "CREATE TRIGGER no_room BEFORE INSERT ON visit_reservations "
+		     "BEGIN SELECT RAISE(FAIL, 'database or disk is full'); END");
+	g_assert_cmpint(sqlite3_close(db), ==, SQLITE_OK);
+
+	daemon = vb_test_inprocess_resume(dir);
+	g_signal_connect(vb_context_get_bus(vb_daemon_get_context(daemon)), "event",
+			 G_CALLBACK(event_cb), &d);
+	/* the audit log is written within 200 ms */
+	g_timeout_add(300, quit_cb, d.loop);
+	g_main_loop_run(d.loop);
+	alert = query_text(daemon,
+			   "SELECT payload FROM audit WHERE name = 'alert' AND payload LIKE "
+			   "'%cannot release the 1 reference reserved before the restart%'",
+			   NULL);
+	g_assert_nonnull(alert);
+
+	at_tap = return_visit(&d, daemon);
+	g_assert_cmpuint(d.at_authorizing, ==, at_tap + 1);
+	g_assert_cmpstr(d.visit_authorizing, !=, left);
+	/* the reservation stays, to be released by a later start */
+	still = query_text(daemon, "SELECT id FROM visit_reservations WHERE id = ?1", left);
+	g_assert_cmpstr(still, ==, left);
+
+	vb_test_inprocess_stop(daemon, dir);
+	durability_clear(&d);
+	g_log_set_always_fatal(G_LOG_FATAL_MASK | G_LOG_LEVEL_CRITICAL | G_LOG_LEVEL_WARNING);
+}
+
 /* a door added by a reload has no reservation yet: its first tap syncs its
  * visit before the hold, and reserves; its next one syncs nothing */
 static void
@@ -249,14 +335,6 @@ test_door_added_by_reload(void)
 	durability_clear(&d);
 }
 
-static void
-exec_sql(sqlite3 *db, const gchar *sql)
-{
-	gchar *message = NULL;
-	if (sqlite3_exec(db, sql, NULL, NULL, &message) != SQLITE_OK)
-		g_error("%s: %s", sql, message);
-}
-
 /* the power fails: the store goes back to its image, but the processor is
  * elsewhere and keeps its ledger. The daemon was halted first, so that
  * nothing writes to the files in between */
@@ -294,23 +372,6 @@ power_cut(const gchar *dir)
 	(void)g_unlink(state_wal);
 	(void)g_unlink(state_shm);
 	g_assert_cmpint(g_rename(image_db, state_db), ==, 0);
-}
-
-static gchar *
-query_text(VbDaemon *daemon, const gchar *sql, const gchar *arg)
-{
-	VbStore *store = vb_context_get_store(vb_daemon_get_context(daemon));
-	g_autoptr(GError) error = NULL;
-	g_autoptr(VbStoreStmt) stmt = vb_store_prepare(store, sql, &error);
-
-	g_assert_no_error(error);
-	if (arg != NULL)
-		vb_store_stmt_bind_text(stmt, 1, arg);
-	if (vb_store_stmt_step(stmt, &error) != VB_STORE_STEP_ROW) {
-		g_assert_no_error(error);
-		return NULL;
-	}
-	return g_strdup(vb_store_stmt_column_text(stmt, 0));
 }
 
 /* the processor's hold under @reference, once the outbox has done its work */
@@ -481,6 +542,7 @@ main(int argc, char **argv)
 	g_test_add_data_func("/durability/tap/without-cancel-by-reference", GINT_TO_POINTER(FALSE),
 			     test_tap_syncs);
 	g_test_add_func("/durability/tap/door-added-by-reload", test_door_added_by_reload);
+	g_test_add_func("/durability/tap/release-fails-at-start", test_release_fails_at_start);
 	g_test_add_func("/durability/checkpoint/then-unsynced-commit",
 			test_checkpoint_then_unsynced_commit);
 	g_test_add_data_func("/durability/power-cut/at-unlock", GINT_TO_POINTER(TRUE),
