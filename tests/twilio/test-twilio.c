@@ -701,6 +701,19 @@ only_item(VbTestDaemon *d)
 	return g_strdup(g_ptr_array_index(items, 0));
 }
 
+/* the only SMS outbox item is done, as the fake's message @index, which was
+ * posted once: what the shopper receives once */
+static void
+assert_done_as(VbTestDaemon *d, Fake *fake, guint index)
+{
+	g_autofree gchar *sid = fake_message_get(fake, index, "sid");
+	g_autofree gchar *item = only_item(d);
+
+	g_assert_true(g_str_has_prefix(item, "done|"));
+	tw_assert_contains(item, sid);
+	g_assert_cmpuint(fake_count(fake, "POST"), ==, 1);
+}
+
 static gchar *
 db_text(VbTestDaemon *d, const gchar *sql)
 {
@@ -866,19 +879,13 @@ test_timeout_created(void)
 	g_autoptr(Fake) fake = fake_new();
 	g_autoptr(VbTestDaemon) d = NULL;
 	g_autofree gchar *visit = NULL;
-	g_autofree gchar *item = NULL;
-	g_autofree gchar *sid = NULL;
 
 	fake_plan(fake, (FakePlan){FAKE_STALL_CREATED, .delay_ms = 3000});
 	d = daemon_for(fake, NULL);
 	visit = tw_visit(d, PAN_A, NULL, PHONE_A_TYPED);
 	fake_wait_messages(fake, 1);
 	tw_wait_outbox_idle(d);
-	sid = fake_message_get(fake, 0, "sid");
-	item = only_item(d);
-	g_assert_true(g_str_has_prefix(item, "done|"));
-	tw_assert_contains(item, sid);
-	g_assert_cmpuint(fake_count(fake, "POST"), ==, 1);
+	assert_done_as(d, fake, 0);
 	g_assert_cmpuint(fake_count(fake, "GET"), >=, 1);
 	g_assert_cmpuint(fake_n_messages(fake), ==, 1);
 	g_assert_cmpint(tw_status_int(d, "found-after-unknown"), ==, 1);
@@ -919,19 +926,13 @@ test_retry_while_in_flight(void)
 	g_autoptr(Fake) fake = fake_new();
 	g_autoptr(VbTestDaemon) d = NULL;
 	g_autofree gchar *visit = NULL;
-	g_autofree gchar *item = NULL;
-	g_autofree gchar *sid = NULL;
 
 	fake_plan(fake, (FakePlan){FAKE_SLOW, .delay_ms = 3000});
 	d = tw_daemon_new(fake->base_url, "timeout-s=10\n", "[sms]\nsend-timeout-s=1\n");
 	visit = tw_visit(d, PAN_A, NULL, PHONE_A_TYPED);
 	fake_wait_messages(fake, 1);
 	tw_wait_outbox_idle(d);
-	sid = fake_message_get(fake, 0, "sid");
-	item = only_item(d);
-	g_assert_true(g_str_has_prefix(item, "done|"));
-	tw_assert_contains(item, sid);
-	g_assert_cmpuint(fake_count(fake, "POST"), ==, 1);
+	assert_done_as(d, fake, 0);
 	g_assert_cmpuint(fake_count(fake, "GET"), ==, 0);
 	g_assert_cmpuint(fake_n_messages(fake), ==, 1);
 	tw_stop(d);
@@ -945,7 +946,6 @@ test_timeout_reported(void)
 	g_autoptr(Fake) fake = fake_new();
 	g_autoptr(VbTestDaemon) d = NULL;
 	g_autofree gchar *visit = NULL;
-	g_autofree gchar *item = NULL;
 	g_autofree gchar *sid = NULL;
 	g_autofree gchar *callback = NULL;
 
@@ -962,10 +962,7 @@ test_timeout_reported(void)
 		g_assert_cmpuint(tw_post_signed(callback, fields, NULL), ==, 204);
 	}
 	tw_wait_outbox_idle(d);
-	item = only_item(d);
-	g_assert_true(g_str_has_prefix(item, "done|"));
-	tw_assert_contains(item, sid);
-	g_assert_cmpuint(fake_count(fake, "POST"), ==, 1);
+	assert_done_as(d, fake, 0);
 	g_assert_cmpuint(fake_count(fake, "GET"), ==, 0);
 	g_assert_cmpint(tw_status_int(d, "found-after-unknown"), ==, 1);
 	tw_stop(d);
@@ -981,7 +978,6 @@ test_lookup_third_page(void)
 	g_autoptr(VbTestDaemon) d = NULL;
 	g_autofree gchar *visit = NULL;
 	g_autofree gchar *item = NULL;
-	g_autofree gchar *sid = NULL;
 
 	/* 120 messages reach the number right after ours: ours is the 121st */
 	fake_seed(fake, PHONE_A, 30);
@@ -990,11 +986,7 @@ test_lookup_third_page(void)
 	visit = tw_visit(d, PAN_A, NULL, PHONE_A_TYPED);
 	fake_wait_messages(fake, 151);
 	tw_wait_outbox_idle(d);
-	sid = fake_message_get(fake, 30, "sid");
-	item = only_item(d);
-	g_assert_true(g_str_has_prefix(item, "done|"));
-	tw_assert_contains(item, sid);
-	g_assert_cmpuint(fake_count(fake, "POST"), ==, 1);
+	assert_done_as(d, fake, 30);
 	g_assert_cmpuint(fake_n_received(fake, PHONE_A, NOTICE_EN), ==, 1);
 	g_assert_cmpint(tw_status_int(d, "found-after-unknown"), ==, 1);
 
