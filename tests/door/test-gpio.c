@@ -794,30 +794,42 @@ test_chip_missing(void)
 	g_assert_cmpint(vb_test_daemon_stop(d), ==, 0);
 }
 
+/* kills the daemon, sets the door contact to @contact while it is down, and
+ * starts it again: the lock is driven locked once, from its first instant.
+ * Returns the length of the lock's log before the restart */
+static guint
+kill_and_restart(VbTestDaemon *d, gint contact)
+{
+	g_autoptr(GPtrArray) log = NULL;
+	guint before;
+
+	vb_test_daemon_kill(d);
+	log = gpio_log(d, LOCK);
+	before = log->len;
+	gpio_write_chips(d, contact, 1);
+	door_restart(d);
+	g_clear_pointer(&log, g_ptr_array_unref);
+	log = gpio_log(d, LOCK);
+	g_assert_cmpuint(log->len, ==, before + 1);
+	assert_entry(log, before, "output", 0);
+	return before;
+}
+
 static void
 test_crash_restart(void)
 {
 	g_autoptr(VbTestDaemon) d = door_start(NULL, "held-open-s=1\nexit-unlock-ms=60000\n", 0, 1);
 	g_autoptr(GPtrArray) log = NULL;
 	g_autoptr(GPtrArray) alarms = NULL;
-	guint before;
 
 	/* the daemon dies while the door is unlocked */
 	press_exit(d);
 	log = wait_log(d, LOCK, 2);
 	assert_entry(log, 1, "set", 1);
-	vb_test_daemon_kill(d);
-	before = log->len;
 
-	/* meanwhile someone leaves the door open */
-	gpio_write_chips(d, 1, 1);
-	door_restart(d);
-
-	/* back up: locked from the first instant, and the open door is seen */
-	g_clear_pointer(&log, g_ptr_array_unref);
-	log = gpio_log(d, LOCK);
-	g_assert_cmpuint(log->len, ==, before + 1);
-	assert_entry(log, before, "output", 0);
+	/* meanwhile someone leaves the door open; back up, locked from the
+	 * first instant, and the open door is seen */
+	kill_and_restart(d, 1);
 	wait_status(d, "open", TRUE);
 	/* nobody knows who opened it: held open, not forced */
 	alarms = door_wait_events(d, "door-alarm", "door-io", 1);
@@ -904,19 +916,10 @@ test_visit_resumes_door_open(void)
 
 	/* the daemon dies with the shopper inside, the door open behind them */
 	id = visit_go_in(d);
-	vb_test_daemon_kill(d);
-	log = gpio_log(d, LOCK);
-	before = log->len;
 
-	/* and comes back while the contact still reads open */
-	gpio_write_chips(d, 1, 1);
-	door_restart(d);
-
-	/* locked from its first instant; the visit goes on, still open */
-	g_clear_pointer(&log, g_ptr_array_unref);
-	log = gpio_log(d, LOCK);
-	g_assert_cmpuint(log->len, ==, before + 1);
-	assert_entry(log, before, "output", 0);
+	/* and comes back while the contact still reads open, locked from its
+	 * first instant; the visit goes on, still open */
+	before = kill_and_restart(d, 1);
 	wait_status(d, "open", TRUE);
 	state = visit_state(d, id);
 	g_assert_cmpstr(state, ==, "open");
@@ -952,23 +955,18 @@ static void
 test_visit_door_closed_while_down(void)
 {
 	g_autoptr(VbTestDaemon) d = door_start(NULL, RESUME_DROP_IN, 0, 1);
-	g_autoptr(GPtrArray) log = NULL;
 	g_autoptr(GPtrArray) closed = NULL;
 	g_autofree gchar *id = NULL;
 	g_autofree gchar *state = NULL;
-	guint before;
 	guint n_closed;
 
 	id = visit_go_in(d);
 	closed = door_events(d, "door-closed", "door-io");
 	n_closed = closed->len;
-	vb_test_daemon_kill(d);
-	log = gpio_log(d, LOCK);
-	before = log->len;
 
-	/* the shopper left and the door closed while the daemon was down */
-	gpio_write_chips(d, 0, 1);
-	door_restart(d);
+	/* the shopper left and the door closed while the daemon was down; the
+	 * lock is driven locked from the first instant */
+	kill_and_restart(d, 0);
 
 	/* the visit ends at once, as if the door had just closed: no door event
 	 * will ever come for it */
@@ -977,10 +975,6 @@ test_visit_door_closed_while_down(void)
 	g_assert_cmpuint(wait_notice(d, id), ==, 1);
 	g_assert_cmpuint(sms_count(d, NULL), ==, 1);
 	wait_prompt(d, "welcome");
-	g_clear_pointer(&log, g_ptr_array_unref);
-	log = gpio_log(d, LOCK);
-	g_assert_cmpuint(log->len, ==, before + 1);
-	assert_entry(log, before, "output", 0);
 	wait_status(d, "closed", TRUE);
 	g_clear_pointer(&closed, g_ptr_array_unref);
 	closed = door_events(d, "door-closed", "door-io");
