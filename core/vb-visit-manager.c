@@ -118,6 +118,7 @@ struct _VbVisitManager {
 	gboolean notices_owed;	       /* a visit may owe its notice: look when room appears */
 	gboolean reservations_renewed; /* those of the last run are released */
 	gboolean reservations_failed;  /* releasing them failed, and was alerted */
+	GSource *renew_source;	       /* renews them once the daemon has started */
 	gboolean started;
 	/* [visit], [services] and [vestibule] settings */
 	gint64 hold_amount;
@@ -2414,6 +2415,16 @@ vb_visit_manager_check_deadlines(VbVisitManager *self)
 }
 
 static gboolean
+vb_visit_manager_renew_cb(gpointer user_data)
+{
+	VbVisitManager *self = VB_VISIT_MANAGER(user_data);
+
+	g_clear_pointer(&self->renew_source, g_source_unref);
+	vb_visit_manager_renew_reservations(self);
+	return G_SOURCE_REMOVE;
+}
+
+static gboolean
 vb_visit_manager_deadline_cb(gpointer user_data)
 {
 	VbVisitManager *self = VB_VISIT_MANAGER(user_data);
@@ -2593,7 +2604,12 @@ vb_visit_manager_start(VbVisitManager *self)
 	vb_outbox_register(self->outbox, "payment", vb_visit_payment_dispatch,
 			   vb_visit_payment_complete, self, NULL);
 	vb_visit_manager_resume(self);
-	vb_visit_manager_renew_reservations(self);
+	/* after the start, not in it: a sync less before the daemon is ready,
+	 * and until then every tap syncs its visit */
+	self->renew_source = g_idle_source_new();
+	g_source_set_callback(self->renew_source, vb_visit_manager_renew_cb, self, NULL);
+	g_source_set_static_name(self->renew_source, "[vestibule] renew reservations");
+	g_source_attach(self->renew_source, NULL);
 	self->event_handler = g_signal_connect(vb_context_get_bus(self->context), "event",
 					       G_CALLBACK(vb_visit_manager_event_cb), self);
 	self->deadline_timer = g_timeout_source_new_seconds(VB_DEADLINE_CHECK_S);
@@ -2622,6 +2638,10 @@ vb_visit_manager_stop(VbVisitManager *self)
 	self->reservations_renewed = FALSE;
 	g_clear_signal_handler(&self->event_handler, vb_context_get_bus(self->context));
 	vb_sms_router_stop(self->sms_router);
+	if (self->renew_source != NULL) {
+		g_source_destroy(self->renew_source);
+		g_clear_pointer(&self->renew_source, g_source_unref);
+	}
 	if (self->deadline_timer != NULL) {
 		g_source_destroy(self->deadline_timer);
 		g_clear_pointer(&self->deadline_timer, g_source_unref);

@@ -436,6 +436,8 @@ test_power_cut(gconstpointer user_data)
 	daemon = vb_test_inprocess_resume(dir);
 	g_signal_connect(vb_context_get_bus(vb_daemon_get_context(daemon)), "event",
 			 G_CALLBACK(event_cb), &d);
+	/* what the daemon does once started: the leftover reservations go */
+	drain();
 	visit = query_text(daemon, "SELECT state FROM visits WHERE id = ?1", lost);
 	if (by_reference) {
 		/* the tap's commits were not synced: the visit is gone, and its
