@@ -977,7 +977,6 @@ test_lookup_third_page(void)
 	g_autoptr(Fake) fake = fake_new();
 	g_autoptr(VbTestDaemon) d = NULL;
 	g_autofree gchar *visit = NULL;
-	g_autofree gchar *item = NULL;
 
 	/* 120 messages reach the number right after ours: ours is the 121st */
 	fake_seed(fake, PHONE_A, 30);
