@@ -252,6 +252,14 @@ vb_test_daemon_stop(VbTestDaemon *self)
 		     ? g_subprocess_get_exit_status(self->proc)
 		     : 128 + g_subprocess_get_term_sig(self->proc);
 	g_clear_object(&self->proc);
+	/* the test's directory goes with it: say why the daemon did not stop
+	 * cleanly while its log is still there */
+	if (status != 0) {
+		g_autofree gchar *log = vb_test_daemon_read_log(self);
+		gsize len = strlen(log);
+		g_printerr("vestibuled stopped with status %d; the end of its log:\n%s\n", status,
+			   len > 8192 ? log + len - 8192 : log);
+	}
 	return status;
 }
 
