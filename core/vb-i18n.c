@@ -6,8 +6,11 @@
 
 #include "config.h"
 
+#include <glib/gi18n-lib.h>
+#include <locale.h>
 #include <string.h>
 
+#include "vb-i18n-private.h"
 #include "vb-i18n.h"
 
 /**
@@ -233,4 +236,13 @@ vb_i18n_ngettext(const gchar *language, const gchar *msgid, const gchar *msgid_p
 			return translation;
 	}
 	return n == 1 ? msgid : msgid_plural;
+}
+
+void
+vb_i18n_setup_process(void)
+{
+	setlocale(LC_ALL, "");
+	bindtextdomain(GETTEXT_PACKAGE, VB_LOCALEDIR);
+	bind_textdomain_codeset(GETTEXT_PACKAGE, "UTF-8");
+	textdomain(GETTEXT_PACKAGE);
 }

@@ -9,13 +9,13 @@
 #include <inttypes.h>
 
 #include <glib/gi18n.h>
-#include <locale.h>
 #include <stdlib.h>
 
 #include "vb-config-private.h"
 #include "vb-ctl-client.h"
 #include "vb-ctl-sim.h"
 #include "vb-error.h"
+#include "vb-i18n-private.h"
 #include "vb-orders-test-private.h"
 #include "vb-plugin-loader-private.h"
 
@@ -942,10 +942,7 @@ main(int argc, char **argv)
 	gint status;
 	gint i = 1;
 
-	setlocale(LC_ALL, "");
-	bindtextdomain(GETTEXT_PACKAGE, VB_LOCALEDIR);
-	bind_textdomain_codeset(GETTEXT_PACKAGE, "UTF-8");
-	textdomain(GETTEXT_PACKAGE);
+	vb_i18n_setup_process();
 
 	for (; i < argc && argv[i][0] == '-'; i++) {
 		if (g_strcmp0(argv[i], "--json") == 0) {

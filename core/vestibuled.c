@@ -7,10 +7,10 @@
 #include "config.h"
 
 #include <glib/gi18n.h>
-#include <locale.h>
 #include <stdlib.h>
 
 #include "vb-daemon-private.h"
+#include "vb-i18n-private.h"
 #include "vb-log-private.h"
 
 int
@@ -37,10 +37,7 @@ main(int argc, char **argv)
 	    {"version", 0, 0, G_OPTION_ARG_NONE, &version, N_("Show the version"), NULL},
 	    {NULL}};
 
-	setlocale(LC_ALL, "");
-	bindtextdomain(GETTEXT_PACKAGE, VB_LOCALEDIR);
-	bind_textdomain_codeset(GETTEXT_PACKAGE, "UTF-8");
-	textdomain(GETTEXT_PACKAGE);
+	vb_i18n_setup_process();
 
 	option_context = g_option_context_new(NULL);
 	/* TRANSLATORS: the %s are paths */
