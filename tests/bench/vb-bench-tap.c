@@ -243,7 +243,8 @@ main(int argc, char **argv)
 	gint64 warm_until;
 	gboolean by_reference = TRUE;
 	BenchMemory warm, end;
-	glong rss_min = G_MAXLONG, rss_max = 0;
+	glong rss_min = G_MAXLONG, rss_max = 0, rss_last;
+	guint rss_moved_at = 0; /* the last tap after which the RSS read had changed */
 	gint64 p99;
 	guint64 tap_syncs = 0, slow_taps = 0, slow_with_sync = 0;
 
@@ -282,6 +283,7 @@ main(int argc, char **argv)
 		bench_tap(&b, daemon, lock);
 	bench_settle(&b);
 	bench_memory_read(&warm);
+	rss_last = warm.rss;
 
 	for (guint i = 0; i < taps; i++) {
 		gint64 us;
@@ -297,6 +299,9 @@ main(int argc, char **argv)
 			glong rss = bench_rss_kib();
 			rss_min = MIN(rss_min, rss);
 			rss_max = MAX(rss_max, rss);
+			if (rss != rss_last)
+				rss_moved_at = i + 1;
+			rss_last = rss;
 		}
 	}
 	bench_settle(&b);
@@ -320,9 +325,13 @@ main(int argc, char **argv)
 		tap_syncs, taps, slow_taps, slow_with_sync);
 	g_print("  RSS after warm-up %ld KiB, after the taps %ld KiB (%+ld KiB)\n", warm.rss,
 		end.rss, end.rss - warm.rss);
-	if (taps >= BENCH_SAMPLE_EVERY)
-		g_print("  RSS read every %d taps during them: %ld to %ld KiB\n",
-			BENCH_SAMPLE_EVERY, rss_min, rss_max);
+	if (taps >= BENCH_SAMPLE_EVERY && rss_moved_at == 0)
+		g_print("  RSS read every %d taps during them: %ld KiB each time\n",
+			BENCH_SAMPLE_EVERY, rss_min);
+	else if (taps >= BENCH_SAMPLE_EVERY)
+		g_print("  RSS read every %d taps during them: %ld to %ld KiB, the last change "
+			"after tap %u\n",
+			BENCH_SAMPLE_EVERY, rss_min, rss_max, rss_moved_at);
 	/* file pages are the shared libraries' code, shared with every process
 	 * that maps them; anonymous pages are the process's own */
 	g_print("  of which anonymous (heap, stacks) %ld KiB (%+ld), file-backed %ld KiB (%+ld)\n",
