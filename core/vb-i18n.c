@@ -239,9 +239,14 @@ vb_i18n_ngettext(const gchar *language, const gchar *msgid, const gchar *msgid_p
 }
 
 void
-vb_i18n_setup_process(void)
+vb_i18n_setup_process(VbI18nProcess kind)
 {
-	setlocale(LC_ALL, "");
+	if (kind == VB_I18N_PROCESS_DAEMON) {
+		setlocale(LC_CTYPE, "");
+		setlocale(LC_MESSAGES, "");
+	} else {
+		setlocale(LC_ALL, "");
+	}
 	bindtextdomain(GETTEXT_PACKAGE, VB_LOCALEDIR);
 	bind_textdomain_codeset(GETTEXT_PACKAGE, "UTF-8");
 	textdomain(GETTEXT_PACKAGE);

@@ -942,7 +942,7 @@ main(int argc, char **argv)
 	gint status;
 	gint i = 1;
 
-	vb_i18n_setup_process();
+	vb_i18n_setup_process(VB_I18N_PROCESS_TOOL);
 
 	for (; i < argc && argv[i][0] == '-'; i++) {
 		if (g_strcmp0(argv[i], "--json") == 0) {

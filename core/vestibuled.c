@@ -37,7 +37,7 @@ main(int argc, char **argv)
 	    {"version", 0, 0, G_OPTION_ARG_NONE, &version, N_("Show the version"), NULL},
 	    {NULL}};
 
-	vb_i18n_setup_process();
+	vb_i18n_setup_process(VB_I18N_PROCESS_DAEMON);
 
 	option_context = g_option_context_new(NULL);
 	/* TRANSLATORS: the %s are paths */

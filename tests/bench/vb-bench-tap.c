@@ -36,9 +36,10 @@
  * cached from its second use, so the RSS after the warm-up is the steady
  * state's, as in a daemon that has run a while.
  *
- * The process is set up as vestibuled's main() sets it up (the locale from
- * the environment, the log writer that redacts), so that the RSS is the
- * daemon's: the locale's tables alone are about 170 KiB of it.
+ * The process is set up as vestibuled's main() sets it up (the charset and
+ * the messages' language from the environment, the log writer that
+ * redacts), so that the RSS is the daemon's: the locale's character tables
+ * alone are about 130 KiB of it.
  *
  *   vb-bench-tap [--taps N] [--warmup N] [--warmup-s S] [--no-cancel-by-reference]
  */
@@ -260,7 +261,7 @@ main(int argc, char **argv)
 			by_reference = FALSE;
 	}
 
-	vb_i18n_setup_process();
+	vb_i18n_setup_process(VB_I18N_PROCESS_DAEMON);
 	vb_log_setup(FALSE);
 	g_log_set_always_fatal(G_LOG_FATAL_MASK | G_LOG_LEVEL_CRITICAL);
 	daemon = vb_test_inprocess_start(
