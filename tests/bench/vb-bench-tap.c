@@ -39,7 +39,7 @@
  * The process is set up as vestibuled's main() sets it up (the charset and
  * the messages' language from the environment, the log writer that
  * redacts), so that the RSS is the daemon's: the locale's character tables
- * alone are about 130 KiB of it.
+ * alone are 80 to 130 KiB of it.
  *
  *   vb-bench-tap [--taps N] [--warmup N] [--warmup-s S] [--no-cancel-by-reference]
  */
@@ -193,9 +193,9 @@ bench_memory_read(BenchMemory *m)
  * list of samples, so that what the bench keeps of them is small, fixed and
  * allocated before the taps: the RSS measured is the daemon's */
 #define BENCH_HIST_US 20000
+#define BENCH_HIST_STEP_US 5
 /* the RSS is also read between two taps, every so many */
 #define BENCH_SAMPLE_EVERY 1000
-#define BENCH_HIST_STEP_US 5
 
 typedef struct {
 	guint32 buckets[BENCH_HIST_US / BENCH_HIST_STEP_US];
@@ -334,8 +334,10 @@ main(int argc, char **argv)
 			"after tap %u\n",
 			BENCH_SAMPLE_EVERY, rss_min, rss_max, rss_moved_at);
 	/* file pages are the shared libraries' code, shared with every process
-	 * that maps them; anonymous pages are the process's own */
-	g_print("  of which anonymous (heap, stacks) %ld KiB (%+ld), file-backed %ld KiB (%+ld)\n",
+	 * that maps them; anonymous pages are the process's own, the pages the
+	 * dynamic linker wrote in each library included */
+	g_print("  of which anonymous (heap, stacks, libraries' written pages) %ld KiB (%+ld), "
+		"file-backed %ld KiB (%+ld)\n",
 		end.anon, end.anon - warm.anon, end.file, end.file - warm.file);
 	/* what malloc holds from the system, whether touched or not, and what of
 	 * it is allocated: a leak grows the second, then the first */
