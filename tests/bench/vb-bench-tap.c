@@ -145,16 +145,22 @@ bench_settle(Bench *b)
 	g_main_loop_run(b->loop);
 }
 
-/* a field of /proc/self/status, in KiB */
+/* a field of a file of /proc/self, in KiB */
 static glong
-bench_status_kib(const gchar *field)
+bench_proc_kib(const gchar *path, const gchar *field)
 {
 	g_autofree gchar *status = NULL;
 	const gchar *line;
-	if (!g_file_get_contents("/proc/self/status", &status, NULL, NULL))
+	if (!g_file_get_contents(path, &status, NULL, NULL))
 		return -1;
 	line = strstr(status, field);
 	return line != NULL ? atol(line + strlen(field)) : -1;
+}
+
+static glong
+bench_status_kib(const gchar *field)
+{
+	return bench_proc_kib("/proc/self/status", field);
 }
 
 static glong
@@ -168,6 +174,7 @@ typedef struct {
 	glong rss;
 	glong anon;
 	glong file;
+	glong pss;    /* shared pages count for a share of them, or -1 */
 	glong arena;  /* malloc's heap, what it holds from the system, or -1 */
 	glong in_use; /* of which allocated */
 } BenchMemory;
@@ -178,6 +185,7 @@ bench_memory_read(BenchMemory *m)
 	m->rss = bench_rss_kib();
 	m->anon = bench_status_kib("RssAnon:");
 	m->file = bench_status_kib("RssFile:");
+	m->pss = bench_proc_kib("/proc/self/smaps_rollup", "\nPss:");
 #ifdef HAVE_MALLINFO2
 	{
 		struct mallinfo2 info = mallinfo2();
@@ -339,6 +347,11 @@ main(int argc, char **argv)
 	g_print("  of which anonymous (heap, stacks, libraries' written pages) %ld KiB (%+ld), "
 		"file-backed %ld KiB (%+ld)\n",
 		end.anon, end.anon - warm.anon, end.file, end.file - warm.file);
+	/* each page shared with other processes counts for its share: the
+	 * libraries' pages weigh less on a box whose other services use them */
+	if (end.pss >= 0)
+		g_print("  PSS after the taps %ld KiB, with this machine's other processes\n",
+			end.pss);
 	/* what malloc holds from the system, whether touched or not, and what of
 	 * it is allocated: a leak grows the second, then the first */
 	if (end.arena >= 0)
