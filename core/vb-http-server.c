@@ -61,7 +61,8 @@ typedef struct {
 	VbHttpListener listener;
 	const gchar *name;
 	SoupServer *soup;
-	GHashTable *routes; /* path -> VbHttpRoute, refcounted */
+	GHashTable *routes;	    /* path -> VbHttpRoute, refcounted */
+	gboolean close_connections; /* each answer closes its connection */
 } VbHttpEndpoint;
 
 /* per request, attached to the SoupServerMessage */
@@ -607,12 +608,28 @@ vb_http_server_got_chunk_cb(SoupServerMessage *msg, GBytes *chunk, gpointer user
 	}
 }
 
+/* libsoup before 3.3 never frees a kept-alive connection that its client
+ * closes while the server waits for the next request: the socket stays in
+ * CLOSE_WAIT, with its objects, one per connection, until the daemon runs
+ * out of file descriptors and can no longer open its store. Fixed upstream
+ * in 3.3.0; Debian 12 has 3.2. Our clients (webhooks, vestibulectl, a
+ * shopper's browser opening a receipt) make a request or two per
+ * connection, so on those versions each answer closes its connection */
+static gboolean
+vb_http_server_keepalive_leaks(void)
+{
+	return soup_get_major_version() == 3 && soup_get_minor_version() < 3;
+}
+
 static void
 vb_http_server_request_started_cb(SoupServer *soup, SoupServerMessage *msg, gpointer user_data)
 {
 	VbHttpRequest *req = g_new0(VbHttpRequest, 1);
 
 	req->ep = user_data;
+	if (req->ep->close_connections)
+		soup_message_headers_replace(soup_server_message_get_response_headers(msg),
+					     "Connection", "close");
 	g_object_set_data_full(G_OBJECT(msg), VB_HTTP_REQUEST_DATA, req, g_free);
 	g_signal_connect(msg, "got-headers", G_CALLBACK(vb_http_server_got_headers_cb), req);
 	g_signal_connect(msg, "got-chunk", G_CALLBACK(vb_http_server_got_chunk_cb), req);
@@ -1368,6 +1385,7 @@ vb_http_endpoint_init(VbHttpEndpoint *ep, VbHttpServer *self, VbHttpListener lis
 	ep->name = listener == VB_HTTP_LISTENER_PUBLIC ? "public" : "control";
 	ep->routes = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, vb_http_route_release);
 	ep->soup = soup_server_new(NULL, NULL);
+	ep->close_connections = vb_http_server_keepalive_leaks();
 	soup_server_add_handler(ep->soup, NULL, vb_http_server_soup_cb, ep, NULL);
 	g_signal_connect(ep->soup, "request-started", G_CALLBACK(vb_http_server_request_started_cb),
 			 ep);

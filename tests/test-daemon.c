@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include <gio/gunixsocketaddress.h>
 #include <libsoup/soup.h>
 
 #include "vb-error.h"
@@ -470,6 +471,95 @@ test_daemon_public_api(void)
 	g_assert_false(vb_test_daemon_files_contain(d, token));
 }
 
+/* the daemon's open file descriptors */
+static guint
+daemon_fd_count(VbTestDaemon *d)
+{
+	g_autofree gchar *path =
+	    g_strdup_printf("/proc/%s/fd", g_subprocess_get_identifier(d->proc));
+	g_autoptr(GDir) dir = g_dir_open(path, 0, NULL);
+	guint n = 0;
+
+	g_assert_nonnull(dir);
+	while (g_dir_read_name(dir) != NULL)
+		n++;
+	return n;
+}
+
+/* one request on a connection of its own, which the client closes once the
+ * answer starts, as vestibulectl, a webhook sender or a browser may */
+static void
+request_and_hang_up(GSocketAddress *address)
+{
+	g_autoptr(GSocketClient) client = g_socket_client_new();
+	g_autoptr(GSocketConnection) conn = NULL;
+	g_autoptr(GError) error = NULL;
+	const gchar *request = "GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n";
+	gchar answer[64] = {0};
+	gssize n;
+
+	conn = g_socket_client_connect(client, G_SOCKET_CONNECTABLE(address), NULL, &error);
+	g_assert_no_error(error);
+	g_assert_true(g_output_stream_write_all(g_io_stream_get_output_stream(G_IO_STREAM(conn)),
+						request, strlen(request), NULL, NULL, &error));
+	g_assert_no_error(error);
+	n = g_input_stream_read(g_io_stream_get_input_stream(G_IO_STREAM(conn)), answer,
+				sizeof(answer) - 1, NULL, &error);
+	g_assert_no_error(error);
+	g_assert_cmpint(n, >, 0);
+	g_assert_true(g_str_has_prefix(answer, "HTTP/1.1 200"));
+	g_assert_true(g_io_stream_close(G_IO_STREAM(conn), NULL, NULL));
+}
+
+typedef struct {
+	VbTestDaemon *d;
+	guint limit;
+} FdWait;
+
+static gboolean
+daemon_fds_at_most_cb(gpointer user_data)
+{
+	FdWait *wait = user_data;
+	return daemon_fd_count(wait->d) <= wait->limit;
+}
+
+static void
+test_daemon_connections_closed(void)
+{
+	g_autoptr(VbTestDaemon) d = vb_test_daemon_new(NULL);
+	g_autoptr(GError) error = NULL;
+	g_autoptr(GSocketAddress) control = NULL;
+	g_autoptr(GSocketAddress) public = NULL;
+	g_autoptr(GUri) uri = NULL;
+	g_autofree gchar *url = NULL;
+	FdWait wait = {0};
+	guint before;
+
+	g_assert_true(vb_test_daemon_start(d, &error));
+	g_assert_no_error(error);
+	url = vb_test_daemon_public_url(d);
+	uri = g_uri_parse(url, G_URI_FLAGS_NONE, &error);
+	g_assert_no_error(error);
+	public =
+	    g_inet_socket_address_new_from_string(g_uri_get_host(uri), (guint)g_uri_get_port(uri));
+	control = g_unix_socket_address_new(d->socket_path);
+
+	/* libsoup 3.2 (Debian 12's) kept such connections open for ever, each
+	 * with its socket: a daemon answering webhooks and receipts all day ran
+	 * out of file descriptors and could no longer open its store */
+	before = daemon_fd_count(d);
+	for (guint i = 0; i < 40; i++) {
+		request_and_hang_up(public);
+		request_and_hang_up(control);
+	}
+	wait.d = d;
+	wait.limit = before + 2;
+	if (!vb_test_poll(daemon_fds_at_most_cb, &wait, 5000))
+		g_error("80 connections later the daemon has %u file descriptors open, %u before",
+			daemon_fd_count(d), before);
+	g_assert_cmpint(vb_test_daemon_stop(d), ==, 0);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -486,5 +576,6 @@ main(int argc, char **argv)
 	g_test_add_func("/daemon/watchdog", test_daemon_watchdog);
 	g_test_add_func("/daemon/vestibulectl", test_daemon_vestibulectl);
 	g_test_add_func("/daemon/public-api-token-metrics", test_daemon_public_api);
+	g_test_add_func("/daemon/connections-closed", test_daemon_connections_closed);
 	return g_test_run();
 }
