@@ -63,6 +63,8 @@ typedef struct {
 	SoupServer *soup;
 	GHashTable *routes;	    /* path -> VbHttpRoute, refcounted */
 	gboolean close_connections; /* each answer closes its connection */
+	GSocketService *service;    /* accepts the connections, once listening */
+	guint port;		    /* the TCP port it listens on, or 0 */
 } VbHttpEndpoint;
 
 /* per request, attached to the SoupServerMessage */
@@ -451,16 +453,31 @@ vb_http_linger_timeout_cb(gpointer user_data)
 /* writes the whole answer and closes politely: shut down our side, then read and
  * discard what the peer still sends, because closing with unread data makes the
  * kernel send a reset that can destroy the answer before the peer reads it */
+/* the socket under a connection that libsoup gave back: ours, which it
+ * wraps when it took the connection from our listener, or the one it
+ * accepted itself */
+static GSocket *
+vb_http_stream_get_socket(GIOStream *stream)
+{
+	if (G_IS_SOCKET_CONNECTION(stream))
+		return g_socket_connection_get_socket(G_SOCKET_CONNECTION(stream));
+	if (g_object_class_find_property(G_OBJECT_GET_CLASS(stream), "base-iostream") != NULL) {
+		g_autoptr(GIOStream) base = NULL;
+
+		g_object_get(stream, "base-iostream", &base, NULL);
+		if (G_IS_SOCKET_CONNECTION(base))
+			return g_socket_connection_get_socket(G_SOCKET_CONNECTION(base));
+	}
+	return g_object_get_data(G_OBJECT(stream), "GSocket");
+}
+
 static void
 vb_http_server_linger_start(VbHttpServer *self, GIOStream *stream, const gchar *data, gsize len)
 {
 	GSocket *socket = NULL;
 	VbHttpLinger *linger;
 
-	if (G_IS_SOCKET_CONNECTION(stream))
-		socket = g_socket_connection_get_socket(G_SOCKET_CONNECTION(stream));
-	else
-		socket = g_object_get_data(G_OBJECT(stream), "GSocket");
+	socket = vb_http_stream_get_socket(stream);
 	if (socket == NULL) {
 		g_io_stream_close(stream, NULL, NULL);
 		return;
@@ -999,6 +1016,50 @@ vb_http_url_for_address(GInetAddress *address, guint port)
 	return g_strdup_printf("http://%s:%u", host, port);
 }
 
+/* the listeners accept their connections themselves and hand each to
+ * libsoup: libsoup 3.2's own listener keeps a reference to every socket it
+ * accepts, so that each connection left a GSocket behind, a few hundred
+ * bytes a request, for the daemon's lifetime */
+static gboolean
+vb_http_endpoint_incoming_cb(GSocketService *service,
+			     GSocketConnection *connection,
+			     GObject *source_object,
+			     gpointer user_data)
+{
+	VbHttpEndpoint *ep = user_data;
+	g_autoptr(GSocketAddress) local = g_socket_connection_get_local_address(connection, NULL);
+	g_autoptr(GSocketAddress) remote = g_socket_connection_get_remote_address(connection, NULL);
+	g_autoptr(GError) error = NULL;
+
+	if (!soup_server_accept_iostream(ep->soup, G_IO_STREAM(connection), local, remote, &error))
+		g_warning("cannot take a connection on the %s listener: %s", ep->name,
+			  error->message);
+	return TRUE;
+}
+
+static GSocketListener *
+vb_http_endpoint_get_listener(VbHttpEndpoint *ep)
+{
+	if (ep->service == NULL) {
+		ep->service = g_socket_service_new();
+		g_signal_connect(ep->service, "incoming", G_CALLBACK(vb_http_endpoint_incoming_cb),
+				 ep);
+	}
+	return G_SOCKET_LISTENER(ep->service);
+}
+
+static void
+vb_http_endpoint_stop(VbHttpEndpoint *ep)
+{
+	if (ep->service == NULL)
+		return;
+	g_signal_handlers_disconnect_by_data(ep->service, ep);
+	g_socket_service_stop(ep->service);
+	g_socket_listener_close(G_SOCKET_LISTENER(ep->service));
+	g_clear_object(&ep->service);
+	ep->port = 0;
+}
+
 /**
  * vb_http_server_listen_public:
  * @self: a #VbHttpServer
@@ -1015,9 +1076,11 @@ vb_http_url_for_address(GInetAddress *address, guint port)
 gboolean
 vb_http_server_listen_public(VbHttpServer *self, const gchar *address, guint port, GError **error)
 {
-	SoupServer *soup = self->endpoints[VB_HTTP_LISTENER_PUBLIC].soup;
+	VbHttpEndpoint *ep = &self->endpoints[VB_HTTP_LISTENER_PUBLIC];
+	GSocketListener *listener;
 	g_autoptr(GInetAddress) inet = NULL;
 	g_autoptr(GSocketAddress) sockaddr = NULL;
+	g_autoptr(GSocketAddress) effective = NULL;
 	g_autoptr(GError) error_local = NULL;
 	gboolean ok;
 
@@ -1031,8 +1094,14 @@ vb_http_server_listen_public(VbHttpServer *self, const gchar *address, guint por
 		    port);
 		return FALSE;
 	}
-	if (address == NULL || address[0] == '\0') {
-		ok = soup_server_listen_all(soup, port, 0, &error_local);
+	listener = vb_http_endpoint_get_listener(ep);
+	if ((address == NULL || address[0] == '\0') && port == 0) {
+		guint16 any = g_socket_listener_add_any_inet_port(listener, NULL, &error_local);
+		ok = any != 0;
+		ep->port = any;
+	} else if (address == NULL || address[0] == '\0') {
+		ok = g_socket_listener_add_inet_port(listener, (guint16)port, NULL, &error_local);
+		ep->port = ok ? port : 0;
 	} else {
 		inet = g_inet_address_new_from_string(address);
 		if (inet == NULL) {
@@ -1044,7 +1113,11 @@ vb_http_server_listen_public(VbHttpServer *self, const gchar *address, guint por
 			return FALSE;
 		}
 		sockaddr = g_inet_socket_address_new(inet, (guint16)port);
-		ok = soup_server_listen(soup, sockaddr, 0, &error_local);
+		ok = g_socket_listener_add_address(listener, sockaddr, G_SOCKET_TYPE_STREAM,
+						   G_SOCKET_PROTOCOL_TCP, NULL, &effective,
+						   &error_local);
+		if (ok)
+			ep->port = g_inet_socket_address_get_port(G_INET_SOCKET_ADDRESS(effective));
 	}
 	if (!ok && g_error_matches(error_local, G_IO_ERROR, G_IO_ERROR_ADDRESS_IN_USE)) {
 		g_set_error(error, VB_ERROR, VB_ERROR_CONFLICT,
@@ -1081,20 +1154,9 @@ vb_http_server_listen_public(VbHttpServer *self, const gchar *address, guint por
 guint
 vb_http_server_get_public_port(VbHttpServer *self)
 {
-	GSList *listeners;
-	guint port = 0;
-
 	g_return_val_if_fail(VB_IS_HTTP_SERVER(self), 0);
 
-	listeners = soup_server_get_listeners(self->endpoints[VB_HTTP_LISTENER_PUBLIC].soup);
-	for (GSList *l = listeners; l != NULL && port == 0; l = l->next) {
-		g_autoptr(GSocketAddress) address = g_socket_get_local_address(l->data, NULL);
-
-		if (G_IS_INET_SOCKET_ADDRESS(address))
-			port = g_inet_socket_address_get_port(G_INET_SOCKET_ADDRESS(address));
-	}
-	g_slist_free(listeners);
-	return port;
+	return self->endpoints[VB_HTTP_LISTENER_PUBLIC].port;
 }
 
 static gboolean
@@ -1195,7 +1257,7 @@ vb_http_remove_stale_socket(const gchar *path, GError **error)
 gboolean
 vb_http_server_listen_control(VbHttpServer *self, const gchar *path, guint mode, GError **error)
 {
-	SoupServer *soup = self->endpoints[VB_HTTP_LISTENER_CONTROL].soup;
+	VbHttpEndpoint *ep = &self->endpoints[VB_HTTP_LISTENER_CONTROL];
 	g_autofree gchar *dir = NULL;
 	g_autoptr(GSocket) socket = NULL;
 	g_autoptr(GSocketAddress) address = NULL;
@@ -1244,7 +1306,8 @@ vb_http_server_listen_control(VbHttpServer *self, const gchar *path, guint mode,
 		return FALSE;
 	}
 	if (!g_socket_listen(socket, &error_local) ||
-	    !soup_server_listen_socket(soup, socket, 0, &error_local)) {
+	    !g_socket_listener_add_socket(vb_http_endpoint_get_listener(ep), socket, NULL,
+					  &error_local)) {
 		g_set_error(error, VB_ERROR, vb_http_error_code_from_gio(error_local),
 			    _("cannot listen on the control socket %s: %s"), path,
 			    error_local->message);
@@ -1275,6 +1338,7 @@ vb_http_server_disconnect(VbHttpServer *self)
 	g_return_if_fail(VB_IS_HTTP_SERVER(self));
 
 	for (guint i = 0; i < G_N_ELEMENTS(self->endpoints); i++) {
+		vb_http_endpoint_stop(&self->endpoints[i]);
 		if (self->endpoints[i].soup != NULL)
 			soup_server_disconnect(self->endpoints[i].soup);
 	}
