@@ -450,9 +450,6 @@ vb_http_linger_timeout_cb(gpointer user_data)
 	return G_SOURCE_REMOVE;
 }
 
-/* writes the whole answer and closes politely: shut down our side, then read and
- * discard what the peer still sends, because closing with unread data makes the
- * kernel send a reset that can destroy the answer before the peer reads it */
 /* the socket under a connection that libsoup gave back: ours, which it
  * wraps when it took the connection from our listener, or the one it
  * accepted itself */
@@ -471,6 +468,9 @@ vb_http_stream_get_socket(GIOStream *stream)
 	return g_object_get_data(G_OBJECT(stream), "GSocket");
 }
 
+/* writes the whole answer and closes politely: shut down our side, then read and
+ * discard what the peer still sends, because closing with unread data makes the
+ * kernel send a reset that can destroy the answer before the peer reads it */
 static void
 vb_http_server_linger_start(VbHttpServer *self, GIOStream *stream, const gchar *data, gsize len)
 {
