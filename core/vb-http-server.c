@@ -61,10 +61,9 @@ typedef struct {
 	VbHttpListener listener;
 	const gchar *name;
 	SoupServer *soup;
-	GHashTable *routes;	    /* path -> VbHttpRoute, refcounted */
-	gboolean close_connections; /* each answer closes its connection */
-	GSocketService *service;    /* accepts the connections, once listening */
-	guint port;		    /* the TCP port it listens on, or 0 */
+	GHashTable *routes;	 /* path -> VbHttpRoute, refcounted */
+	GSocketService *service; /* accepts the connections, once listening */
+	guint port;		 /* the TCP port it listens on, or 0 */
 } VbHttpEndpoint;
 
 /* per request, attached to the SoupServerMessage */
@@ -644,7 +643,7 @@ vb_http_server_request_started_cb(SoupServer *soup, SoupServerMessage *msg, gpoi
 	VbHttpRequest *req = g_new0(VbHttpRequest, 1);
 
 	req->ep = user_data;
-	if (req->ep->close_connections)
+	if (vb_http_server_keepalive_leaks())
 		soup_message_headers_replace(soup_server_message_get_response_headers(msg),
 					     "Connection", "close");
 	g_object_set_data_full(G_OBJECT(msg), VB_HTTP_REQUEST_DATA, req, g_free);
@@ -1449,7 +1448,6 @@ vb_http_endpoint_init(VbHttpEndpoint *ep, VbHttpServer *self, VbHttpListener lis
 	ep->name = listener == VB_HTTP_LISTENER_PUBLIC ? "public" : "control";
 	ep->routes = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, vb_http_route_release);
 	ep->soup = soup_server_new(NULL, NULL);
-	ep->close_connections = vb_http_server_keepalive_leaks();
 	soup_server_add_handler(ep->soup, NULL, vb_http_server_soup_cb, ep, NULL);
 	g_signal_connect(ep->soup, "request-started", G_CALLBACK(vb_http_server_request_started_cb),
 			 ep);
