@@ -879,6 +879,76 @@ test_limits_headers(Fixture *f, gconstpointer user_data)
 	test_assert_still_serving(f);
 }
 
+/* the socket objects alive in this process, the server's and the clients':
+ * GObject counts instances only in debug builds of GLib, so the test counts
+ * them itself, through GSocket's class */
+static gint test_sockets_alive;
+static void (*test_socket_constructed)(GObject *object);
+static void (*test_socket_finalize)(GObject *object);
+
+static void
+test_socket_constructed_cb(GObject *object)
+{
+	g_atomic_int_inc(&test_sockets_alive);
+	test_socket_constructed(object);
+}
+
+static void
+test_socket_finalize_cb(GObject *object)
+{
+	g_atomic_int_add(&test_sockets_alive, -1);
+	test_socket_finalize(object);
+}
+
+static void
+test_count_sockets(void)
+{
+	GObjectClass *klass = g_type_class_ref(G_TYPE_SOCKET);
+
+	test_socket_constructed = klass->constructed;
+	test_socket_finalize = klass->finalize;
+	klass->constructed = test_socket_constructed_cb;
+	klass->finalize = test_socket_finalize_cb;
+}
+
+static gboolean
+test_sockets_back_to(gint count)
+{
+	gint64 deadline = g_get_monotonic_time() + 5 * G_USEC_PER_SEC;
+
+	/* the server lets go of each connection in its main context */
+	while (g_atomic_int_get(&test_sockets_alive) > count && g_get_monotonic_time() < deadline) {
+		if (!g_main_context_iteration(NULL, FALSE))
+			g_usleep(1000);
+	}
+	return g_atomic_int_get(&test_sockets_alive) <= count;
+}
+
+static void
+test_connections_freed(Fixture *f, gconstpointer user_data)
+{
+	gint before = g_atomic_int_get(&test_sockets_alive);
+
+	/* the fixture's two listening sockets at least */
+	g_assert_cmpint(before, >=, 2);
+
+	/* libsoup 3.2's own listener kept a reference to each socket it accepted:
+	 * a daemon answering webhooks and receipts grew by one socket object per
+	 * connection, for as long as it ran */
+	for (guint i = 0; i < 20; i++) {
+		VbHttpListener listener =
+		    i % 2 == 0 ? VB_HTTP_LISTENER_PUBLIC : VB_HTTP_LISTENER_CONTROL;
+		TestRequest r = {.path = "/healthz"};
+
+		test_send(f, listener, &r);
+		g_assert_cmpuint(r.status, ==, 200);
+		test_request_clear(&r);
+	}
+	if (!test_sockets_back_to(before))
+		g_error("20 connections later %d socket objects are alive, %d before",
+			g_atomic_int_get(&test_sockets_alive), before);
+}
+
 static void
 test_public_listen(Fixture *f, gconstpointer user_data)
 {
@@ -1375,6 +1445,7 @@ int
 main(int argc, char **argv)
 {
 	g_test_init(&argc, &argv, NULL);
+	test_count_sockets();
 
 #define ADD(path, func) g_test_add(path, Fixture, NULL, fixture_setup, func, fixture_teardown)
 	ADD("/http/healthz/both-listeners", test_healthz);
@@ -1398,6 +1469,7 @@ main(int argc, char **argv)
 	ADD("/http/limits/body-soup", test_limits_body_soup);
 	ADD("/http/limits/headers", test_limits_headers);
 	ADD("/http/public/listen", test_public_listen);
+	ADD("/http/connections-freed", test_connections_freed);
 	ADD("/http/control/socket-mode", test_control_socket_mode);
 	ADD("/http/control/socket-umask", test_control_socket_umask);
 	ADD("/http/control/stale-socket", test_control_stale_socket);
