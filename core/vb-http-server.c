@@ -18,6 +18,7 @@
 
 #include "vb-error.h"
 #include "vb-http-server-private.h"
+#include "vb-metrics-private.h"
 #include "vb-store-private.h"
 
 /**
@@ -847,6 +848,7 @@ vb_http_server_metrics_cb(VbHttpServer *self,
 				    _("%s is not supported on %s: use GET"), method, path);
 		return;
 	}
+	vb_metrics_sample_process(self->metrics);
 	text = vb_metrics_render(self->metrics);
 	soup_server_message_set_status(msg, SOUP_STATUS_OK, NULL);
 	soup_server_message_set_response(msg, "text/plain; version=0.0.4; charset=utf-8",

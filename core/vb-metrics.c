@@ -7,8 +7,12 @@
 #include "config.h"
 
 #include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
-#include "vb-metrics.h"
+#include "vb-metrics-private.h"
 
 /**
  * VbMetrics:
@@ -361,4 +365,109 @@ vb_metrics_class_init(VbMetricsClass *klass)
 	GObjectClass *object_class = G_OBJECT_CLASS(klass);
 
 	object_class->finalize = vb_metrics_finalize;
+}
+
+/* the fields of /proc/self/stat after the command's closing parenthesis:
+ * the command itself may hold spaces and parentheses */
+static gchar **
+vb_metrics_read_stat(void)
+{
+	g_autofree gchar *text = NULL;
+	const gchar *rest;
+
+	if (!g_file_get_contents("/proc/self/stat", &text, NULL, NULL))
+		return NULL;
+	rest = strrchr(text, ')');
+	if (rest == NULL)
+		return NULL;
+	return g_strsplit(g_strstrip((gchar *)rest + 1), " ", -1);
+}
+
+/* when the system started, in seconds since the epoch, or 0 */
+static gdouble
+vb_metrics_boot_time(void)
+{
+	g_autofree gchar *text = NULL;
+	const gchar *line;
+
+	if (!g_file_get_contents("/proc/stat", &text, NULL, NULL))
+		return 0;
+	line = strstr(text, "\nbtime ");
+	return line != NULL ? g_ascii_strtod(line + strlen("\nbtime "), NULL) : 0;
+}
+
+/* the descriptors open, not counting the one that lists them, or -1 */
+static gint
+vb_metrics_open_fds(void)
+{
+	g_autoptr(GDir) dir = g_dir_open("/proc/self/fd", 0, NULL);
+	gint count = 0;
+
+	if (dir == NULL)
+		return -1;
+	while (g_dir_read_name(dir) != NULL)
+		count++;
+	return count - 1;
+}
+
+/**
+ * vb_metrics_sample_process: (skip)
+ * @self: a #VbMetrics
+ *
+ * Sets the process collector's metrics, under the names Prometheus's own
+ * client libraries give them, so that the usual alerts and dashboards work:
+ * resident and virtual memory, open and allowed file descriptors, CPU time
+ * and start time. A figure that /proc does not give is left out.
+ */
+void
+vb_metrics_sample_process(VbMetrics *self)
+{
+	/* fields of /proc/self/stat counted from its third, the state */
+	enum {
+		STAT_UTIME = 11,
+		STAT_STIME = 12,
+		STAT_STARTTIME = 19,
+		STAT_VSIZE = 20,
+		STAT_RSS = 21
+	};
+	g_auto(GStrv) stat = vb_metrics_read_stat();
+	gdouble ticks = (gdouble)sysconf(_SC_CLK_TCK);
+	gint fds = vb_metrics_open_fds();
+	struct rlimit limit;
+
+	g_return_if_fail(VB_IS_METRICS(self));
+
+	vb_metrics_declare(self, "process_resident_memory_bytes", VB_METRIC_GAUGE,
+			   "Resident memory size in bytes");
+	vb_metrics_declare(self, "process_virtual_memory_bytes", VB_METRIC_GAUGE,
+			   "Virtual memory size in bytes");
+	vb_metrics_declare(self, "process_cpu_seconds_total", VB_METRIC_COUNTER,
+			   "Total user and system CPU time spent in seconds");
+	vb_metrics_declare(self, "process_start_time_seconds", VB_METRIC_GAUGE,
+			   "Start time of the process since unix epoch in seconds");
+	vb_metrics_declare(self, "process_open_fds", VB_METRIC_GAUGE,
+			   "Number of open file descriptors");
+	vb_metrics_declare(self, "process_max_fds", VB_METRIC_GAUGE,
+			   "Maximum number of open file descriptors");
+
+	if (stat != NULL && g_strv_length(stat) > STAT_RSS && ticks > 0) {
+		gdouble boot = vb_metrics_boot_time();
+
+		vb_metrics_set(self, "process_resident_memory_bytes", NULL,
+			       g_ascii_strtod(stat[STAT_RSS], NULL) *
+				   (gdouble)sysconf(_SC_PAGESIZE));
+		vb_metrics_set(self, "process_virtual_memory_bytes", NULL,
+			       g_ascii_strtod(stat[STAT_VSIZE], NULL));
+		vb_metrics_set(self, "process_cpu_seconds_total", NULL,
+			       (g_ascii_strtod(stat[STAT_UTIME], NULL) +
+				g_ascii_strtod(stat[STAT_STIME], NULL)) /
+				   ticks);
+		if (boot > 0)
+			vb_metrics_set(self, "process_start_time_seconds", NULL,
+				       boot + g_ascii_strtod(stat[STAT_STARTTIME], NULL) / ticks);
+	}
+	if (fds >= 0)
+		vb_metrics_set(self, "process_open_fds", NULL, fds);
+	if (getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur != RLIM_INFINITY)
+		vb_metrics_set(self, "process_max_fds", NULL, (gdouble)limit.rlim_cur);
 }

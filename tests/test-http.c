@@ -9,7 +9,11 @@
 #include <gio/gunixsocketaddress.h>
 #include <glib/gstdio.h>
 #include <string.h>
+#include <fcntl.h>
+#include <math.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "vb-test-files.h"
 #include "vb-ctl-client.h"
@@ -652,6 +656,82 @@ test_metrics_control(Fixture *f, gconstpointer user_data)
 	test_request_clear(&health);
 	test_request_clear(&denied);
 	test_request_clear(&r);
+}
+
+/* the value of an unlabelled metric in a scrape, or -1 */
+static gdouble
+test_metric_value(const gchar *text, const gchar *name)
+{
+	g_autofree gchar *needle = g_strdup_printf("\n%s ", name);
+	const gchar *line = strstr(text, needle);
+
+	return line != NULL ? g_ascii_strtod(line + strlen(needle), NULL) : -1;
+}
+
+/* one scrape of the control listener's /metrics */
+static gchar *
+test_scrape(Fixture *f)
+{
+	TestRequest r = {.path = "/metrics"};
+	gchar *text;
+
+	test_send(f, VB_HTTP_LISTENER_CONTROL, &r);
+	g_assert_cmpuint(r.status, ==, 200);
+	text = test_body_string(&r);
+	test_request_clear(&r);
+	return text;
+}
+
+static void
+test_metrics_process(Fixture *f, gconstpointer user_data)
+{
+	g_autofree gchar *before = NULL;
+	g_autofree gchar *after = NULL;
+	g_autofree gchar *statm = NULL;
+	g_auto(GStrv) pages = NULL;
+	gint extra[50];
+	struct rlimit limit;
+	gdouble now = (gdouble)g_get_real_time() / G_USEC_PER_SEC;
+	gdouble rss, fds_before, fds_after, started;
+
+	/* what an operator's fleet alerts on, under the names every Prometheus
+	 * dashboard knows: the libsoup leak that ran a daemon out of descriptors
+	 * would have shown in process_open_fds */
+	before = test_scrape(f);
+	g_assert_nonnull(strstr(before, "# TYPE process_open_fds gauge\n"));
+	g_assert_nonnull(strstr(before, "# TYPE process_cpu_seconds_total counter\n"));
+	for (guint i = 0; i < G_N_ELEMENTS(extra); i++) {
+		extra[i] = open("/dev/null", O_RDONLY | O_CLOEXEC);
+		g_assert_cmpint(extra[i], >=, 0);
+	}
+	after = test_scrape(f);
+	for (guint i = 0; i < G_N_ELEMENTS(extra); i++)
+		close(extra[i]);
+	fds_before = test_metric_value(before, "process_open_fds");
+	fds_after = test_metric_value(after, "process_open_fds");
+	g_assert_cmpfloat(fds_before, >, 0);
+	/* give or take a descriptor or two of the server's and the clients'
+	 * connections and threads, opening or closing as the scrapes run */
+	g_assert_cmpfloat(fds_after - fds_before, >=, G_N_ELEMENTS(extra) - 2);
+	g_assert_cmpfloat(fds_after - fds_before, <=, G_N_ELEMENTS(extra) + 2);
+
+	g_assert_cmpint(getrlimit(RLIMIT_NOFILE, &limit), ==, 0);
+	g_assert_cmpfloat(test_metric_value(after, "process_max_fds"), ==, (gdouble)limit.rlim_cur);
+
+	/* the resident memory as /proc/self/statm has it, within a megabyte */
+	g_assert_true(g_file_get_contents("/proc/self/statm", &statm, NULL, NULL));
+	pages = g_strsplit(statm, " ", -1);
+	rss = g_ascii_strtod(pages[1], NULL) * (gdouble)sysconf(_SC_PAGESIZE);
+	g_assert_cmpfloat(fabs(test_metric_value(after, "process_resident_memory_bytes") - rss), <,
+			  1024 * 1024);
+	g_assert_cmpfloat(test_metric_value(after, "process_virtual_memory_bytes"), >, rss);
+
+	/* this test process started within the last hour, not at the epoch */
+	started = test_metric_value(after, "process_start_time_seconds");
+	g_assert_cmpfloat(started, <=, now + 1);
+	g_assert_cmpfloat(started, >, now - 3600);
+	g_assert_cmpfloat(test_metric_value(after, "process_cpu_seconds_total"), >=,
+			  test_metric_value(before, "process_cpu_seconds_total"));
 }
 
 static void
@@ -1459,6 +1539,7 @@ main(int argc, char **argv)
 	ADD("/http/auth/hashed-only", test_auth_hashed_only);
 	ADD("/http/metrics/public-needs-token", test_metrics_public_needs_token);
 	ADD("/http/metrics/control", test_metrics_control);
+	ADD("/http/metrics/process", test_metrics_process);
 	ADD("/http/json/bad-syntax", test_json_bad_syntax);
 	ADD("/http/json/content-type", test_json_content_type);
 	ADD("/http/json/good", test_json_good);
