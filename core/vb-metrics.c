@@ -272,7 +272,17 @@ vb_metrics_append_value(GString *out, gdouble value)
 		/* whole numbers without an exponent, as people read counters */
 		g_string_append_printf(out, "%" G_GINT64_FORMAT, (gint64)value);
 	} else {
-		g_string_append(out, g_ascii_dtostr(buf, sizeof(buf), value));
+		/* the fewest digits that read back as the same value: 0.03, not
+		 * 0.029999999999999999 */
+		for (gint digits = 1; digits <= 17; digits++) {
+			gchar format[8];
+
+			g_snprintf(format, sizeof(format), "%%.%dg", digits);
+			g_ascii_formatd(buf, sizeof(buf), format, value);
+			if (g_ascii_strtod(buf, NULL) == value)
+				break;
+		}
+		g_string_append(out, buf);
 	}
 }
 

@@ -1432,6 +1432,12 @@ test_metrics_render(void)
 	vb_metrics_add(metrics, "vb_visits_total", "door=\"front\"", 2);
 	vb_metrics_add(metrics, "vb_visits_total", "door=\"front\"", 1);
 	vb_metrics_set(metrics, "vb_doors_open", NULL, 0.5);
+	/* as few digits as read back the same: what a person reading the
+	 * scrape expects, and what Prometheus parses to the same value */
+	vb_metrics_declare(metrics, "vb_ratio", VB_METRIC_GAUGE, "");
+	vb_metrics_set(metrics, "vb_ratio", "of=\"cpu\"", 0.03);
+	vb_metrics_set(metrics, "vb_ratio", "of=\"sum\"", 0.1 + 0.2);
+	vb_metrics_set(metrics, "vb_ratio", "of=\"start\"", 1795474754.61);
 	g_assert_cmpfloat(vb_metrics_get(metrics, "vb_visits_total", "door=\"front\""), ==, 3);
 	g_assert_cmpfloat(vb_metrics_get(metrics, "vb_visits_total", "door=\"back\""), ==, 0);
 	g_assert_cmpfloat(vb_metrics_get(metrics, "vb_nothing", NULL), ==, 0);
@@ -1443,6 +1449,10 @@ test_metrics_render(void)
 			"vb_doors_open 0.5\n"
 			"# HELP vb_empty_total Never counted\n"
 			"# TYPE vb_empty_total counter\n"
+			"# TYPE vb_ratio gauge\n"
+			"vb_ratio{of=\"cpu\"} 0.03\n"
+			"vb_ratio{of=\"start\"} 1795474754.61\n"
+			"vb_ratio{of=\"sum\"} 0.30000000000000004\n"
 			"# HELP vb_visits_total Visits started\n"
 			"# TYPE vb_visits_total counter\n"
 			"vb_visits_total{door=\"front\"} 3\n"
