@@ -383,14 +383,14 @@ static gchar **
 vb_metrics_read_stat(void)
 {
 	g_autofree gchar *text = NULL;
-	const gchar *rest;
+	gchar *rest;
 
 	if (!g_file_get_contents("/proc/self/stat", &text, NULL, NULL))
 		return NULL;
 	rest = strrchr(text, ')');
 	if (rest == NULL)
 		return NULL;
-	return g_strsplit(g_strstrip((gchar *)rest + 1), " ", -1);
+	return g_strsplit(g_strstrip(rest + 1), " ", -1);
 }
 
 /* when the system started, in seconds since the epoch, or 0 */
@@ -420,15 +420,9 @@ vb_metrics_open_fds(void)
 	return count - 1;
 }
 
-/**
- * vb_metrics_sample_process: (skip)
- * @self: a #VbMetrics
- *
- * Sets the process collector's metrics, under the names Prometheus's own
- * client libraries give them, so that the usual alerts and dashboards work:
- * resident and virtual memory, open and allowed file descriptors, CPU time
- * and start time. A figure that /proc does not give is left out.
- */
+/* sets the process collector's metrics, under the names Prometheus's own
+ * client libraries give them, so that the usual alerts and dashboards work;
+ * a figure that /proc does not give is left out */
 void
 vb_metrics_sample_process(VbMetrics *self)
 {
@@ -440,12 +434,15 @@ vb_metrics_sample_process(VbMetrics *self)
 		STAT_VSIZE = 20,
 		STAT_RSS = 21
 	};
-	g_auto(GStrv) stat = vb_metrics_read_stat();
+	g_auto(GStrv) stat = NULL;
 	gdouble ticks = (gdouble)sysconf(_SC_CLK_TCK);
-	gint fds = vb_metrics_open_fds();
+	gint fds;
 	struct rlimit limit;
 
 	g_return_if_fail(VB_IS_METRICS(self));
+
+	stat = vb_metrics_read_stat();
+	fds = vb_metrics_open_fds();
 
 	vb_metrics_declare(self, "process_resident_memory_bytes", VB_METRIC_GAUGE,
 			   "Resident memory size in bytes");
