@@ -6,11 +6,11 @@
 
 #include "config.h"
 
+#include <fcntl.h>
 #include <gio/gunixsocketaddress.h>
 #include <glib/gstdio.h>
-#include <string.h>
-#include <fcntl.h>
 #include <math.h>
+#include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
