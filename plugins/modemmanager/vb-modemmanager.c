@@ -25,6 +25,15 @@
  * fails for good instead of being sent again; the operator retries it with
  * `vestibulectl outbox retry` after checking with the shopper.
  *
+ * With delivery-reports (the default), each message asks the network for a
+ * delivery report, and stays on the modem until ModemManager sets its
+ * DeliveryState from the report: then delivered or undelivered goes to the
+ * core as sms-status, and the message is deleted. A report that never comes
+ * is waited for as long as the network tries (validity-minutes, or three
+ * days), then the message is deleted and stays sent. Reports are matched in
+ * memory only: a sent message found on the modem at start (its watcher gone
+ * with the last run of vestibuled or ModemManager) is deleted unreported.
+ *
  * A received message (Messaging's Added signal) is read once complete, given
  * to the core as sms-received, and deleted from the modem. The core stores a
  * reply synchronously in its bus handler, so the message is stored when
@@ -35,6 +44,8 @@
 #define VB_MM_BODY_MAX 1600
 #define VB_MM_RECONNECT_S 5
 #define VB_MM_KEEP_DAYS 30
+/* how long a report is waited for when the network's validity is its default */
+#define VB_MM_REPORT_WAIT_MIN (3 * 24 * 60)
 
 #define VB_TYPE_MODEM_MANAGER (vb_modem_manager_get_type())
 G_DECLARE_FINAL_TYPE(VbModemManager, vb_modem_manager, VB, MODEM_MANAGER, VbPlugin)
@@ -44,20 +55,32 @@ struct _VbModemManager {
 	gchar *wanted; /* the modem setting; empty for the first */
 	gboolean enable;
 	gint64 validity_min;
+	gboolean reports;	   /* whether messages ask for a delivery report */
 	GCancellable *cancellable; /* the bus, the manager and every call; cancelled at shutdown */
 	GDBusConnection *connection;
 	MMManager *manager;
 	MMObject *object; /* the modem in use */
 	GSource *reconnect;
 	GHashTable *receiving; /* path -> MMSms not complete yet */
+	GHashTable *awaiting;  /* path -> VbModemManagerReport: sent, report to come */
 	gchar *sql_lookup;
 	gchar *sql_upsert;
 	gchar *sql_settle;
 	guint64 sent;
 	guint64 received;
 	guint64 failed;
+	guint64 delivered;
+	guint64 undelivered;
 	gchar *last_error;
 };
+
+/* a sent message whose delivery report is awaited */
+typedef struct {
+	VbModemManager *self; /* not a reference: the plugin drops its reports first */
+	MMSms *sms;
+	gchar *local_id;
+	GSource *expiry;
+} VbModemManagerReport;
 
 static void
 vb_modem_manager_sms_provider_iface_init(VbSmsProviderInterface *iface);
@@ -94,6 +117,13 @@ static const VbSettingSpec vb_modem_manager_settings[] = {
 	.max = 635040,
 	.blurb = N_("How long the network keeps trying to deliver a message, in minutes; 0 for "
 		    "the network's default"),
+    },
+    {
+	.key = "delivery-reports",
+	.type = VB_SETTING_BOOLEAN,
+	.default_value = "true",
+	.blurb = N_("Whether to ask the network for a delivery report of each message, so that "
+		    "the core learns whether it was delivered"),
     },
 };
 
@@ -227,7 +257,7 @@ vb_modem_manager_deleted_cb(GObject *source, GAsyncResult *res, gpointer user_da
 
 	if (!mm_modem_messaging_delete_finish(MM_MODEM_MESSAGING(source), res, &error) &&
 	    !g_error_matches(error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
-		g_warning("cannot delete a received SMS from the modem: %s", error->message);
+		g_warning("cannot delete an SMS from the modem: %s", error->message);
 }
 
 /* the sender as the core wants it: E.164 for an international number, as
@@ -366,6 +396,132 @@ vb_modem_manager_added_cb(MMModemMessaging *messaging,
 	    "g-object-path", path, "g-interface-name", MM_DBUS_INTERFACE_SMS, NULL);
 }
 
+/* ------------------------------------------------------------------------ */
+/* delivery reports                                                          */
+/* ------------------------------------------------------------------------ */
+
+static void
+vb_modem_manager_report_free(VbModemManagerReport *report)
+{
+	g_signal_handlers_disconnect_by_data(report->sms, report);
+	if (report->expiry != NULL) {
+		g_source_destroy(report->expiry);
+		g_source_unref(report->expiry);
+	}
+	g_object_unref(report->sms);
+	g_free(report->local_id);
+	g_free(report);
+}
+
+/* the core's delivery state for ModemManager's, or NULL while the network
+ * has said nothing yet or is still trying */
+static const gchar *
+vb_modem_manager_delivery_state(guint state)
+{
+	/* 0x00 to 0x1f: the transaction completed */
+	if (state < MM_SMS_DELIVERY_STATE_TEMPORARY_ERROR_CONGESTION)
+		return "delivered";
+	/* 0x20 to 0x3f: a temporary error, and the service centre tries again */
+	if (state < MM_SMS_DELIVERY_STATE_ERROR_REMOTE_PROCEDURE ||
+	    state == MM_SMS_DELIVERY_STATE_UNKNOWN)
+		return NULL;
+	/* permanent errors, temporary ones the centre gave up on, and CDMA's */
+	return "undelivered";
+}
+
+/* the report is in (@state), or will never come (NULL): the message leaves
+ * the modem, and @report is freed */
+static void
+vb_modem_manager_report_done(VbModemManagerReport *report, const gchar *state)
+{
+	VbModemManager *self = report->self;
+	MMModemMessaging *messaging = vb_modem_manager_messaging(self);
+	g_autofree gchar *path = g_strdup(mm_sms_get_path(report->sms));
+
+	if (state != NULL) {
+		GVariantBuilder payload;
+
+		g_message("SMS %s %s", report->local_id, state);
+		if (g_str_equal(state, "delivered"))
+			self->delivered++;
+		else
+			self->undelivered++;
+		g_variant_builder_init(&payload, G_VARIANT_TYPE_VARDICT);
+		g_variant_builder_add(&payload, "{sv}", VB_KEY_MESSAGE_ID,
+				      g_variant_new_string(report->local_id));
+		g_variant_builder_add(&payload, "{sv}", VB_KEY_STATE, g_variant_new_string(state));
+		vb_plugin_emit(VB_PLUGIN(self), VB_EVENT_SMS_STATUS,
+			       g_variant_builder_end(&payload));
+	}
+	if (messaging != NULL)
+		mm_modem_messaging_delete(messaging, path, self->cancellable,
+					  vb_modem_manager_deleted_cb, NULL);
+	g_hash_table_remove(self->awaiting, path);
+}
+
+static void
+vb_modem_manager_delivery_cb(GObject *object, GParamSpec *pspec, gpointer user_data)
+{
+	VbModemManagerReport *report = user_data;
+	guint delivery = mm_sms_get_delivery_state(report->sms);
+	const gchar *state = vb_modem_manager_delivery_state(delivery);
+
+	g_debug("SMS %s: delivery state %s", report->local_id,
+		mm_sms_delivery_state_get_string(delivery));
+	if (state != NULL)
+		vb_modem_manager_report_done(report, state);
+}
+
+static gboolean
+vb_modem_manager_report_expired_cb(gpointer user_data)
+{
+	VbModemManagerReport *report = user_data;
+
+	g_message("SMS %s: no delivery report came; it stays sent", report->local_id);
+	/* the source is dispatching: GLib keeps it until this returns */
+	g_clear_pointer(&report->expiry, g_source_unref);
+	vb_modem_manager_report_done(report, NULL);
+	return G_SOURCE_REMOVE;
+}
+
+/* keeps a sent message on the modem until its delivery report */
+static void
+vb_modem_manager_await_report(VbModemManager *self, MMSms *sms, const gchar *local_id)
+{
+	VbModemManagerReport *report = g_new0(VbModemManagerReport, 1);
+	gint64 wait_min = self->validity_min > 0 ? self->validity_min : VB_MM_REPORT_WAIT_MIN;
+
+	report->self = self;
+	report->sms = g_object_ref(sms);
+	report->local_id = g_strdup(local_id);
+	/* as long as the network tries, and an hour for the report to come back */
+	report->expiry = g_timeout_source_new_seconds((guint)((wait_min + 60) * 60));
+	g_source_set_callback(report->expiry, vb_modem_manager_report_expired_cb, report, NULL);
+	g_source_set_static_name(report->expiry, "[vestibule] modemmanager delivery report");
+	g_source_attach(report->expiry, NULL);
+	g_hash_table_replace(self->awaiting, g_strdup(mm_sms_get_path(sms)), report);
+	g_signal_connect(sms, "notify::delivery-state", G_CALLBACK(vb_modem_manager_delivery_cb),
+			 report);
+	/* the report may be in already */
+	vb_modem_manager_delivery_cb(G_OBJECT(sms), NULL, report);
+}
+
+/* a message sent before this run, whose report nobody waits for any more */
+static void
+vb_modem_manager_forget_sent(VbModemManager *self, MMSms *sms)
+{
+	MMModemMessaging *messaging = vb_modem_manager_messaging(self);
+
+	if (mm_sms_get_pdu_type(sms) != MM_SMS_PDU_TYPE_SUBMIT ||
+	    mm_sms_get_state(sms) != MM_SMS_STATE_SENT ||
+	    g_hash_table_contains(self->awaiting, mm_sms_get_path(sms)) || messaging == NULL)
+		return;
+	g_message("deleting a message sent before this start from the modem; its delivery "
+		  "report, if any, is not awaited");
+	mm_modem_messaging_delete(messaging, mm_sms_get_path(sms), self->cancellable,
+				  vb_modem_manager_deleted_cb, NULL);
+}
+
 /* messages that arrived while nobody listened */
 static void
 vb_modem_manager_listed_cb(GObject *source, GAsyncResult *res, gpointer user_data)
@@ -381,8 +537,10 @@ vb_modem_manager_listed_cb(GObject *source, GAsyncResult *res, gpointer user_dat
 	}
 	for (GList *l = list; l != NULL; l = l->next) {
 		if (self->object != NULL &&
-		    vb_modem_manager_messaging(self) == MM_MODEM_MESSAGING(source))
+		    vb_modem_manager_messaging(self) == MM_MODEM_MESSAGING(source)) {
 			vb_modem_manager_take(self, MM_SMS(l->data));
+			vb_modem_manager_forget_sent(self, MM_SMS(l->data));
+		}
 	}
 	g_list_free_full(list, g_object_unref);
 }
@@ -416,6 +574,8 @@ vb_modem_manager_drop_modem(VbModemManager *self, const gchar *why)
 	if (modem != NULL)
 		g_signal_handlers_disconnect_by_data(modem, self);
 	vb_modem_manager_drop_receiving(self);
+	/* their messages stay on the modem, deleted when it is listed again */
+	g_hash_table_remove_all(self->awaiting);
 	g_message("modem %s is gone: %s", mm_object_get_path(self->object), why);
 	g_clear_object(&self->object);
 	vb_modem_manager_set_error(self, why);
@@ -729,15 +889,20 @@ vb_modem_manager_sent_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 	vb_modem_manager_settle(self, call->key, "sent");
 	g_message("SMS %s sent to %s", call->local_id, call->masked);
 	self->sent++;
-	/* a sent message has no more use on the modem */
-	mm_modem_messaging_delete(call->messaging, mm_sms_get_path(call->sms), self->cancellable,
-				  vb_modem_manager_deleted_cb, NULL);
 	g_variant_builder_init(&payload, G_VARIANT_TYPE_VARDICT);
 	g_variant_builder_add(&payload, "{sv}", VB_KEY_MESSAGE_ID,
 			      g_variant_new_string(call->local_id));
 	g_variant_builder_add(&payload, "{sv}", VB_KEY_STATE, g_variant_new_string("sent"));
 	g_task_return_pointer(task, g_strdup(call->local_id), g_free);
 	vb_plugin_emit(VB_PLUGIN(self), VB_EVENT_SMS_STATUS, g_variant_builder_end(&payload));
+	/* the message stays on the modem for its report, if one was asked for
+	 * on a modem still in use; otherwise it has no more use there */
+	if (mm_sms_get_delivery_report_request(call->sms) &&
+	    vb_modem_manager_messaging(self) == call->messaging)
+		vb_modem_manager_await_report(self, call->sms, call->local_id);
+	else
+		mm_modem_messaging_delete(call->messaging, mm_sms_get_path(call->sms),
+					  self->cancellable, vb_modem_manager_deleted_cb, NULL);
 }
 
 static void
@@ -861,6 +1026,7 @@ vb_modem_manager_send_async(VbSmsProvider *provider,
 	mm_sms_properties_set_text(props, message->body);
 	if (self->validity_min > 0)
 		mm_sms_properties_set_validity_relative(props, (guint)self->validity_min);
+	mm_sms_properties_set_delivery_report_request(props, self->reports);
 	mm_modem_messaging_create(messaging, props, self->cancellable, vb_modem_manager_created_cb,
 				  g_steal_pointer(&task));
 }
@@ -923,6 +1089,7 @@ vb_modem_manager_read_settings(VbModemManager *self)
 	self->wanted = g_strdup(vb_plugin_get_string(plugin, "modem"));
 	self->enable = vb_plugin_get_boolean(plugin, "enable-modem");
 	self->validity_min = vb_plugin_get_int(plugin, "validity-minutes");
+	self->reports = vb_plugin_get_boolean(plugin, "delivery-reports");
 }
 
 static gboolean
@@ -1022,6 +1189,11 @@ vb_modem_manager_get_status(VbPlugin *plugin, GVariantBuilder *builder)
 	g_variant_builder_add(builder, "{sv}", "sent", g_variant_new_uint64(self->sent));
 	g_variant_builder_add(builder, "{sv}", "received", g_variant_new_uint64(self->received));
 	g_variant_builder_add(builder, "{sv}", "failed", g_variant_new_uint64(self->failed));
+	g_variant_builder_add(builder, "{sv}", "delivered", g_variant_new_uint64(self->delivered));
+	g_variant_builder_add(builder, "{sv}", "undelivered",
+			      g_variant_new_uint64(self->undelivered));
+	g_variant_builder_add(builder, "{sv}", "reports-awaited",
+			      g_variant_new_uint32(g_hash_table_size(self->awaiting)));
 	if (self->last_error != NULL)
 		g_variant_builder_add(builder, "{sv}", "last-error",
 				      g_variant_new_string(self->last_error));
@@ -1047,6 +1219,7 @@ vb_modem_manager_finalize(GObject *object)
 	VbModemManager *self = VB_MODEM_MANAGER(object);
 
 	g_hash_table_unref(self->receiving);
+	g_hash_table_unref(self->awaiting);
 	g_free(self->wanted);
 	g_free(self->sql_lookup);
 	g_free(self->sql_upsert);
@@ -1059,6 +1232,8 @@ static void
 vb_modem_manager_init(VbModemManager *self)
 {
 	self->receiving = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_object_unref);
+	self->awaiting = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
+					       (GDestroyNotify)vb_modem_manager_report_free);
 }
 
 static void

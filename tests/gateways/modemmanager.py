@@ -7,9 +7,12 @@ the manager's ObjectManager (modems only, as ModemManager exports them), a
 modem with the Modem, Modem3gpp and Messaging interfaces, and Sms objects.
 
 Messaging.Create makes an Sms object; Sms.Send records what was sent (see
-GetSent). The test drives it through methods on org.freedesktop.DBus.Mock:
+GetSent, and GetReportRequests for whether each asked for a delivery
+report). The test drives it through methods on org.freedesktop.DBus.Mock:
 AddModem, RemoveModem, ReceiveSms (a complete message, or one whose parts
-are still coming, completed by CompleteSms), GetSent and GetMessages.
+are still coming, completed by CompleteSms), ReportDelivery (the network's
+delivery report of a sent message, as ModemManager sets DeliveryState from
+it), GetSent and GetMessages.
 '''
 
 import dbus
@@ -45,6 +48,7 @@ def load(mock, parameters):
     ])
     mock.AddProperty(MAIN_IFACE, 'Version', dbus.String('1.20.4'))
     mock.sent = []
+    mock.report_requests = []
     mock.sms_count = 0
     # ModemManager's ObjectManager lists modems, not their SMS objects
     mock.AddMethod(OBJECT_MANAGER_IFACE, 'GetManagedObjects', '', 'a{oa{sa{sv}}}',
@@ -78,10 +82,11 @@ def _sms_send(obj):
         raise dbus.exceptions.DBusException('the modem is gone',
                                             name='org.freedesktop.ModemManager1.Error.Core.WrongState')
     owner.sent.append((str(props['Number']), str(props['Text'])))
+    owner.report_requests.append(bool(props['DeliveryReportRequest']))
     obj.UpdateProperties(SMS_IFACE, {'State': dbus.UInt32(SMS_SENT)})
 
 
-def _add_sms(mock, number, text, state, pdu_type):
+def _add_sms(mock, number, text, state, pdu_type, report=False):
     path = f'{MAIN_OBJ}/SMS/{mock.sms_count}'
     mock.sms_count += 1
     mock.AddObject(path, SMS_IFACE, {
@@ -95,7 +100,7 @@ def _add_sms(mock, number, text, state, pdu_type):
         'Class': dbus.Int32(-1),
         'TeleserviceId': dbus.UInt32(0),
         'ServiceCategory': dbus.UInt32(0),
-        'DeliveryReportRequest': dbus.Boolean(False),
+        'DeliveryReportRequest': dbus.Boolean(report),
         'MessageReference': dbus.UInt32(0),
         'Timestamp': dbus.String('2026-11-23T10:00:00+01:00' if pdu_type == PDU_DELIVER else ''),
         'DischargeTimestamp': dbus.String(''),
@@ -116,7 +121,8 @@ def _create(modem, properties):
     if not number:
         raise dbus.exceptions.DBusException('no number',
                                             name='org.freedesktop.ModemManager1.Error.Core.InvalidArgs')
-    return dbus.ObjectPath(_add_sms(mock, number, text, SMS_UNKNOWN, PDU_SUBMIT))
+    report = bool(properties.get('delivery-report-request', False))
+    return dbus.ObjectPath(_add_sms(mock, number, text, SMS_UNKNOWN, PDU_SUBMIT, report))
 
 
 def _delete(modem, path):
@@ -236,6 +242,19 @@ def CompleteSms(self, path):
 def GetSent(self):
     '''The (number, text) of every message sent, oldest first'''
     return dbus.Array(self.sent, signature='(ss)')
+
+
+@dbus.service.method(MOCK_IFACE, in_signature='ou', out_signature='')
+def ReportDelivery(self, path, state):
+    '''The network's report for a sent message: an MMSmsDeliveryState'''
+    mockobject.objects[str(path)].UpdateProperties(SMS_IFACE,
+                                                   {'DeliveryState': dbus.UInt32(state)})
+
+
+@dbus.service.method(MOCK_IFACE, in_signature='', out_signature='ab')
+def GetReportRequests(self):
+    '''Whether each message sent asked for a delivery report, oldest first'''
+    return dbus.Array(self.report_requests, signature='b')
 
 
 @dbus.service.method(MOCK_IFACE, in_signature='', out_signature='ao')

@@ -256,23 +256,109 @@ no_messages_cb(gpointer user_data)
 	return mock_n_messages(user_data) == 0;
 }
 
+/* a daemon sending through the modem, with @instance_keys (may be NULL) in
+ * the plugin instance's section */
 static VbTestDaemon *
-daemon_new(Bus *bus)
+daemon_new_with(Bus *bus, const gchar *instance_keys)
 {
 	VbTestDaemon *d = vb_test_daemon_new(NULL);
 	g_autoptr(GError) error = NULL;
+	g_autofree gchar *drop_in = g_strconcat("[vestibule]\n"
+						"operator-contact=" CONTACT "\n"
+						"[services]\n"
+						"sms=modem\n"
+						"[instance:modem]\n"
+						"plugin=modemmanager\n",
+						instance_keys, NULL);
 
-	vb_test_daemon_write_drop_in(d, "50-modem.conf",
-				     "[vestibule]\n"
-				     "operator-contact=" CONTACT "\n"
-				     "[services]\n"
-				     "sms=modem\n"
-				     "[instance:modem]\n"
-				     "plugin=modemmanager\n");
+	vb_test_daemon_write_drop_in(d, "50-modem.conf", drop_in);
 	g_ptr_array_add(d->env, g_strdup_printf("DBUS_SYSTEM_BUS_ADDRESS=%s", bus->address));
 	if (!vb_test_daemon_start(d, &error))
 		g_error("vestibuled did not start: %s", error->message);
 	return d;
+}
+
+static VbTestDaemon *
+daemon_new(Bus *bus)
+{
+	return daemon_new_with(bus, NULL);
+}
+
+/* the path of the one sent message the modem holds, once it is the only
+ * message there */
+typedef struct {
+	Bus *bus;
+	gchar *path;
+} SubmitWait;
+
+static gboolean
+one_submit_cb(gpointer user_data)
+{
+	SubmitWait *wait = user_data;
+	g_autoptr(GVariant) reply = mock_call(wait->bus, "GetMessages", NULL, "(ao)");
+	g_autoptr(GVariant) list = g_variant_get_child_value(reply, 0);
+	g_autoptr(GVariant) type = NULL;
+	const gchar *path = NULL;
+
+	if (g_variant_n_children(list) != 1)
+		return FALSE;
+	g_variant_get_child(list, 0, "&o", &path);
+	type = g_dbus_connection_call_sync(
+	    wait->bus->connection, MM_NAME, path, "org.freedesktop.DBus.Properties", "Get",
+	    g_variant_new("(ss)", MM_NAME ".Sms", "PduType"), G_VARIANT_TYPE("(v)"),
+	    G_DBUS_CALL_FLAGS_NONE, -1, NULL, NULL);
+	if (type == NULL)
+		return FALSE;
+	{
+		g_autoptr(GVariant) value = NULL;
+		g_variant_get(type, "(v)", &value);
+		if (g_variant_get_uint32(value) != 2 /* MM_SMS_PDU_TYPE_SUBMIT */)
+			return FALSE;
+	}
+	wait->path = g_strdup(path);
+	return TRUE;
+}
+
+static gchar *
+wait_one_sent_on_modem(Bus *bus)
+{
+	SubmitWait wait = {bus, NULL};
+
+	if (!vb_test_poll(one_submit_cb, &wait, VB_GW_WAIT_MS))
+		g_error("the modem does not hold the sent message alone");
+	return wait.path;
+}
+
+/* the network's delivery report for the message at @path */
+static void
+mock_report(Bus *bus, const gchar *path, guint delivery_state)
+{
+	g_variant_unref(
+	    mock_call(bus, "ReportDelivery", g_variant_new("(ou)", path, delivery_state), NULL));
+}
+
+typedef struct {
+	VbTestDaemon *d;
+	const gchar *state;
+	guint n;
+} SmsStateWait;
+
+static gboolean
+sms_state_cb(gpointer user_data)
+{
+	SmsStateWait *wait = user_data;
+	return vb_gw_count_events(wait->d, "sms-status", wait->state) >= wait->n;
+}
+
+/* waits for the @n-th sms-status event with @state */
+static void
+wait_sms_state(VbTestDaemon *d, const gchar *state, guint n)
+{
+	g_autofree gchar *needle = g_strdup_printf("\"%s\"", state);
+	SmsStateWait wait = {d, needle, n};
+
+	if (!vb_test_poll(sms_state_cb, &wait, VB_GW_WAIT_MS))
+		g_error("no sms-status %s came", state);
 }
 
 typedef struct {
@@ -345,7 +431,10 @@ test_send_receive(void)
 	g_autofree gchar *status = NULL;
 	g_autofree gchar *expected = NULL;
 	g_autofree gchar *code = NULL;
+	g_autofree gchar *sent_path = NULL;
 	g_autoptr(GVariant) path = NULL;
+	g_autoptr(GVariant) requests = NULL;
+	g_autofree gchar *printed = NULL;
 
 	/* the operator sees the modem, its signal and its network */
 	wait_status(d, "/org/freedesktop/ModemManager1/Modem/0");
@@ -363,9 +452,22 @@ test_send_receive(void)
 	    "Test store: your code is %s. It is valid for 10 minutes. Never share it.", code);
 	g_assert_cmpstr(text, ==, expected);
 	shopper_types_code(d, text);
-	/* the sent message does not stay on the modem */
-	g_assert_true(vb_test_poll(no_messages_cb, bus, VB_GW_WAIT_MS));
 	g_assert_cmpuint(vb_gw_count_events(d, "sms-status", "\"sent\""), ==, 1);
+
+	/* it asked for a delivery report, and waits on the modem for it: a
+	 * temporary error (the phone is off, the network tries again) changes
+	 * nothing; then the report says delivered, and the message is deleted */
+	sent_path = wait_one_sent_on_modem(bus);
+	requests = mock_call(bus, "GetReportRequests", NULL, "(ab)");
+	printed = g_variant_print(requests, FALSE);
+	g_assert_cmpstr(printed, ==, "([true],)");
+	mock_report(bus, sent_path, 0x22 /* temporary error, no response from the phone */);
+	mock_report(bus, sent_path, 0x00 /* received by the phone */);
+	wait_sms_state(d, "delivered", 1);
+	g_assert_true(vb_test_poll(no_messages_cb, bus, VB_GW_WAIT_MS));
+	g_assert_cmpuint(vb_gw_count_events(d, "sms-status", NULL), ==, 2);
+	g_assert_cmpuint(vb_gw_count_events(d, "sms-status", "\"undelivered\""), ==, 0);
+	wait_status(d, "delivered=1");
 
 	/* HELP from the shopper's phone: the core answers, the text is deleted */
 	path = mock_call(bus, "ReceiveSms", g_variant_new("(ssb)", PHONE_A, "HELP", TRUE), "(o)");
@@ -373,7 +475,13 @@ test_send_receive(void)
 	g_assert_cmpstr(reply, ==,
 			"Test store: for help, contact " CONTACT
 			". Reply STOP to receive no more messages.");
+	/* this one never reaches the phone: the network gives up */
+	g_free(sent_path);
+	sent_path = wait_one_sent_on_modem(bus);
+	mock_report(bus, sent_path, 0x46 /* validity period expired */);
+	wait_sms_state(d, "undelivered", 1);
 	g_assert_true(vb_test_poll(no_messages_cb, bus, VB_GW_WAIT_MS));
+	wait_status(d, "undelivered=1");
 
 	/* STOP in two parts: handled once the last part is in */
 	g_clear_pointer(&path, g_variant_unref);
@@ -452,6 +560,58 @@ test_mm_restart(void)
 	g_assert_cmpint(vb_test_daemon_stop(d), ==, 0);
 }
 
+/* a first-time shopper gets the code through the modem and types it */
+static void
+shopper_gets_in(Bus *bus, VbTestDaemon *d)
+{
+	g_autofree gchar *text = NULL;
+
+	wait_status(d, "/org/freedesktop/ModemManager1/Modem/0");
+	shopper_asks_for_code(d);
+	text = wait_sent(bus, 1, PHONE_A);
+	shopper_types_code(d, text);
+}
+
+static void
+test_reports_off(void)
+{
+	g_autoptr(Bus) bus = bus_new();
+	g_autoptr(VbTestDaemon) d = daemon_new_with(bus, "delivery-reports=false\n");
+	g_autoptr(GVariant) requests = NULL;
+	g_autofree gchar *printed = NULL;
+
+	/* no report asked for: the sent message leaves the modem at once, and
+	 * its last state is sent */
+	shopper_gets_in(bus, d);
+	g_assert_true(vb_test_poll(no_messages_cb, bus, VB_GW_WAIT_MS));
+	requests = mock_call(bus, "GetReportRequests", NULL, "(ab)");
+	printed = g_variant_print(requests, FALSE);
+	g_assert_cmpstr(printed, ==, "([false],)");
+	g_assert_cmpuint(vb_gw_count_events(d, "sms-status", NULL), ==, 1);
+	g_assert_cmpint(vb_test_daemon_stop(d), ==, 0);
+}
+
+static void
+test_report_after_restart(void)
+{
+	g_autoptr(Bus) bus = bus_new();
+	g_autoptr(VbTestDaemon) d = daemon_new(bus);
+	g_autoptr(GError) error = NULL;
+	g_autofree gchar *sent_path = NULL;
+
+	/* vestibuled stops while a report is awaited: the next one does not
+	 * know the message, and deletes it so that the SIM does not fill up */
+	shopper_gets_in(bus, d);
+	sent_path = wait_one_sent_on_modem(bus);
+	g_assert_cmpint(vb_test_daemon_stop(d), ==, 0);
+	g_assert_cmpuint(mock_n_messages(bus), ==, 1);
+	if (!vb_test_daemon_start(d, &error))
+		g_error("vestibuled did not start again: %s", error->message);
+	g_assert_true(vb_test_poll(no_messages_cb, bus, VB_GW_WAIT_MS));
+	g_assert_cmpuint(vb_gw_count_events(d, "sms-status", "\"delivered\""), ==, 0);
+	g_assert_cmpint(vb_test_daemon_stop(d), ==, 0);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -459,5 +619,7 @@ main(int argc, char **argv)
 	g_test_add_func("/modemmanager/send-receive", test_send_receive);
 	g_test_add_func("/modemmanager/modem-removed", test_modem_removed);
 	g_test_add_func("/modemmanager/restart", test_mm_restart);
+	g_test_add_func("/modemmanager/reports-off", test_reports_off);
+	g_test_add_func("/modemmanager/report-after-restart", test_report_after_restart);
 	return g_test_run();
 }
