@@ -393,17 +393,25 @@ vb_metrics_read_stat(void)
 	return g_strsplit(g_strstrip(rest + 1), " ", -1);
 }
 
-/* when the system started, in seconds since the epoch, or 0 */
+/* when the system started, in seconds since the epoch, or 0; read once, as
+ * it does not change */
 static gdouble
 vb_metrics_boot_time(void)
 {
-	g_autofree gchar *text = NULL;
-	const gchar *line;
+	static gsize boot_time_once = 0;
+	static gdouble boot_time = 0;
 
-	if (!g_file_get_contents("/proc/stat", &text, NULL, NULL))
-		return 0;
-	line = strstr(text, "\nbtime ");
-	return line != NULL ? g_ascii_strtod(line + strlen("\nbtime "), NULL) : 0;
+	if (g_once_init_enter(&boot_time_once)) {
+		g_autofree gchar *text = NULL;
+		const gchar *line = NULL;
+
+		if (g_file_get_contents("/proc/stat", &text, NULL, NULL))
+			line = strstr(text, "\nbtime ");
+		if (line != NULL)
+			boot_time = g_ascii_strtod(line + strlen("\nbtime "), NULL);
+		g_once_init_leave(&boot_time_once, 1);
+	}
+	return boot_time;
 }
 
 /* the descriptors open, not counting the one that lists them, or -1 */
@@ -419,6 +427,23 @@ vb_metrics_open_fds(void)
 		count++;
 	return count - 1;
 }
+
+/* the process collector's metrics, as Prometheus's client libraries name
+ * and describe them */
+static const struct {
+	const gchar *name;
+	VbMetricKind kind;
+	const gchar *help;
+} vb_metrics_process[] = {
+    {"process_resident_memory_bytes", VB_METRIC_GAUGE, "Resident memory size in bytes"},
+    {"process_virtual_memory_bytes", VB_METRIC_GAUGE, "Virtual memory size in bytes"},
+    {"process_cpu_seconds_total", VB_METRIC_COUNTER,
+     "Total user and system CPU time spent in seconds"},
+    {"process_start_time_seconds", VB_METRIC_GAUGE,
+     "Start time of the process since unix epoch in seconds"},
+    {"process_open_fds", VB_METRIC_GAUGE, "Number of open file descriptors"},
+    {"process_max_fds", VB_METRIC_GAUGE, "Maximum number of open file descriptors"},
+};
 
 /* sets the process collector's metrics, under the names Prometheus's own
  * client libraries give them, so that the usual alerts and dashboards work;
@@ -444,18 +469,9 @@ vb_metrics_sample_process(VbMetrics *self)
 	stat = vb_metrics_read_stat();
 	fds = vb_metrics_open_fds();
 
-	vb_metrics_declare(self, "process_resident_memory_bytes", VB_METRIC_GAUGE,
-			   "Resident memory size in bytes");
-	vb_metrics_declare(self, "process_virtual_memory_bytes", VB_METRIC_GAUGE,
-			   "Virtual memory size in bytes");
-	vb_metrics_declare(self, "process_cpu_seconds_total", VB_METRIC_COUNTER,
-			   "Total user and system CPU time spent in seconds");
-	vb_metrics_declare(self, "process_start_time_seconds", VB_METRIC_GAUGE,
-			   "Start time of the process since unix epoch in seconds");
-	vb_metrics_declare(self, "process_open_fds", VB_METRIC_GAUGE,
-			   "Number of open file descriptors");
-	vb_metrics_declare(self, "process_max_fds", VB_METRIC_GAUGE,
-			   "Maximum number of open file descriptors");
+	for (guint i = 0; i < G_N_ELEMENTS(vb_metrics_process); i++)
+		vb_metrics_declare(self, vb_metrics_process[i].name, vb_metrics_process[i].kind,
+				   vb_metrics_process[i].help);
 
 	if (stat != NULL && g_strv_length(stat) > STAT_RSS && ticks > 0) {
 		gdouble boot = vb_metrics_boot_time();
