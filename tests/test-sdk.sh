@@ -51,9 +51,9 @@ if [ -z "${VB_BUILD_ROOT:-}" ] || [ -z "${VB_SOURCE_ROOT:-}" ]; then
 	exit 1
 fi
 build=$VB_BUILD_ROOT
-ctl=$build/core/vestibulectl
-daemon=$build/core/vestibuled
-export LD_LIBRARY_PATH="$build/core${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+ctl=$build/core/ctl/vestibulectl
+daemon=$build/core/daemon/vestibuled
+export LD_LIBRARY_PATH="$build/core/libvestibule${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 unset VESTIBULE_PLUGIN_DIR NOTIFY_SOCKET WATCHDOG_USEC CREDENTIALS_DIRECTORY
 
 tmp=$(mktemp -d /tmp/vb-sdk-XXXXXX)
@@ -248,7 +248,7 @@ fi
 if [ -z "$broken" ]; then
 	copies=$(awk '$6 ~ /libvestibule\.so/ { print $6 }' "/proc/$daemon_pid/maps" | sort -u)
 	count=$(grep -c . <<<"$copies")
-	if [ "$count" -eq 1 ] && [[ $copies == "$build"/core/* ]]; then
+	if [ "$count" -eq 1 ] && [[ $copies == "$build"/core/libvestibule/* ]]; then
 		ok "the daemon maps one libvestibule, the build's"
 	else
 		not_ok "the daemon maps one libvestibule, the build's"

@@ -154,7 +154,7 @@ gboolean
 vb_test_daemon_start(VbTestDaemon *self, GError **error)
 {
 	g_autoptr(GSubprocessLauncher) launcher = NULL;
-	g_autofree gchar *daemon = vb_test_build_path("core", "vestibuled", NULL);
+	g_autofree gchar *daemon = vb_test_build_path("core", "daemon", "vestibuled", NULL);
 	g_autofree gchar *locale = vb_test_build_path("po", NULL);
 
 	launcher = g_subprocess_launcher_new(G_SUBPROCESS_FLAGS_NONE);
@@ -512,7 +512,7 @@ vb_test_daemon_run_ctl(VbTestDaemon *self, gchar **out, gchar **err, ...)
 		g_clear_pointer(out, g_free);
 	if (err != NULL)
 		g_clear_pointer(err, g_free);
-	g_ptr_array_add(argv, vb_test_build_path("core", "vestibulectl", NULL));
+	g_ptr_array_add(argv, vb_test_build_path("core", "ctl", "vestibulectl", NULL));
 	g_ptr_array_add(argv, g_strdup("--socket"));
 	g_ptr_array_add(argv, g_strdup(self->socket_path));
 	va_start(args, err);

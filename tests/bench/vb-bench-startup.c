@@ -16,7 +16,7 @@
  *
  *   vb-bench-startup [--runs N] [--idle-ms MS] [--plugin-dir DIR] [VESTIBULED]
  *
- * VESTIBULED defaults to $VB_BUILD_ROOT/core/vestibuled. Targets are reported
+ * VESTIBULED defaults to $VB_BUILD_ROOT/core/daemon/vestibuled. Targets are reported
  * as PASS or MISS; only a daemon that cannot be run makes the exit status
  * non-zero.
  */
@@ -390,7 +390,7 @@ main(int argc, char **argv)
 	if (argc == 2) {
 		daemon = g_canonicalize_filename(argv[1], NULL);
 	} else if (g_getenv("VB_BUILD_ROOT") != NULL) {
-		daemon = g_build_filename(g_getenv("VB_BUILD_ROOT"), "core", "vestibuled", NULL);
+		daemon = g_build_filename(g_getenv("VB_BUILD_ROOT"), "core", "daemon", "vestibuled", NULL);
 	} else {
 		g_printerr("name the vestibuled binary, or set VB_BUILD_ROOT to the build dir\n");
 		return 2;
