@@ -20,7 +20,7 @@
 #include <glib/gstdio.h>
 #include <sodium.h>
 
-#include "vb-config-internal-private.h"
+#include "vb-config-internal.h"
 #include "vb-error.h"
 
 /* config and secrets files are small; a bigger one is a mistake, not a config */

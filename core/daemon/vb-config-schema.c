@@ -15,7 +15,7 @@
 #include <glib/gi18n-lib.h>
 #include <sodium.h>
 
-#include "vb-config-internal-private.h"
+#include "vb-config-internal.h"
 #include "vb-error.h"
 
 #define VB_CONFIG_NAME_MAX_LEN 32

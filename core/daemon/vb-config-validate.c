@@ -14,7 +14,7 @@
 
 #include <glib/gi18n-lib.h>
 
-#include "vb-config-internal-private.h"
+#include "vb-config-internal.h"
 #include "vb-error.h"
 
 /* door roles and store-wide services that name an [instance:NAME] */

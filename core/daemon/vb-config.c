@@ -15,7 +15,7 @@
 #include <glib/gi18n-lib.h>
 #include <sodium.h>
 
-#include "vb-config-internal-private.h"
+#include "vb-config-internal.h"
 #include "vb-error.h"
 
 /* long values are cut when quoted in a message */

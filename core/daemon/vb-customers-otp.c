@@ -13,7 +13,7 @@
 #include <string.h>
 
 #include "vb-crypto-private.h"
-#include "vb-customers-internal-private.h"
+#include "vb-customers-internal.h"
 #include "vb-error.h"
 
 /* OWASP ASVS V2.7 and NIST SP 800-63B: six digits, ten minutes, three tries */

@@ -13,7 +13,7 @@
 #include <string.h>
 
 #include "vb-crypto-private.h"
-#include "vb-customers-internal-private.h"
+#include "vb-customers-internal.h"
 #include "vb-error.h"
 #include "vb-privacy.h"
 

@@ -11,7 +11,7 @@
 
 #include <glib/gi18n-lib.h>
 
-#include "vb-customers-internal-private.h"
+#include "vb-customers-internal.h"
 #include "vb-error.h"
 
 /* consent */

@@ -26,7 +26,7 @@
 #include <glib/gi18n-lib.h>
 #include <string.h>
 
-#include "vb-customers-internal-private.h"
+#include "vb-customers-internal.h"
 #include "vb-error.h"
 #include "vb-events.h"
 

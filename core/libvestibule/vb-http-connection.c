@@ -14,7 +14,7 @@
 #include <inttypes.h>
 #include <string.h>
 
-#include "vb-http-server-internal-private.h"
+#include "vb-http-server-internal.h"
 
 /* after an early rejection, how long and how much we read and discard so that
  * the peer gets our answer instead of a connection reset */

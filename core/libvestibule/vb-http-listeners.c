@@ -17,7 +17,7 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 
-#include "vb-http-server-internal-private.h"
+#include "vb-http-server-internal.h"
 
 static gint
 vb_http_error_code_from_gio(const GError *error)

@@ -12,7 +12,7 @@
 #include <glib/gi18n-lib.h>
 #include <string.h>
 
-#include "vb-http-server-internal-private.h"
+#include "vb-http-server-internal.h"
 
 /* json-glib 1.6 parses recursively and overflows the stack on deep nesting */
 #define VB_HTTP_MAX_JSON_DEPTH 64

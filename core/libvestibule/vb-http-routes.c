@@ -13,7 +13,7 @@
 #include <inttypes.h>
 #include <string.h>
 
-#include "vb-http-server-internal-private.h"
+#include "vb-http-server-internal.h"
 
 static void
 vb_http_route_clear(gpointer data)

@@ -13,7 +13,7 @@
 #include <glib/gi18n-lib.h>
 #include <string.h>
 
-#include "vb-http-server-internal-private.h"
+#include "vb-http-server-internal.h"
 
 /**
  * VbHttpServer:

@@ -11,7 +11,7 @@
 #include <glib/gi18n-lib.h>
 #include <sodium.h>
 
-#include "vb-http-server-internal-private.h"
+#include "vb-http-server-internal.h"
 
 static gboolean
 vb_http_sodium_init(GError **error)
