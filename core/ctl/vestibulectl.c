@@ -16,7 +16,7 @@
 #include "vb-ctl-sim.h"
 #include "vb-error.h"
 #include "vb-i18n-private.h"
-#include "vb-orders-test-private.h"
+#include "vb-money.h"
 #include "vb-plugin-loader-private.h"
 
 /* exit codes, documented in --help and the README, for scripts */
@@ -380,7 +380,7 @@ vb_ctl_visit_show(VbCtl *ctl, const gchar *id)
 		if (member == NULL || !JSON_NODE_HOLDS_VALUE(member))
 			continue;
 		if (fields[i].money)
-			value = vb_orders_format_money(json_node_get_int(member), currency, NULL);
+			value = vb_money_format(json_node_get_int(member), currency, NULL);
 		else if (fields[i].time)
 			value = vb_ctl_format_time(json_node_get_int(member));
 		else if (json_node_get_value_type(member) == G_TYPE_STRING)
