@@ -419,6 +419,111 @@ http_get(const gchar *url, const gchar *token, gchar **body)
 	return soup_message_get_status(msg);
 }
 
+/* runs @argv with the NAME, VALUE pairs of @env (may be NULL) added to the
+ * environment; @out and @err get what it printed; returns its exit status */
+static gint
+run_with_env(const gchar *const *env, const gchar *const *argv, gchar **out, gchar **err)
+{
+	g_autoptr(GSubprocessLauncher) launcher = NULL;
+	g_autoptr(GSubprocess) proc = NULL;
+	g_autoptr(GError) error = NULL;
+
+	g_clear_pointer(out, g_free);
+	g_clear_pointer(err, g_free);
+	launcher = g_subprocess_launcher_new(G_SUBPROCESS_FLAGS_STDOUT_PIPE |
+					     G_SUBPROCESS_FLAGS_STDERR_PIPE);
+	for (guint i = 0; env != NULL && env[i] != NULL; i += 2)
+		g_subprocess_launcher_setenv(launcher, env[i], env[i + 1], TRUE);
+	proc = g_subprocess_launcher_spawnv(launcher, argv, &error);
+	g_assert_no_error(error);
+	g_assert_true(g_subprocess_communicate_utf8(proc, NULL, NULL, out, err, &error));
+	g_assert_no_error(error);
+	g_assert_true(g_subprocess_get_if_exited(proc));
+	return g_subprocess_get_exit_status(proc);
+}
+
+static void
+test_daemon_check_config(void)
+{
+	g_autoptr(VbTestDaemon) d = vb_test_daemon_new(NULL);
+	g_autofree gchar *daemon = vb_test_build_path("core", "daemon", "vestibuled", NULL);
+	g_autofree gchar *ctl = vb_test_build_path("core", "ctl", "vestibulectl", NULL);
+	g_autofree gchar *valid = g_strdup_printf("%s: configuration is valid\n", d->config_path);
+	g_autofree gchar *bad_line = g_strdup_printf("%s:32: ", d->config_path);
+	g_autofree gchar *unknown_line =
+	    g_strdup_printf("warning: %s:33: unknown key 'colour'", d->config_path);
+	const gchar *check[] = {daemon,	     "--check-config", d->config_path,
+				"--secrets", d->secrets_path,  NULL};
+	const gchar *ctl_check[] = {ctl,	 "config",	  "check", d->config_path,
+				    "--secrets", d->secrets_path, NULL};
+	const gchar *both[] = {daemon,		 "--config",	 d->config_path,
+			       "--check-config", d->config_path, NULL};
+	const gchar *env[] = {"VESTIBULED", daemon, NULL};
+	g_autofree gchar *out = NULL;
+	g_autofree gchar *err = NULL;
+	g_autofree gchar *ctl_out = NULL;
+	g_autofree gchar *ctl_err = NULL;
+
+	/* as nginx -t: a valid file is 0, and nothing starts */
+	g_assert_cmpint(run_with_env(NULL, check, &out, &err), ==, 0);
+	g_assert_cmpstr(out, ==, valid);
+	g_assert_cmpstr(err, ==, "");
+	g_assert_false(g_file_test(d->state_dir, G_FILE_TEST_EXISTS));
+	g_assert_false(g_file_test(d->socket_path, G_FILE_TEST_EXISTS));
+	/* vestibulectl config check says the same, as it runs this */
+	g_assert_cmpint(run_with_env(env, ctl_check, &ctl_out, &ctl_err), ==, 0);
+	g_assert_cmpstr(ctl_out, ==, out);
+	g_assert_cmpstr(ctl_err, ==, err);
+
+	/* a wrong value is an error naming the file and line; an unknown key a warning */
+	vb_test_daemon_write_config(
+	    d, "[instance:pay2]\nplugin=sim-payment\nlatency-ms=-5\ncolour=blue\n");
+	g_assert_cmpint(run_with_env(NULL, check, &out, &err), ==, 1);
+	g_assert_cmpstr(out, ==, "");
+	g_assert_nonnull(strstr(err, bad_line));
+	g_assert_nonnull(strstr(err, "latency-ms"));
+	g_assert_nonnull(strstr(err, unknown_line));
+	g_assert_false(g_file_test(d->state_dir, G_FILE_TEST_EXISTS));
+	g_assert_false(g_file_test(d->socket_path, G_FILE_TEST_EXISTS));
+	g_assert_cmpint(run_with_env(env, ctl_check, &ctl_out, &ctl_err), ==, 1);
+	g_assert_cmpstr(ctl_out, ==, out);
+	g_assert_cmpstr(ctl_err, ==, err);
+
+	/* one file only: with --config as well, which one would be meant? */
+	g_assert_cmpint(run_with_env(NULL, both, &out, &err), ==, 2);
+	g_assert_nonnull(strstr(err, "--check-config"));
+}
+
+static void
+test_daemon_ctl_check_no_vestibuled(void)
+{
+	g_autoptr(VbTestDaemon) d = vb_test_daemon_new(NULL);
+	g_autofree gchar *ctl = vb_test_build_path("core", "ctl", "vestibulectl", NULL);
+	g_autofree gchar *missing = g_build_filename(d->dir, "no-such-vestibuled", NULL);
+	const gchar *env_missing[] = {"VESTIBULED", missing, NULL};
+	/* a file that is there but cannot be run */
+	const gchar *env_not_exec[] = {"VESTIBULED", d->config_path, NULL};
+	const gchar *check[] = {ctl, "config", "check", d->config_path, NULL};
+	const gchar *help[] = {ctl, "--help", NULL};
+	g_autofree gchar *out = NULL;
+	g_autofree gchar *err = NULL;
+
+	/* the operator is told which program is missing and what to do */
+	g_assert_cmpint(run_with_env(env_missing, check, &out, &err), ==, 1);
+	g_assert_cmpstr(out, ==, "");
+	g_assert_nonnull(strstr(err, missing));
+	g_assert_nonnull(strstr(err, "Install vestibuled, or set VESTIBULED to its path."));
+	g_assert_cmpint(run_with_env(env_not_exec, check, &out, &err), ==, 1);
+	g_assert_cmpstr(out, ==, "");
+	g_assert_nonnull(strstr(err, d->config_path));
+	g_assert_nonnull(strstr(err, "Install vestibuled, or set VESTIBULED to its path."));
+
+	/* and --help says that config check works as it did */
+	g_assert_cmpint(run_with_env(NULL, help, &out, &err), ==, 0);
+	g_assert_nonnull(strstr(err, "config check FILE [--secrets FILE] [--plugin-dir DIR] "
+				     "works as before"));
+}
+
 static void
 test_daemon_public_api(void)
 {
@@ -575,6 +680,9 @@ main(int argc, char **argv)
 	g_test_add_func("/daemon/corrupt-store", test_daemon_corrupt_store);
 	g_test_add_func("/daemon/watchdog", test_daemon_watchdog);
 	g_test_add_func("/daemon/vestibulectl", test_daemon_vestibulectl);
+	g_test_add_func("/daemon/check-config", test_daemon_check_config);
+	g_test_add_func("/daemon/vestibulectl/config-check-no-vestibuled",
+			test_daemon_ctl_check_no_vestibuled);
 	g_test_add_func("/daemon/public-api-token-metrics", test_daemon_public_api);
 	g_test_add_func("/daemon/connections-closed", test_daemon_connections_closed);
 	return g_test_run();

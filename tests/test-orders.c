@@ -13,6 +13,7 @@
 #include "vb-context-private.h"
 #include "vb-events.h"
 #include "vb-http-server-private.h"
+#include "vb-money.h"
 #include "vb-orders-private.h"
 #include "vb-orders-test-private.h"
 #include "vb-replies-private.h"
@@ -55,13 +56,13 @@ test_orders_money(void)
 
 	for (guint i = 0; i < G_N_ELEMENTS(cases); i++) {
 		g_autofree gchar *out =
-		    vb_orders_format_money(cases[i].minor, cases[i].currency, cases[i].language);
+		    vb_money_format(cases[i].minor, cases[i].currency, cases[i].language);
 		g_assert_cmpstr(out, ==, cases[i].out);
 	}
-	g_assert_cmpuint(vb_orders_currency_decimals("EUR"), ==, 2);
-	g_assert_cmpuint(vb_orders_currency_decimals("JPY"), ==, 0);
-	g_assert_cmpuint(vb_orders_currency_decimals("BHD"), ==, 3);
-	g_assert_cmpuint(vb_orders_currency_decimals(NULL), ==, 2);
+	g_assert_cmpuint(vb_money_get_decimals("EUR"), ==, 2);
+	g_assert_cmpuint(vb_money_get_decimals("JPY"), ==, 0);
+	g_assert_cmpuint(vb_money_get_decimals("BHD"), ==, 3);
+	g_assert_cmpuint(vb_money_get_decimals(NULL), ==, 2);
 }
 
 static void

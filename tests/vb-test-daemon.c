@@ -501,9 +501,11 @@ gint
 vb_test_daemon_run_ctl(VbTestDaemon *self, gchar **out, gchar **err, ...)
 {
 	g_autoptr(GPtrArray) argv = g_ptr_array_new_with_free_func(g_free);
+	g_autoptr(GSubprocessLauncher) launcher = NULL;
 	g_autoptr(GSubprocess) proc = NULL;
 	g_autoptr(GError) error = NULL;
 	g_autofree gchar *err_local = NULL;
+	g_autofree gchar *daemon = vb_test_build_path("core", "daemon", "vestibuled", NULL);
 	const gchar *arg;
 	va_list args;
 	gint status;
@@ -520,9 +522,11 @@ vb_test_daemon_run_ctl(VbTestDaemon *self, gchar **out, gchar **err, ...)
 		g_ptr_array_add(argv, g_strdup(arg));
 	va_end(args);
 	g_ptr_array_add(argv, NULL);
-	proc = g_subprocess_newv((const gchar *const *)argv->pdata,
-				 G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_PIPE,
-				 &error);
+	launcher = g_subprocess_launcher_new(G_SUBPROCESS_FLAGS_STDOUT_PIPE |
+					     G_SUBPROCESS_FLAGS_STDERR_PIPE);
+	/* config check runs the vestibuled that the tests start */
+	g_subprocess_launcher_setenv(launcher, "VESTIBULED", daemon, TRUE);
+	proc = g_subprocess_launcher_spawnv(launcher, (const gchar *const *)argv->pdata, &error);
 	g_assert_no_error(error);
 	g_assert_true(g_subprocess_communicate_utf8(proc, NULL, NULL, out,
 						    err != NULL ? err : &err_local, &error));

@@ -11,13 +11,11 @@
 #include <glib/gi18n.h>
 #include <stdlib.h>
 
-#include "vb-config-private.h"
 #include "vb-ctl-client.h"
 #include "vb-ctl-sim.h"
 #include "vb-error.h"
 #include "vb-i18n-private.h"
-#include "vb-orders-test-private.h"
-#include "vb-plugin-loader-private.h"
+#include "vb-money.h"
 
 /* exit codes, documented in --help and the README, for scripts */
 enum {
@@ -380,7 +378,7 @@ vb_ctl_visit_show(VbCtl *ctl, const gchar *id)
 		if (member == NULL || !JSON_NODE_HOLDS_VALUE(member))
 			continue;
 		if (fields[i].money)
-			value = vb_orders_format_money(json_node_get_int(member), currency, NULL);
+			value = vb_money_format(json_node_get_int(member), currency, NULL);
 		else if (fields[i].time)
 			value = vb_ctl_format_time(json_node_get_int(member));
 		else if (json_node_get_value_type(member) == G_TYPE_STRING)
@@ -766,15 +764,25 @@ vb_ctl_customer(VbCtl *ctl, gint argc, gchar **argv)
 	return VB_EXIT_OK;
 }
 
+/* the vestibuled that checks configurations: $VESTIBULED (the build tree's, in
+ * the tests), else the installed one */
+static gchar *
+vb_ctl_daemon_path(void)
+{
+	const gchar *env = g_getenv("VESTIBULED");
+
+	if (env != NULL && env[0] != '\0')
+		return g_strdup(env);
+	return g_build_filename(VB_SBINDIR, "vestibuled", NULL);
+}
+
 static gint
 vb_ctl_config_check(VbCtl *ctl, gint argc, gchar **argv)
 {
-	g_autoptr(VbConfig) config = vb_config_new();
-	g_autoptr(GPtrArray) warnings = g_ptr_array_new_with_free_func(g_free);
+	g_autofree gchar *daemon = vb_ctl_daemon_path();
+	g_autoptr(GPtrArray) args = g_ptr_array_new();
+	g_autoptr(GSubprocess) proc = NULL;
 	g_autoptr(GError) error = NULL;
-	g_autoptr(VbPluginLoader) loader = NULL;
-	g_autoptr(GHashTable) unloadable = NULL;
-	g_autoptr(GHashTable) resolved = NULL;
 	const gchar *file = NULL;
 	const gchar *secrets = NULL;
 	g_autoptr(GPtrArray) plugin_dirs = g_ptr_array_new();
@@ -794,39 +802,38 @@ vb_ctl_config_check(VbCtl *ctl, gint argc, gchar **argv)
 			     "[--plugin-dir DIR]\n"));
 		return VB_EXIT_USAGE;
 	}
-	g_ptr_array_add(plugin_dirs, NULL);
 
-	/* nothing is started: the plugins' modules are loaded only to read the keys
-	 * they declare */
-	if (!vb_config_load(config, file, &error) ||
-	    (secrets != NULL && !vb_config_load_secrets(config, secrets, &error)) ||
-	    !vb_config_validate(config, warnings, &error)) {
-		for (guint i = 0; i < warnings->len; i++)
-			g_printerr(_("warning: %s\n"),
-				   (const gchar *)g_ptr_array_index(warnings, i));
-		g_printerr("%s\n", error->message);
+	/* the daemon checks its own configuration, as nginx -t does, so that this
+	 * program needs none of its code; what it prints goes straight through */
+	g_ptr_array_add(args, daemon);
+	g_ptr_array_add(args, "--check-config");
+	g_ptr_array_add(args, (gpointer)file);
+	if (secrets != NULL) {
+		g_ptr_array_add(args, "--secrets");
+		g_ptr_array_add(args, (gpointer)secrets);
+	}
+	for (guint i = 0; i < plugin_dirs->len; i++) {
+		g_ptr_array_add(args, "--plugin-dir");
+		g_ptr_array_add(args, g_ptr_array_index(plugin_dirs, i));
+	}
+	g_ptr_array_add(args, NULL);
+	proc =
+	    g_subprocess_newv((const gchar *const *)args->pdata, G_SUBPROCESS_FLAGS_NONE, &error);
+	if (proc == NULL || !g_subprocess_wait(proc, NULL, &error)) {
+		/* TRANSLATORS: %s are a path and why it could not be run; VESTIBULED is
+		 * an environment variable */
+		g_printerr(_("vestibulectl: config check runs %s, which could not be run: %s\n"
+			     "Install vestibuled, or set VESTIBULED to its path.\n"),
+			   daemon, error->message);
 		return VB_EXIT_FAILED;
 	}
-	loader = vb_plugin_loader_new(
-	    NULL, plugin_dirs->len > 1 ? (const gchar *const *)plugin_dirs->pdata : NULL);
-	unloadable = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
-	resolved = vb_plugin_loader_resolve(loader, config, unloadable, warnings, &error);
-	for (guint i = 0; i < warnings->len; i++)
-		g_printerr(_("warning: %s\n"), (const gchar *)g_ptr_array_index(warnings, i));
-	if (resolved == NULL) {
-		g_printerr("%s\n", error->message);
-		return VB_EXIT_FAILED;
-	}
-	if (g_hash_table_size(unloadable) > 0) {
-		GHashTableIter iter;
-		gpointer name, reason;
-		g_hash_table_iter_init(&iter, unloadable);
-		while (g_hash_table_iter_next(&iter, &name, &reason))
-			g_printerr("[instance:%s]: %s\n", (gchar *)name, (gchar *)reason);
-		return VB_EXIT_FAILED;
-	}
-	g_print(_("%s: configuration is valid\n"), file);
-	return VB_EXIT_OK;
+	if (g_subprocess_get_if_exited(proc))
+		return g_subprocess_get_exit_status(proc);
+	/* TRANSLATORS: %s is a path, %d a signal number */
+	g_printerr(_("vestibulectl: %s was killed by signal %d while checking the "
+		     "configuration\n"),
+		   daemon, g_subprocess_get_term_sig(proc));
+	return VB_EXIT_FAILED;
 }
 
 static gint
@@ -932,6 +939,12 @@ vb_ctl_usage(void)
 	      "Exit status: 0 done, 1 refused or failed, 2 usage error, 3 daemon unreachable.\n"));
 	/* TRANSLATORS: %s is the default path of the control socket */
 	g_printerr(_("The socket is $VESTIBULE_SOCKET, else %s.\n"), VB_RUNDIR "/control.sock");
+	/* TRANSLATORS: %s is the path of vestibuled; VESTIBULED is an environment
+	 * variable, and the options are not translated */
+	g_printerr(_("config check FILE [--secrets FILE] [--plugin-dir DIR] works as before, with "
+		     "no daemon running: it runs vestibuled --check-config, $VESTIBULED else "
+		     "%s.\n"),
+		   VB_SBINDIR "/vestibuled");
 }
 
 int

@@ -10,9 +10,9 @@
 #include <inttypes.h>
 #include <string.h>
 
+#include "vb-control-private.h"
 #include "vb-crypto-private.h"
 #include "vb-customers-private.h"
-#include "vb-daemon-private.h"
 #include "vb-error.h"
 #include "vb-events.h"
 #include "vb-outbox-private.h"
@@ -47,15 +47,13 @@
 #define VB_CV_OUTBOX_DEFAULT_LIMIT 50
 #define VB_CV_OUTBOX_MAX_LIMIT 1000
 
-typedef struct {
-	VbDaemon *daemon;
-} VbControlVisits;
-
-static GQuark
-vb_control_visits_quark(void)
-{
-	return g_quark_from_static_string("vb-control-visits");
-}
+struct _VbControlVisits {
+	VbHttpServer *http;
+	VbContext *context;
+	VbCustomers *customers;
+	VbOutbox *outbox;
+	VbVisitManager *visits;
+};
 
 /* @value may be floating or owned: either way this takes it */
 static void
@@ -167,7 +165,7 @@ vb_cv_visit_cb(VbHttpServer *server,
 	       gpointer user_data)
 {
 	VbControlVisits *cv = user_data;
-	VbVisitManager *visits = vb_daemon_get_visit_manager(cv->daemon);
+	VbVisitManager *visits = cv->visits;
 	const gchar *id = path + strlen(VB_CV_VISIT_PATH);
 	g_autoptr(GVariant) visit = NULL;
 	g_autoptr(GError) error = NULL;
@@ -242,7 +240,7 @@ vb_cv_outbox_cb(VbHttpServer *server,
 		gpointer user_data)
 {
 	VbControlVisits *cv = user_data;
-	VbOutbox *outbox = vb_daemon_get_outbox(cv->daemon);
+	VbOutbox *outbox = cv->outbox;
 	g_autofree gchar *action = NULL;
 	g_autoptr(GError) error = NULL;
 	gint64 id = 0;
@@ -299,7 +297,7 @@ vb_cv_sms_cb(VbHttpServer *server,
 	     gpointer user_data)
 {
 	VbControlVisits *cv = user_data;
-	VbContext *context = vb_daemon_get_context(cv->daemon);
+	VbContext *context = cv->context;
 	guint64 limit = VB_CV_OUTBOX_DEFAULT_LIMIT;
 	g_autoptr(GPtrArray) rows = NULL;
 	g_autoptr(GError) error = NULL;
@@ -312,7 +310,7 @@ vb_cv_sms_cb(VbHttpServer *server,
 	}
 	if (!vb_cv_check_method(msg, SOUP_METHOD_GET, path))
 		return;
-	if (vb_daemon_get_outbox(cv->daemon) == NULL || context == NULL) {
+	if (cv->outbox == NULL || context == NULL) {
 		vb_cv_reply_not_ready(msg);
 		return;
 	}
@@ -336,7 +334,7 @@ vb_cv_feedback_cb(VbHttpServer *server,
 		  gpointer user_data)
 {
 	VbControlVisits *cv = user_data;
-	VbCustomers *customers = vb_daemon_get_customers(cv->daemon);
+	VbCustomers *customers = cv->customers;
 	g_autofree gchar *action = NULL;
 	g_autoptr(GError) error = NULL;
 	gint64 id = 0;
@@ -407,7 +405,7 @@ vb_cv_count(GVariant *counts, const gchar *key)
 static gint64
 vb_cv_erase_find(VbControlVisits *cv, VbCustomers *customers, JsonObject *request, GError **error)
 {
-	VbContext *context = vb_daemon_get_context(cv->daemon);
+	VbContext *context = cv->context;
 	const gchar *phone = json_object_get_string_member_with_default(request, "phone", NULL);
 	const gchar *token =
 	    json_object_get_string_member_with_default(request, "card-token", NULL);
@@ -458,7 +456,7 @@ vb_cv_customers_cb(VbHttpServer *server,
 		   gpointer user_data)
 {
 	VbControlVisits *cv = user_data;
-	VbCustomers *customers = vb_daemon_get_customers(cv->daemon);
+	VbCustomers *customers = cv->customers;
 	g_autoptr(JsonNode) body = NULL;
 	g_autoptr(GVariant) counts = NULL;
 	g_autoptr(GError) error = NULL;
@@ -502,8 +500,8 @@ vb_cv_customers_cb(VbHttpServer *server,
 	g_variant_take_ref(counts);
 	/* recorded in the audit log as an event of its own; the number itself is
 	 * gone and is not repeated */
-	vb_bus_emit_simple(vb_context_get_bus(vb_daemon_get_context(cv->daemon)), NULL, NULL,
-			   VB_EVENT_CUSTOMER_ERASED, g_variant_ref(counts));
+	vb_bus_emit_simple(vb_context_get_bus(cv->context), NULL, NULL, VB_EVENT_CUSTOMER_ERASED,
+			   g_variant_ref(counts));
 	g_message("customer data erased on request: %" PRId64 " card links and %" PRId64
 		  " replies removed, %" PRId64 " visits anonymized",
 		  vb_cv_count(counts, "cards"), vb_cv_count(counts, "feedback"),
@@ -513,24 +511,29 @@ vb_cv_customers_cb(VbHttpServer *server,
 
 /**
  * vb_control_visits_register:
- * @daemon: the daemon, whose visit services the handlers use
  * @http: the HTTP server
+ * @services: the context, and the visit's services the handlers use
  *
  * Serves the control API of visits, the outbox, feedback and customers on the
- * control listener. The services are looked up at each request, so the
- * handlers answer 503 until the daemon has started them.
+ * control listener. A service that @services leaves %NULL is answered with
+ * 503, as not running yet.
+ *
+ * Returns: (transfer full): the registration, for vb_control_visits_unregister()
  */
-void
-vb_control_visits_register(VbDaemon *daemon, VbHttpServer *http)
+VbControlVisits *
+vb_control_visits_register(VbHttpServer *http, const VbControlServices *services)
 {
 	VbControlVisits *cv;
 
-	g_return_if_fail(VB_IS_DAEMON(daemon));
-	g_return_if_fail(VB_IS_HTTP_SERVER(http));
+	g_return_val_if_fail(VB_IS_HTTP_SERVER(http), NULL);
+	g_return_val_if_fail(services != NULL, NULL);
 
 	cv = g_new0(VbControlVisits, 1);
-	cv->daemon = daemon;
-	g_object_set_qdata_full(G_OBJECT(daemon), vb_control_visits_quark(), cv, g_free);
+	cv->http = g_object_ref(http);
+	cv->context = services->context != NULL ? g_object_ref(services->context) : NULL;
+	cv->customers = services->customers != NULL ? g_object_ref(services->customers) : NULL;
+	cv->outbox = services->outbox != NULL ? g_object_ref(services->outbox) : NULL;
+	cv->visits = services->visits != NULL ? g_object_ref(services->visits) : NULL;
 	vb_http_server_add_handler(http, VB_HTTP_LISTENER_CONTROL, VB_CV_VISIT_PATH, NULL,
 				   vb_cv_visit_cb, cv, NULL);
 	vb_http_server_add_handler(http, VB_HTTP_LISTENER_CONTROL, VB_CV_OUTBOX_PATH, NULL,
@@ -541,28 +544,30 @@ vb_control_visits_register(VbDaemon *daemon, VbHttpServer *http)
 				   vb_cv_sms_cb, cv, NULL);
 	vb_http_server_add_handler(http, VB_HTTP_LISTENER_CONTROL, VB_CV_CUSTOMERS_PATH, NULL,
 				   vb_cv_customers_cb, cv, NULL);
+	return cv;
 }
 
 /**
  * vb_control_visits_unregister:
- * @daemon: the daemon given to vb_control_visits_register()
- * @http: the HTTP server
+ * @self: (transfer full): what vb_control_visits_register() returned
  *
- * Removes what vb_control_visits_register() added.
+ * Removes what vb_control_visits_register() added, and frees @self.
  */
 void
-vb_control_visits_unregister(VbDaemon *daemon, VbHttpServer *http)
+vb_control_visits_unregister(VbControlVisits *self)
 {
 	static const gchar *const paths[] = {VB_CV_VISIT_PATH, VB_CV_OUTBOX_PATH,
 					     VB_CV_FEEDBACK_PATH, VB_CV_CUSTOMERS_PATH,
 					     VB_CV_SMS_PATH};
 
-	g_return_if_fail(VB_IS_DAEMON(daemon));
-	g_return_if_fail(VB_IS_HTTP_SERVER(http));
+	g_return_if_fail(self != NULL);
 
-	if (g_object_get_qdata(G_OBJECT(daemon), vb_control_visits_quark()) == NULL)
-		return;
 	for (guint i = 0; i < G_N_ELEMENTS(paths); i++)
-		vb_http_server_remove_handler(http, VB_HTTP_LISTENER_CONTROL, paths[i]);
-	g_object_set_qdata(G_OBJECT(daemon), vb_control_visits_quark(), NULL);
+		vb_http_server_remove_handler(self->http, VB_HTTP_LISTENER_CONTROL, paths[i]);
+	g_clear_object(&self->visits);
+	g_clear_object(&self->outbox);
+	g_clear_object(&self->customers);
+	g_clear_object(&self->context);
+	g_object_unref(self->http);
+	g_free(self);
 }

@@ -8,7 +8,7 @@
 
 #include "vb-bus.h"
 #include "vb-context-private.h"
-#include "vb-daemon-private.h"
+#include "vb-control-private.h"
 #include "vb-error.h"
 #include "vb-http-server-private.h"
 #include "vb-redact-private.h"
@@ -21,17 +21,17 @@
 #define VB_EVENTS_MAX_LIMIT 1000
 #define VB_FOLLOWERS_MAX 16
 
-typedef struct {
-	VbDaemon *daemon;
+struct _VbControl {
+	VbHttpServer *http;
+	VbContext *context;
+	VbPluginLoader *loader;
+	VbControlGetFunc get_status;
+	VbControlGetFunc get_doors;
+	VbControlReloadFunc reload;
+	gpointer user_data;
 	GPtrArray *followers; /* of SoupServerMessage */
 	gulong event_handler;
-} VbControl;
-
-static GQuark
-vb_control_quark(void)
-{
-	return g_quark_from_static_string("vb-control");
-}
+};
 
 static void
 vb_control_reply_variant(SoupServerMessage *msg, GVariant *value)
@@ -84,7 +84,7 @@ vb_control_status_cb(VbHttpServer *server,
 	VbControl *ctl = user_data;
 	if (!vb_control_check_method(msg, "GET"))
 		return;
-	vb_control_reply_variant(msg, vb_daemon_get_status(ctl->daemon));
+	vb_control_reply_variant(msg, ctl->get_status(ctl->user_data));
 }
 
 static void
@@ -95,7 +95,7 @@ vb_control_plugins_cb(VbHttpServer *server,
 		      gpointer user_data)
 {
 	VbControl *ctl = user_data;
-	VbPluginLoader *loader = vb_daemon_get_loader(ctl->daemon);
+	VbPluginLoader *loader = ctl->loader;
 	g_autoptr(GPtrArray) modules = vb_plugin_loader_list_modules(loader);
 
 	if (!vb_control_check_method(msg, "GET"))
@@ -117,7 +117,7 @@ vb_control_doors_cb(VbHttpServer *server,
 	VbControl *ctl = user_data;
 	if (!vb_control_check_method(msg, "GET"))
 		return;
-	vb_control_reply_variant(msg, vb_daemon_get_doors(ctl->daemon));
+	vb_control_reply_variant(msg, ctl->get_doors(ctl->user_data));
 }
 
 static void
@@ -128,7 +128,7 @@ vb_control_visits_cb(VbHttpServer *server,
 		     gpointer user_data)
 {
 	VbControl *ctl = user_data;
-	VbStore *store = vb_context_get_store(vb_daemon_get_context(ctl->daemon));
+	VbStore *store = vb_context_get_store(ctl->context);
 	g_autoptr(GPtrArray) visits = NULL;
 	g_autoptr(GError) error = NULL;
 	guint64 limit = 50;
@@ -162,7 +162,7 @@ vb_control_reload_cb(VbHttpServer *server,
 
 	if (!vb_control_check_method(msg, "POST"))
 		return;
-	if (!vb_daemon_reload(ctl->daemon, &error)) {
+	if (!ctl->reload(ctl->user_data, &error)) {
 		vb_http_reply_gerror(msg, error);
 		return;
 	}
@@ -177,7 +177,7 @@ vb_control_tokens_cb(VbHttpServer *server,
 		     gpointer user_data)
 {
 	VbControl *ctl = user_data;
-	VbStore *store = vb_context_get_store(vb_daemon_get_context(ctl->daemon));
+	VbStore *store = vb_context_get_store(ctl->context);
 	const gchar *method = soup_server_message_get_method(msg);
 	g_autoptr(GError) error = NULL;
 
@@ -215,9 +215,8 @@ vb_control_tokens_cb(VbHttpServer *server,
 					    "\"scope\" (such as \"orders\" or \"metrics\")");
 			return;
 		}
-		token = vb_http_server_create_token(
-		    vb_context_get_http_server(vb_daemon_get_context(ctl->daemon)), name, scope,
-		    &error);
+		token = vb_http_server_create_token(vb_context_get_http_server(ctl->context), name,
+						    scope, &error);
 		if (token == NULL) {
 			vb_http_reply_gerror(msg, error);
 			return;
@@ -324,7 +323,7 @@ vb_control_events_cb(VbHttpServer *server,
 		     gpointer user_data)
 {
 	VbControl *ctl = user_data;
-	VbContext *context = vb_daemon_get_context(ctl->daemon);
+	VbContext *context = ctl->context;
 	g_autoptr(GPtrArray) rows = NULL;
 	g_autoptr(GError) error = NULL;
 	guint64 limit = VB_EVENTS_DEFAULT_LIMIT;
@@ -386,28 +385,41 @@ vb_control_events_cb(VbHttpServer *server,
 		soup_server_message_pause(msg);
 }
 
-static void
-vb_control_free(VbControl *ctl)
+/**
+ * vb_control_register:
+ * @http: the HTTP server
+ * @services: what the handlers answer from: the context, the plugin loader and
+ *   the daemon's status, doors and reload
+ *
+ * Serves the control API of the daemon on the control listener, and starts
+ * following the bus for `GET /v1/events?follow=1`.
+ *
+ * Returns: (transfer full): the registration, for vb_control_unregister()
+ */
+VbControl *
+vb_control_register(VbHttpServer *http, const VbControlServices *services)
 {
-	for (guint i = 0; i < ctl->followers->len; i++) {
-		SoupServerMessage *msg = g_ptr_array_index(ctl->followers, i);
-		g_signal_handlers_disconnect_by_data(msg, ctl);
-	}
-	g_ptr_array_unref(ctl->followers);
-	g_free(ctl);
-}
+	VbControl *ctl;
 
-void
-vb_control_register(VbDaemon *daemon, VbHttpServer *http)
-{
-	VbControl *ctl = g_new0(VbControl, 1);
-	VbBus *bus = vb_context_get_bus(vb_daemon_get_context(daemon));
+	g_return_val_if_fail(VB_IS_HTTP_SERVER(http), NULL);
+	g_return_val_if_fail(services != NULL, NULL);
+	g_return_val_if_fail(VB_IS_CONTEXT(services->context), NULL);
+	g_return_val_if_fail(VB_IS_PLUGIN_LOADER(services->loader), NULL);
+	g_return_val_if_fail(services->get_status != NULL, NULL);
+	g_return_val_if_fail(services->get_doors != NULL, NULL);
+	g_return_val_if_fail(services->reload != NULL, NULL);
 
-	ctl->daemon = daemon;
+	ctl = g_new0(VbControl, 1);
+	ctl->http = g_object_ref(http);
+	ctl->context = g_object_ref(services->context);
+	ctl->loader = g_object_ref(services->loader);
+	ctl->get_status = services->get_status;
+	ctl->get_doors = services->get_doors;
+	ctl->reload = services->reload;
+	ctl->user_data = services->user_data;
 	ctl->followers = g_ptr_array_new_with_free_func(g_object_unref);
-	ctl->event_handler = g_signal_connect(bus, "event", G_CALLBACK(vb_control_event_cb), ctl);
-	g_object_set_qdata_full(G_OBJECT(daemon), vb_control_quark(), ctl,
-				(GDestroyNotify)vb_control_free);
+	ctl->event_handler = g_signal_connect(vb_context_get_bus(ctl->context), "event",
+					      G_CALLBACK(vb_control_event_cb), ctl);
 
 	vb_http_server_add_handler(http, VB_HTTP_LISTENER_CONTROL, "/v1/status", NULL,
 				   vb_control_status_cb, ctl, NULL);
@@ -423,29 +435,39 @@ vb_control_register(VbDaemon *daemon, VbHttpServer *http)
 				   vb_control_reload_cb, ctl, NULL);
 	vb_http_server_add_handler(http, VB_HTTP_LISTENER_CONTROL, "/v1/tokens", NULL,
 				   vb_control_tokens_cb, ctl, NULL);
+	return ctl;
 }
 
+/**
+ * vb_control_unregister:
+ * @self: (transfer full): what vb_control_register() returned
+ *
+ * Removes what vb_control_register() added, ends the event streams of those
+ * who follow them cleanly, and frees @self.
+ */
 void
-vb_control_unregister(VbDaemon *daemon, VbHttpServer *http)
+vb_control_unregister(VbControl *self)
 {
-	VbControl *ctl = g_object_get_qdata(G_OBJECT(daemon), vb_control_quark());
 	static const gchar *paths[] = {"/v1/status", "/v1/plugins", "/v1/doors", "/v1/events",
 				       "/v1/visits", "/v1/reload",  "/v1/tokens"};
 
-	if (ctl == NULL)
-		return;
+	g_return_if_fail(self != NULL);
+
 	for (guint i = 0; i < G_N_ELEMENTS(paths); i++)
-		vb_http_server_remove_handler(http, VB_HTTP_LISTENER_CONTROL, paths[i]);
+		vb_http_server_remove_handler(self->http, VB_HTTP_LISTENER_CONTROL, paths[i]);
 	/* followers get a clean end of stream rather than a cut connection */
-	while (ctl->followers->len > 0) {
+	while (self->followers->len > 0) {
 		g_autoptr(SoupServerMessage) msg =
-		    g_object_ref(g_ptr_array_index(ctl->followers, 0));
-		g_ptr_array_remove_index(ctl->followers, 0);
-		g_signal_handlers_disconnect_by_data(msg, ctl);
+		    g_object_ref(g_ptr_array_index(self->followers, 0));
+		g_ptr_array_remove_index(self->followers, 0);
+		g_signal_handlers_disconnect_by_data(msg, self);
 		soup_message_body_complete(soup_server_message_get_response_body(msg));
 		soup_server_message_unpause(msg);
 	}
-	g_clear_signal_handler(&ctl->event_handler,
-			       vb_context_get_bus(vb_daemon_get_context(daemon)));
-	g_object_set_qdata(G_OBJECT(daemon), vb_control_quark(), NULL);
+	g_clear_signal_handler(&self->event_handler, vb_context_get_bus(self->context));
+	g_ptr_array_unref(self->followers);
+	g_object_unref(self->loader);
+	g_object_unref(self->context);
+	g_object_unref(self->http);
+	g_free(self);
 }

@@ -38,29 +38,5 @@ VbConfig *
 vb_daemon_get_config(VbDaemon *self);
 VbPluginLoader *
 vb_daemon_get_loader(VbDaemon *self);
-/* the visit's services; NULL before start */
-struct _VbCustomers *
-vb_daemon_get_customers(VbDaemon *self);
-struct _VbOutbox *
-vb_daemon_get_outbox(VbDaemon *self);
-struct _VbVisitManager *
-vb_daemon_get_visit_manager(VbDaemon *self);
-/* a{sv} for `vestibulectl status` */
-GVariant *
-vb_daemon_get_status(VbDaemon *self);
-/* a{sv}: doors (aa{sv}) and services (a{sv}) */
-GVariant *
-vb_daemon_get_doors(VbDaemon *self);
-
-/* the control API, served on the control socket */
-void
-vb_control_register(VbDaemon *daemon, VbHttpServer *http);
-void
-vb_control_unregister(VbDaemon *daemon, VbHttpServer *http);
-/* the control API of visits, the outbox, feedback and customers */
-void
-vb_control_visits_register(VbDaemon *daemon, VbHttpServer *http);
-void
-vb_control_visits_unregister(VbDaemon *daemon, VbHttpServer *http);
 
 G_END_DECLS

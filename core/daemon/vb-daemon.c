@@ -12,6 +12,7 @@
 #include "vb-bus-private.h"
 #include "vb-card-reader.h"
 #include "vb-context-private.h"
+#include "vb-control-private.h"
 #include "vb-crypto-private.h"
 #include "vb-daemon-private.h"
 #include "vb-door-lock.h"
@@ -43,6 +44,8 @@ struct _VbDaemon {
 	VbOutbox *outbox;
 	VbVisitManager *visits;
 	VbReplies *replies;
+	VbControl *control;		 /* the control API */
+	VbControlVisits *control_visits; /* and its part about the visit */
 	GMainLoop *loop;
 	GSource *watchdog;
 	GSource *prune;	      /* daily audit retention */
@@ -55,6 +58,11 @@ struct _VbDaemon {
 };
 
 G_DEFINE_FINAL_TYPE(VbDaemon, vb_daemon, G_TYPE_OBJECT)
+
+static GVariant *
+vb_daemon_get_status(VbDaemon *self);
+static GVariant *
+vb_daemon_get_doors(VbDaemon *self);
 
 static VbConfig *
 vb_daemon_load_config(VbDaemon *self, GPtrArray *warnings, GError **error)
@@ -110,6 +118,42 @@ vb_daemon_log_warnings(GPtrArray *warnings)
 {
 	for (guint i = 0; i < warnings->len; i++)
 		g_warning("%s", (const gchar *)g_ptr_array_index(warnings, i));
+}
+
+static GVariant *
+vb_daemon_control_status_cb(gpointer user_data)
+{
+	return vb_daemon_get_status(VB_DAEMON(user_data));
+}
+
+static GVariant *
+vb_daemon_control_doors_cb(gpointer user_data)
+{
+	return vb_daemon_get_doors(VB_DAEMON(user_data));
+}
+
+static gboolean
+vb_daemon_control_reload_cb(gpointer user_data, GError **error)
+{
+	return vb_daemon_reload(VB_DAEMON(user_data), error);
+}
+
+/* what the control API answers from: the services started so far, and the
+ * daemon's own answers; it calls nothing else of the daemon */
+static void
+vb_daemon_control_services(VbDaemon *self, VbControlServices *services)
+{
+	*services = (VbControlServices){
+	    .context = self->context,
+	    .loader = self->loader,
+	    .get_status = vb_daemon_control_status_cb,
+	    .get_doors = vb_daemon_control_doors_cb,
+	    .reload = vb_daemon_control_reload_cb,
+	    .user_data = self,
+	    .customers = self->customers,
+	    .outbox = self->outbox,
+	    .visits = self->visits,
+	};
 }
 
 static gboolean
@@ -210,6 +254,7 @@ vb_daemon_start(VbDaemon *self, GError **error)
 	g_autoptr(GHashTable) resolved = NULL;
 	g_autoptr(GError) error_local = NULL;
 	const gchar *public_url;
+	VbControlServices services;
 	GVariantDict dict;
 
 	g_return_val_if_fail(VB_IS_DAEMON(self), FALSE);
@@ -251,7 +296,11 @@ vb_daemon_start(VbDaemon *self, GError **error)
 		    vb_http_server_get_public_port(self->http));
 		vb_http_server_set_public_url(self->http, url);
 	}
-	vb_control_register(self, self->http);
+	/* the loader is made before the control API, which lists its instances;
+	 * until it resolves the plugins it only holds its directories */
+	self->loader = vb_plugin_loader_new(self->context, (const gchar *const *)self->plugin_dirs);
+	vb_daemon_control_services(self, &services);
+	self->control = vb_control_register(self->http, &services);
 
 	if (self->quarantined != NULL) {
 		vb_context_alert(self->context, VB_ALERT_CRITICAL, NULL,
@@ -260,7 +309,6 @@ vb_daemon_start(VbDaemon *self, GError **error)
 				 self->quarantined);
 	}
 
-	self->loader = vb_plugin_loader_new(self->context, (const gchar *const *)self->plugin_dirs);
 	unloadable = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
 	g_ptr_array_set_size(warnings, 0);
 	resolved =
@@ -283,7 +331,8 @@ vb_daemon_start(VbDaemon *self, GError **error)
 	vb_replies_start(self->replies);
 	vb_outbox_start(self->outbox);
 	vb_orders_register(self->http, self->visits);
-	vb_control_visits_register(self, self->http);
+	vb_daemon_control_services(self, &services);
+	self->control_visits = vb_control_visits_register(self->http, &services);
 
 	/* retention runs after ready, off the start-up path, then daily */
 	self->prune = g_timeout_source_new_seconds(VB_PRUNE_INTERVAL_S);
@@ -420,10 +469,9 @@ vb_daemon_stop(VbDaemon *self)
 		g_clear_pointer(&self->prune_first, g_source_unref);
 	}
 	/* no new work comes in; what is in flight stays in the store for the next start */
-	if (self->http != NULL && self->visits != NULL) {
+	if (self->http != NULL && self->visits != NULL)
 		vb_orders_unregister(self->http);
-		vb_control_visits_unregister(self, self->http);
-	}
+	g_clear_pointer(&self->control_visits, vb_control_visits_unregister);
 	if (self->visits != NULL)
 		vb_visit_manager_stop(self->visits);
 	if (self->replies != NULL)
@@ -433,10 +481,9 @@ vb_daemon_stop(VbDaemon *self)
 	/* plugins leave doors in their defined state before anything else goes */
 	if (self->loader != NULL)
 		vb_plugin_loader_stop(self->loader);
-	if (self->http != NULL) {
-		vb_control_unregister(self, self->http);
+	g_clear_pointer(&self->control, vb_control_unregister);
+	if (self->http != NULL)
 		vb_http_server_disconnect(self->http);
-	}
 	if (self->bus != NULL) {
 		vb_bus_flush(self->bus);
 		g_signal_handlers_disconnect_by_data(self->bus, self);
@@ -501,27 +548,9 @@ vb_daemon_get_loader(VbDaemon *self)
 	return self->loader;
 }
 
-VbCustomers *
-vb_daemon_get_customers(VbDaemon *self)
-{
-	return self->customers;
-}
-
-VbOutbox *
-vb_daemon_get_outbox(VbDaemon *self)
-{
-	return self->outbox;
-}
-
-VbVisitManager *
-vb_daemon_get_visit_manager(VbDaemon *self)
-{
-	return self->visits;
-}
-
 static const gchar *vb_door_role_keys[] = {"reader", "lock", "keypad", "display"};
 
-GVariant *
+static GVariant *
 vb_daemon_get_doors(VbDaemon *self)
 {
 	g_auto(GStrv) groups = vb_config_get_groups(self->config);
@@ -592,7 +621,7 @@ vb_daemon_get_doors(VbDaemon *self)
 				    g_variant_builder_end(&doors), g_variant_dict_end(&services));
 }
 
-GVariant *
+static GVariant *
 vb_daemon_get_status(VbDaemon *self)
 {
 	GVariantDict dict;
@@ -644,6 +673,9 @@ vb_daemon_dispose(GObject *object)
 	VbDaemon *self = VB_DAEMON(object);
 
 	vb_daemon_stop(self);
+	/* registered by a start that failed further on, which stop leaves alone */
+	g_clear_pointer(&self->control_visits, vb_control_visits_unregister);
+	g_clear_pointer(&self->control, vb_control_unregister);
 	g_clear_object(&self->replies);
 	g_clear_object(&self->visits);
 	g_clear_object(&self->outbox);

@@ -12,14 +12,6 @@ G_BEGIN_DECLS
 
 /* the parts of vb-orders.c that need no daemon, for tests/test-orders.c */
 
-/* the minor units of an ISO 4217 currency: 0 for JPY, KRW…, 3 for BHD, KWD…,
- * else 2 */
-guint
-vb_orders_currency_decimals(const gchar *currency);
-/* "12.50 EUR", "12,50 EUR" in a language that writes a decimal comma, "1250 JPY" */
-gchar *
-vb_orders_format_money(gint64 minor, const gchar *currency, const gchar *language);
-
 /* the visit id of "/api/v1/visits/ID/order", or NULL for any other path */
 gchar *
 vb_orders_parse_order_path(const gchar *path);

@@ -11,6 +11,7 @@
 
 #include "vb-error.h"
 #include "vb-i18n.h"
+#include "vb-money-private.h"
 #include "vb-orders-private.h"
 #include "vb-orders-test-private.h"
 
@@ -55,81 +56,6 @@ vb_orders_free(gpointer data)
 
 	g_weak_ref_clear(&orders->visits);
 	g_free(orders);
-}
-
-/* money */
-
-guint
-vb_orders_currency_decimals(const gchar *currency)
-{
-	/* ISO 4217 currencies whose minor unit is not the hundredth */
-	static const gchar *const zero[] = {"BIF", "CLP", "DJF", "GNF", "ISK", "JPY",
-					    "KMF", "KRW", "PYG", "RWF", "UGX", "UYI",
-					    "VND", "VUV", "XAF", "XOF", "XPF"};
-	static const gchar *const three[] = {"BHD", "IQD", "JOD", "KWD", "LYD", "OMR", "TND"};
-	static const gchar *const four[] = {"CLF", "UYW"};
-
-	if (currency == NULL)
-		return 2;
-	for (guint i = 0; i < G_N_ELEMENTS(zero); i++) {
-		if (g_ascii_strcasecmp(currency, zero[i]) == 0)
-			return 0;
-	}
-	for (guint i = 0; i < G_N_ELEMENTS(three); i++) {
-		if (g_ascii_strcasecmp(currency, three[i]) == 0)
-			return 3;
-	}
-	for (guint i = 0; i < G_N_ELEMENTS(four); i++) {
-		if (g_ascii_strcasecmp(currency, four[i]) == 0)
-			return 4;
-	}
-	return 2;
-}
-
-/* the languages that write 12,50 rather than 12.50; a regional variant such
- * as de_CH follows its base language */
-static gboolean
-vb_orders_language_has_decimal_comma(const gchar *language)
-{
-	static const gchar *const comma[] = {"bg", "ca", "cs", "da", "de", "el", "es", "et", "eu",
-					     "fi", "fr", "gl", "hr", "hu", "id", "is", "it", "lt",
-					     "lv", "nb", "nl", "nn", "no", "pl", "pt", "ro", "ru",
-					     "sk", "sl", "sr", "sv", "tr", "uk", "vi"};
-
-	if (language == NULL || strlen(language) < 2)
-		return FALSE;
-	if (language[2] != '\0' && language[2] != '_' && language[2] != '-')
-		return FALSE;
-	for (guint i = 0; i < G_N_ELEMENTS(comma); i++) {
-		if (g_ascii_strncasecmp(language, comma[i], 2) == 0)
-			return TRUE;
-	}
-	return FALSE;
-}
-
-gchar *
-vb_orders_format_money(gint64 minor, const gchar *currency, const gchar *language)
-{
-	guint decimals = vb_orders_currency_decimals(currency);
-	guint64 magnitude;
-	guint64 unit = 1;
-	GString *out = g_string_new(NULL);
-
-	/* through guint64 so that G_MININT64 has a magnitude too */
-	magnitude = minor < 0 ? (guint64)0 - (guint64)minor : (guint64)minor;
-	for (guint i = 0; i < decimals; i++)
-		unit *= 10;
-	if (minor < 0)
-		g_string_append_c(out, '-');
-	g_string_append_printf(out, "%" G_GUINT64_FORMAT, magnitude / unit);
-	if (decimals > 0) {
-		g_string_append_c(out, vb_orders_language_has_decimal_comma(language) ? ',' : '.');
-		g_string_append_printf(out, "%0*" G_GUINT64_FORMAT, (gint)decimals,
-				       magnitude % unit);
-	}
-	if (currency != NULL && currency[0] != '\0')
-		g_string_append_printf(out, " %s", currency);
-	return g_string_free(out, FALSE);
 }
 
 /* paths and headers */
@@ -389,7 +315,7 @@ vb_orders_format_quantity(GVariant *line, const gchar *language, gint64 *count)
 		return g_strdup("1");
 	g_ascii_formatd(buf, sizeof(buf), "%.3g", dvalue);
 	dot = strchr(buf, '.');
-	if (dot != NULL && vb_orders_language_has_decimal_comma(language))
+	if (dot != NULL && vb_money_language_has_decimal_comma(language))
 		*dot = ',';
 	return g_strdup(buf);
 }
@@ -450,7 +376,7 @@ vb_html_append_printf(GString *html,
 static void
 vb_html_append_money(GString *html, gint64 minor, const gchar *currency, const gchar *language)
 {
-	g_autofree gchar *money = vb_orders_format_money(minor, currency, language);
+	g_autofree gchar *money = vb_money_format(minor, currency, language);
 
 	g_string_append(html, "<span class=\"m\">");
 	vb_html_append_escaped(html, money);
@@ -618,8 +544,7 @@ vb_orders_append_lines(GString *html,
 		g_string_append(html, "<tr><td>");
 		vb_html_append_escaped(html, name != NULL ? name : "?");
 		if (vb_orders_lookup_int_any(line, vb_receipt_keys_unit_price, &unit)) {
-			g_autofree gchar *unit_text =
-			    vb_orders_format_money(unit, currency, language);
+			g_autofree gchar *unit_text = vb_money_format(unit, currency, language);
 
 			g_string_append(html, "<br><span class=\"q\">");
 			/* TRANSLATORS: receipt page, under an item's name: %1$s is the
@@ -747,9 +672,9 @@ vb_orders_render_receipt_html(GVariant *receipt, const gchar *fallback_language)
 	}
 	g_string_append(html, "</dl>\n");
 	if (has_hold) {
-		g_autofree gchar *hold_text = vb_orders_format_money(hold, currency, language);
+		g_autofree gchar *hold_text = vb_money_format(hold, currency, language);
 		g_autofree gchar *captured_text =
-		    vb_orders_format_money(has_captured ? captured : 0, currency, language);
+		    vb_money_format(has_captured ? captured : 0, currency, language);
 
 		g_string_append(html, "<p>");
 		vb_html_append_printf(html, language, vb_orders_settlement_text(settlement),
@@ -864,7 +789,7 @@ vb_orders_receipt_to_json(GVariant *receipt)
 	vb_json_add_string(builder, "currency", currency);
 	/* amounts are in minor units; this says where the decimal point goes */
 	json_builder_set_member_name(builder, "decimals");
-	json_builder_add_int_value(builder, vb_orders_currency_decimals(currency));
+	json_builder_add_int_value(builder, vb_money_get_decimals(currency));
 	json_builder_set_member_name(builder, "lines");
 	json_builder_begin_array(builder);
 	for (gsize i = 0;

@@ -9,9 +9,61 @@
 #include <glib/gi18n.h>
 #include <stdlib.h>
 
+#include "vb-config-private.h"
 #include "vb-daemon-private.h"
 #include "vb-i18n-private.h"
 #include "vb-log-private.h"
+#include "vb-plugin-loader-private.h"
+
+static void
+vb_check_print_warnings(GPtrArray *warnings)
+{
+	for (guint i = 0; i < warnings->len; i++)
+		g_printerr(_("warning: %s\n"), (const gchar *)g_ptr_array_index(warnings, i));
+}
+
+/* --check-config, as nginx -t: the config and the secrets given are loaded and
+ * validated, and the plugins resolved, which loads their modules only to read
+ * the keys they declare. Nothing is started: no store, no socket, no plugin.
+ * `vestibulectl config check` runs this; its messages and exit status are the
+ * operator's */
+static gint
+vb_check_config(const gchar *file, const gchar *secrets, const gchar *const *plugin_dirs)
+{
+	g_autoptr(VbConfig) config = vb_config_new();
+	g_autoptr(GPtrArray) warnings = g_ptr_array_new_with_free_func(g_free);
+	g_autoptr(GError) error = NULL;
+	g_autoptr(VbPluginLoader) loader = NULL;
+	g_autoptr(GHashTable) unloadable = NULL;
+	g_autoptr(GHashTable) resolved = NULL;
+
+	/* only the secrets file given: not the default one the daemon would read */
+	if (!vb_config_load(config, file, &error) ||
+	    (secrets != NULL && !vb_config_load_secrets(config, secrets, &error)) ||
+	    !vb_config_validate(config, warnings, &error)) {
+		vb_check_print_warnings(warnings);
+		g_printerr("%s\n", error->message);
+		return 1;
+	}
+	loader = vb_plugin_loader_new(NULL, plugin_dirs);
+	unloadable = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+	resolved = vb_plugin_loader_resolve(loader, config, unloadable, warnings, &error);
+	vb_check_print_warnings(warnings);
+	if (resolved == NULL) {
+		g_printerr("%s\n", error->message);
+		return 1;
+	}
+	if (g_hash_table_size(unloadable) > 0) {
+		GHashTableIter iter;
+		gpointer name, reason;
+		g_hash_table_iter_init(&iter, unloadable);
+		while (g_hash_table_iter_next(&iter, &name, &reason))
+			g_printerr("[instance:%s]: %s\n", (gchar *)name, (gchar *)reason);
+		return 1;
+	}
+	g_print(_("%s: configuration is valid\n"), file);
+	return 0;
+}
 
 int
 main(int argc, char **argv)
@@ -21,6 +73,7 @@ main(int argc, char **argv)
 	g_autoptr(VbDaemon) daemon = NULL;
 	g_autofree gchar *config_path = NULL;
 	g_autofree gchar *secrets_path = NULL;
+	g_autofree gchar *check_path = NULL;
 	g_auto(GStrv) plugin_dirs = NULL;
 	g_autofree gchar *defaults = NULL;
 	gboolean verbose = FALSE;
@@ -33,6 +86,11 @@ main(int argc, char **argv)
 	     N_("FILE")},
 	    {"plugin-dir", 'p', 0, G_OPTION_ARG_FILENAME_ARRAY, &plugin_dirs,
 	     N_("Plugin directory, may be repeated"), N_("DIR")},
+	    {"check-config", 0, 0, G_OPTION_ARG_FILENAME, &check_path,
+	     /* TRANSLATORS: --check-config; as nginx -t */
+	     N_("Check a configuration file, its plugins' keys and the --secrets file, then "
+		"exit; starts nothing"),
+	     N_("FILE")},
 	    {"verbose", 'v', 0, G_OPTION_ARG_NONE, &verbose, N_("Show debug messages"), NULL},
 	    {"version", 0, 0, G_OPTION_ARG_NONE, &version, N_("Show the version"), NULL},
 	    {NULL}};
@@ -61,6 +119,18 @@ main(int argc, char **argv)
 		g_print("vestibuled %s (plugin ABI %d.%d)\n", PACKAGE_VERSION, VB_PLUGIN_ABI_MAJOR,
 			VB_PLUGIN_ABI_MINOR);
 		return 0;
+	}
+	if (check_path != NULL) {
+		if (config_path != NULL) {
+			/* TRANSLATORS: the option names are not translated */
+			g_printerr(_("%s: give the file to check to --check-config, without "
+				     "--config\n"),
+				   g_get_prgname());
+			return 2;
+		}
+		/* a person reads what this prints, as from vestibulectl: all the locale */
+		vb_i18n_setup_process(VB_I18N_PROCESS_TOOL);
+		return vb_check_config(check_path, secrets_path, (const gchar *const *)plugin_dirs);
 	}
 
 	vb_log_setup(verbose);

@@ -21,6 +21,7 @@
 #include "vb-keypad.h"
 #include "vb-loyalty-partner.h"
 #include "vb-metrics.h"
+#include "vb-money.h"
 #include "vb-payment-processor.h"
 #include "vb-plugin.h"
 #include "vb-privacy.h"
