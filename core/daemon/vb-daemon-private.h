@@ -38,5 +38,8 @@ VbConfig *
 vb_daemon_get_config(VbDaemon *self);
 VbPluginLoader *
 vb_daemon_get_loader(VbDaemon *self);
+/* the visit's steps, for the tests that drive them one at a time; NULL before start */
+struct _VbVisitManager *
+vb_daemon_get_visit_manager(VbDaemon *self);
 
 G_END_DECLS

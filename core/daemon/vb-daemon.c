@@ -548,6 +548,12 @@ vb_daemon_get_loader(VbDaemon *self)
 	return self->loader;
 }
 
+VbVisitManager *
+vb_daemon_get_visit_manager(VbDaemon *self)
+{
+	return self->visits;
+}
+
 static const gchar *vb_door_role_keys[] = {"reader", "lock", "keypad", "display"};
 
 static GVariant *
