@@ -24,9 +24,8 @@ typedef enum {
 #define VB_CARD_TOKEN_SIZE 65
 
 /* what the context asks of its host, the daemon, which keeps the configuration
- * and the secrets: the SDK never holds either. Every function may be called
- * from any thread but flush_audit, and each returns what the old
- * vb_context_set_config() gave: NULL settings fall back to the defaults */
+ * and the secrets: the SDK holds neither. get_secret, get_store_key and
+ * tokenize may be called from any thread; a NULL setting means the default */
 typedef struct {
 	/* a value of [vestibule], or NULL */
 	const gchar *(*get_setting)(gpointer user_data, const gchar *key);
