@@ -11,6 +11,7 @@
 #include "vb-bus-private.h"
 #include "vb-context-private.h"
 #include "vb-events.h"
+#include "vb-host-private.h"
 #include "vb-store-private.h"
 
 static void
@@ -22,13 +23,15 @@ test_context_audit_inside_transaction(void)
 	g_autoptr(VbStore) store = vb_store_new();
 	g_autoptr(VbBus) bus = vb_bus_new(NULL);
 	g_autoptr(VbContext) context = NULL;
+	g_autoptr(VbHost) host = NULL;
 	g_autoptr(GPtrArray) rows = NULL;
 	g_autoptr(GError) error = NULL;
 	gint64 deadline;
 
 	g_assert_true(vb_store_open(store, path, &error));
 	context = vb_context_new(bus, store, NULL, NULL);
-	vb_context_start_audit(context);
+	host = vb_host_new(context);
+	vb_host_start_audit(host);
 
 	/* more events than the audit buffer holds, all emitted inside a visit's
 	 * transaction: none may be lost */
@@ -49,6 +52,7 @@ test_context_audit_inside_transaction(void)
 		g_main_context_iteration(NULL, TRUE);
 	}
 	g_assert_cmpuint(rows->len, ==, 600);
+	g_clear_object(&host);
 	g_clear_object(&context);
 	vb_store_close(store);
 	g_assert_cmpint(system(cmd), ==, 0);

@@ -9,6 +9,7 @@
 #include <glib/gstdio.h>
 #include <string.h>
 
+#include "vb-host-private.h"
 #include "vb-test-files.h"
 #include "vb-bus-private.h"
 #include "vb-context-private.h"
@@ -314,6 +315,7 @@ typedef struct {
 	VbStore *store;
 	VbConfig *config;
 	VbContext *context;
+	VbHost *host;
 	VbCustomers *customers;
 	gint64 now;
 } Fixture;
@@ -355,7 +357,8 @@ fixture_setup(Fixture *fx, gconstpointer data)
 	g_assert_no_error(error);
 	fx->bus = vb_bus_new(NULL);
 	fx->context = vb_context_new(fx->bus, fx->store, NULL, NULL);
-	g_assert_true(vb_context_set_config(fx->context, fx->config, &error));
+	fx->host = vb_host_new(fx->context);
+	g_assert_true(vb_host_set_config(fx->host, fx->config, &error));
 	g_assert_no_error(error);
 	fx->customers = vb_customers_new(fx->context);
 	fx->now = TEST_EPOCH;
@@ -366,6 +369,7 @@ static void
 fixture_teardown(Fixture *fx, gconstpointer data)
 {
 	g_clear_object(&fx->customers);
+	g_clear_object(&fx->host);
 	g_clear_object(&fx->context);
 	vb_store_close(fx->store);
 	g_clear_object(&fx->store);

@@ -12,6 +12,7 @@
 #include "vb-bus-private.h"
 #include "vb-context-private.h"
 #include "vb-events.h"
+#include "vb-host-private.h"
 #include "vb-http-server-private.h"
 #include "vb-money.h"
 #include "vb-orders-private.h"
@@ -493,6 +494,7 @@ typedef struct {
 	VbBus *bus;
 	VbHttpServer *http;
 	VbContext *context;
+	VbHost *host;
 	VbPluginLoader *loader;
 	VbCustomers *customers;
 	VbOutbox *outbox;
@@ -639,7 +641,8 @@ fixture_setup(Fixture *fx, gconstpointer data)
 	g_assert_no_error(error);
 	fx->port = vb_http_server_get_public_port(fx->http);
 	fx->context = vb_context_new(fx->bus, fx->store, fx->http, fx->metrics);
-	g_assert_true(vb_context_set_config(fx->context, fx->config, &error));
+	fx->host = vb_host_new(fx->context);
+	g_assert_true(vb_host_set_config(fx->host, fx->config, &error));
 	g_assert_no_error(error);
 	fx->loader = vb_plugin_loader_new(fx->context, NULL);
 	fx->customers = vb_customers_new(fx->context);
@@ -693,6 +696,7 @@ fixture_teardown(Fixture *fx, gconstpointer data)
 	g_clear_object(&fx->outbox);
 	g_clear_object(&fx->customers);
 	g_clear_object(&fx->loader);
+	g_clear_object(&fx->host);
 	g_clear_object(&fx->context);
 	g_clear_object(&fx->http);
 	g_clear_object(&fx->bus);

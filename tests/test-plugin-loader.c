@@ -14,6 +14,7 @@
 #include "vb-bus-private.h"
 #include "vb-context-private.h"
 #include "vb-error.h"
+#include "vb-host-private.h"
 #include "vb-plugin-loader-private.h"
 #include "vb-plugin-private.h"
 
@@ -21,6 +22,7 @@ typedef struct {
 	gchar *tmpdir;
 	VbBus *bus;
 	VbContext *context;
+	VbHost *host;
 	VbConfig *config;
 	VbPluginLoader *loader;
 	GHashTable *unloadable;
@@ -34,6 +36,7 @@ loader_setup(LoaderFixture *fx, gconstpointer data)
 	fx->tmpdir = g_dir_make_tmp("vb-loader-XXXXXX", NULL);
 	fx->bus = vb_bus_new(NULL);
 	fx->context = vb_context_new(fx->bus, NULL, NULL, NULL);
+	fx->host = vb_host_new(fx->context);
 	fx->loader = vb_plugin_loader_new(fx->context, dirs);
 	fx->unloadable = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
 	fx->warnings = g_ptr_array_new_with_free_func(g_free);
@@ -46,6 +49,7 @@ loader_teardown(LoaderFixture *fx, gconstpointer data)
 	vb_plugin_loader_stop(fx->loader);
 	g_object_unref(fx->loader);
 	g_clear_object(&fx->config);
+	g_clear_object(&fx->host);
 	g_object_unref(fx->context);
 	g_object_unref(fx->bus);
 	g_hash_table_unref(fx->unloadable);
@@ -77,7 +81,7 @@ start_config(LoaderFixture *fx, const gchar *text)
 	GError *error = NULL;
 
 	fx->config = load_config(fx, "vestibule.conf", text);
-	g_assert_true(vb_context_set_config(fx->context, fx->config, NULL));
+	g_assert_true(vb_host_set_config(fx->host, fx->config, NULL));
 	resolved =
 	    vb_plugin_loader_resolve(fx->loader, fx->config, fx->unloadable, fx->warnings, &error);
 	if (resolved == NULL)

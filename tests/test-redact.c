@@ -10,6 +10,7 @@
 
 #include "vb-events.h"
 #include "vb-i18n.h"
+#include "vb-privacy-private.h"
 #include "vb-prompts-private.h"
 #include "vb-redact-private.h"
 

@@ -15,6 +15,7 @@
 
 #include "vb-bus-private.h"
 #include "vb-context-private.h"
+#include "vb-host-private.h"
 #include "vb-http-server-private.h"
 #include "vb-plugin-loader-private.h"
 #include "vb-plugin-private.h"
@@ -922,6 +923,7 @@ typedef struct {
 	VbMetrics *metrics;
 	VbHttpServer *http;
 	VbContext *context;
+	VbHost *host;
 	VbConfig *config;
 	VbPluginLoader *loader;
 	gulong event_handler;
@@ -1008,12 +1010,13 @@ sim_stack_start(SimFixture *fx, const gchar *config_text)
 	g_assert_true(vb_http_server_listen_control(stack->http, fx->socket_path, 0600, &error));
 	g_assert_no_error(error);
 	stack->context = vb_context_new(stack->bus, stack->store, stack->http, stack->metrics);
+	stack->host = vb_host_new(stack->context);
 	stack->config = vb_config_new();
 	g_assert_true(vb_config_load(stack->config, conf, &error));
 	g_assert_no_error(error);
 	g_assert_true(vb_config_validate(stack->config, warnings, &error));
 	g_assert_no_error(error);
-	g_assert_true(vb_context_set_config(stack->context, stack->config, &error));
+	g_assert_true(vb_host_set_config(stack->host, stack->config, &error));
 	g_assert_no_error(error);
 
 	stack->loader = vb_plugin_loader_new(stack->context, dirs);
@@ -1042,6 +1045,7 @@ sim_stack_stop(SimFixture *fx)
 	g_clear_object(&stack->loader);
 	g_clear_signal_handler(&stack->event_handler, stack->bus);
 	vb_http_server_disconnect(stack->http);
+	g_clear_object(&stack->host);
 	g_clear_object(&stack->context);
 	g_clear_object(&stack->config);
 	g_clear_object(&stack->http);

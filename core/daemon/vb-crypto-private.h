@@ -13,9 +13,18 @@ G_BEGIN_DECLS
 /* sodium_init(), once; FALSE if the library cannot work on this machine */
 gboolean
 vb_crypto_init(GError **error);
+/* the length of a hex HMAC-SHA256, and its NUL */
+#define VB_CRYPTO_HMAC_HEX_SIZE 65
 /* lower-case hex HMAC-SHA256 of @prefix followed by @data, keyed with a 32-byte @key */
 gchar *
 vb_crypto_hmac_hex(GBytes *key, const gchar *prefix, const guint8 *data, gsize len);
+/* the same, into @hex: for the tap's path, which allocates nothing for it */
+void
+vb_crypto_hmac_hex_into(GBytes *key,
+			const gchar *prefix,
+			const guint8 *data,
+			gsize len,
+			gchar hex[VB_CRYPTO_HMAC_HEX_SIZE]);
 /* a GBytes whose memory is wiped when the last reference goes */
 GBytes *
 vb_crypto_bytes_new_secure(gconstpointer data, gsize len);

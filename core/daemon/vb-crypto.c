@@ -23,21 +23,34 @@ vb_crypto_init(GError **error)
 	return TRUE;
 }
 
-gchar *
-vb_crypto_hmac_hex(GBytes *key, const gchar *prefix, const guint8 *data, gsize len)
+void
+vb_crypto_hmac_hex_into(GBytes *key,
+			const gchar *prefix,
+			const guint8 *data,
+			gsize len,
+			gchar hex[VB_CRYPTO_HMAC_HEX_SIZE])
 {
 	crypto_auth_hmacsha256_state state;
 	guint8 mac[crypto_auth_hmacsha256_BYTES];
-	gchar hex[crypto_auth_hmacsha256_BYTES * 2 + 1];
 	gsize key_len = 0;
 	const guint8 *key_data = g_bytes_get_data(key, &key_len);
 
+	G_STATIC_ASSERT(VB_CRYPTO_HMAC_HEX_SIZE == crypto_auth_hmacsha256_BYTES * 2 + 1);
 	crypto_auth_hmacsha256_init(&state, key_data, key_len);
 	crypto_auth_hmacsha256_update(&state, (const guint8 *)prefix, strlen(prefix));
 	crypto_auth_hmacsha256_update(&state, data, len);
 	crypto_auth_hmacsha256_final(&state, mac);
-	sodium_bin2hex(hex, sizeof(hex), mac, sizeof(mac));
+	sodium_bin2hex(hex, VB_CRYPTO_HMAC_HEX_SIZE, mac, sizeof(mac));
 	sodium_memzero(&state, sizeof(state));
+	sodium_memzero(mac, sizeof(mac));
+}
+
+gchar *
+vb_crypto_hmac_hex(GBytes *key, const gchar *prefix, const guint8 *data, gsize len)
+{
+	gchar hex[VB_CRYPTO_HMAC_HEX_SIZE];
+
+	vb_crypto_hmac_hex_into(key, prefix, data, len, hex);
 	return g_strdup(hex);
 }
 

@@ -19,6 +19,7 @@
 #include "vb-error.h"
 #include "vb-events.h"
 #include "vb-customers-private.h"
+#include "vb-host-private.h"
 #include "vb-http-server-private.h"
 #include "vb-orders-private.h"
 #include "vb-outbox-private.h"
@@ -39,6 +40,7 @@ struct _VbDaemon {
 	VbMetrics *metrics;
 	VbHttpServer *http;
 	VbContext *context;
+	VbHost *host;
 	VbPluginLoader *loader;
 	VbCustomers *customers;
 	VbOutbox *outbox;
@@ -275,9 +277,10 @@ vb_daemon_start(VbDaemon *self, GError **error)
 	    self->http, (gsize)vb_config_get_int(self->config, "http", "max-body-bytes"),
 	    (gsize)vb_config_get_int(self->config, "http", "max-header-bytes"));
 	self->context = vb_context_new(self->bus, self->store, self->http, self->metrics);
-	if (!vb_context_set_config(self->context, self->config, error))
+	self->host = vb_host_new(self->context);
+	if (!vb_host_set_config(self->host, self->config, error))
 		return FALSE;
-	vb_context_start_audit(self->context);
+	vb_host_start_audit(self->host);
 
 	if (!vb_http_server_listen_control(
 		self->http, vb_config_get_string(self->config, "http", "control-socket"), 0660,
@@ -408,11 +411,11 @@ vb_daemon_reload_internal(VbDaemon *self, GError **error)
 	if (resolved == NULL)
 		return FALSE;
 	old = g_object_ref(self->config);
-	if (!vb_context_set_config(self->context, config, error))
+	if (!vb_host_set_config(self->host, config, error))
 		return FALSE;
 	if (!vb_plugin_loader_apply(self->loader, config, resolved, unloadable, error)) {
 		/* the instances kept their settings; the context goes back too */
-		vb_context_set_config(self->context, old, NULL);
+		vb_host_set_config(self->host, old, NULL);
 		return FALSE;
 	}
 	vb_daemon_log_warnings(warnings);
@@ -488,8 +491,8 @@ vb_daemon_stop(VbDaemon *self)
 		vb_bus_flush(self->bus);
 		g_signal_handlers_disconnect_by_data(self->bus, self);
 	}
-	if (self->context != NULL)
-		vb_context_flush_audit(self->context);
+	if (self->host != NULL)
+		vb_host_flush_audit(self->host);
 	if (self->store != NULL)
 		vb_store_checkpoint(self->store, NULL);
 	g_message("stopped");
@@ -687,6 +690,7 @@ vb_daemon_dispose(GObject *object)
 	g_clear_object(&self->outbox);
 	g_clear_object(&self->customers);
 	g_clear_object(&self->loader);
+	g_clear_object(&self->host);
 	g_clear_object(&self->context);
 	g_clear_object(&self->http);
 	g_clear_object(&self->metrics);

@@ -13,8 +13,6 @@
 
 G_BEGIN_DECLS
 
-gboolean
-vb_luhn_valid(const gchar *digits, gsize len);
 /* the event as operators see it, in the audit log and `vestibulectl events`:
  * phone numbers masked, message bodies reduced to their length, keypad digits
  * reduced to "digit" */

@@ -15,7 +15,6 @@
 #include "vb-privacy.h"
 #include "vb-sms-provider.h"
 #include "vb-sms-router-private.h"
-#include "vb-sms-text-private.h"
 #include "vb-store-private.h"
 
 /* a provider that answered VB_ERROR_UNREACHABLE is passed over this long */
@@ -105,7 +104,10 @@ vb_sms_int64_new(gint64 value)
 static gboolean
 vb_sms_text_fits(const gchar *text, guint max_segments)
 {
-	return vb_sms_text_count(text) <= max_segments;
+	guint segments = 1;
+
+	vb_sms_text_get_encoding(text, &segments, NULL);
+	return segments <= max_segments;
 }
 
 /* @value cut after its first @n_words words, with an ellipsis */

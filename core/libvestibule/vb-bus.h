@@ -10,6 +10,14 @@
 
 G_BEGIN_DECLS
 
+/**
+ * VbBus:
+ *
+ * The signal bus: plugins and the core emit events on it and listen to them
+ * through #VbBus::event. Plugins get it from vb_context_get_bus().
+ *
+ * Since: 0.1
+ */
 #define VB_TYPE_BUS (vb_bus_get_type())
 G_DECLARE_FINAL_TYPE(VbBus, vb_bus, VB, BUS, GObject)
 

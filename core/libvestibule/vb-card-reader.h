@@ -10,6 +10,14 @@
 
 G_BEGIN_DECLS
 
+/**
+ * VbCardReader:
+ *
+ * The role of a plugin that reads payment cards or tags at a door; see
+ * #VbCardReaderInterface.
+ *
+ * Since: 0.1
+ */
 #define VB_TYPE_CARD_READER (vb_card_reader_get_type())
 G_DECLARE_INTERFACE(VbCardReader, vb_card_reader, VB, CARD_READER, VbPlugin)
 

@@ -7,7 +7,6 @@
 #pragma once
 
 #include "vb-card-reader.h"
-#include "vb-config-private.h"
 #include "vb-context.h"
 
 G_BEGIN_DECLS
@@ -21,28 +20,53 @@ typedef enum {
 	VB_STORE_KEY_LAST
 } VbStoreKey;
 
+/* a card token: a lower-case hex HMAC-SHA256, and its NUL */
+#define VB_CARD_TOKEN_SIZE 65
+
+/* what the context asks of its host, the daemon, which keeps the configuration
+ * and the secrets: the SDK holds neither. get_secret, get_store_key and
+ * tokenize may be called from any thread; a NULL setting means the default */
+typedef struct {
+	/* a value of [vestibule], or NULL */
+	const gchar *(*get_setting)(gpointer user_data, const gchar *key);
+	/* a plugin's secret; VB_ERROR_NOT_FOUND naming the secrets file */
+	GBytes *(*get_secret)(gpointer user_data,
+			      const gchar *group,
+			      const gchar *key,
+			      GError **error);
+	/* one of the store's keys; VB_ERROR_INVALID_CONFIG naming what is missing */
+	GBytes *(*get_store_key)(gpointer user_data, VbStoreKey key, GError **error);
+	/* writes the keyed digest of @prefix and @data into @token, so that the
+	 * card-token key never leaves the host and a tap allocates nothing here */
+	gboolean (*tokenize)(gpointer user_data,
+			     const gchar *prefix,
+			     const guint8 *data,
+			     gsize len,
+			     gchar token[VB_CARD_TOKEN_SIZE],
+			     GError **error);
+	/* writes what the audit log has buffered */
+	void (*flush_audit)(gpointer user_data);
+} VbContextHost;
+
 VbContext *
 vb_context_new(VbBus *bus, VbStore *store, VbHttpServer *http, VbMetrics *metrics);
-/* swaps in a validated config; reads the keys the core needs from its secrets */
-gboolean
-vb_context_set_config(VbContext *self, VbConfig *config, GError **error);
-VbConfig *
-vb_context_get_config(VbContext *self);
-/* a reference to one of the store's keys; VB_ERROR_INVALID_CONFIG naming the
- * missing key of the secrets file. Safe from any thread */
+/* @host and @user_data stay the host's, which unsets them before it goes;
+ * %NULL leaves the context with the defaults and no secrets */
+void
+vb_context_set_host(VbContext *self, const VbContextHost *host, gpointer user_data);
+/* a reference to one of the store's keys, from the host. Safe from any thread */
 GBytes *
 vb_context_get_store_key(VbContext *self, VbStoreKey key, GError **error);
-GBytes *
+/* writes what the host's audit log has buffered */
+void
+vb_context_flush_audit(VbContext *self);
+
+/* within libvestibule: for vb_plugin_get_secret() and vb_card_reader_present() */
+G_GNUC_INTERNAL GBytes *
 vb_context_get_secret(VbContext *self, const gchar *group, const gchar *key, GError **error);
 /* tokenizes @read into a card-presented payload; @read is wiped whatever happens.
  * Safe from any thread */
-GVariant *
+G_GNUC_INTERNAL GVariant *
 vb_context_tokenize_card(VbContext *self, VbCardRead *read, GError **error);
-/* starts appending every bus event to the audit log */
-void
-vb_context_start_audit(VbContext *self);
-/* writes what the audit log has buffered */
-void
-vb_context_flush_audit(VbContext *self);
 
 G_END_DECLS

@@ -14,6 +14,15 @@
 
 G_BEGIN_DECLS
 
+/**
+ * VbContext:
+ *
+ * What the core shares with plugins: the bus, the store, the HTTP server,
+ * metrics, operator alerts and translations. A plugin gets it from
+ * vb_plugin_get_context().
+ *
+ * Since: 0.1
+ */
 #define VB_TYPE_CONTEXT (vb_context_get_type())
 G_DECLARE_FINAL_TYPE(VbContext, vb_context, VB, CONTEXT, GObject)
 

@@ -10,6 +10,14 @@
 
 G_BEGIN_DECLS
 
+/**
+ * VbDisplay:
+ *
+ * The role of a plugin that shows the shopper prompts at a door; see
+ * #VbDisplayInterface.
+ *
+ * Since: 0.1
+ */
 #define VB_TYPE_DISPLAY (vb_display_get_type())
 G_DECLARE_INTERFACE(VbDisplay, vb_display, VB, DISPLAY, VbPlugin)
 

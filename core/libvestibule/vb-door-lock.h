@@ -10,6 +10,14 @@
 
 G_BEGIN_DECLS
 
+/**
+ * VbDoorLock:
+ *
+ * The role of a plugin that drives a door's lock and senses the door; see
+ * #VbDoorLockInterface.
+ *
+ * Since: 0.1
+ */
 #define VB_TYPE_DOOR_LOCK (vb_door_lock_get_type())
 G_DECLARE_INTERFACE(VbDoorLock, vb_door_lock, VB, DOOR_LOCK, VbPlugin)
 

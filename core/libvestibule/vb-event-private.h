@@ -10,7 +10,7 @@
 
 G_BEGIN_DECLS
 
-void
+G_GNUC_INTERNAL void
 vb_event_set_sequence(VbEvent *self, guint64 sequence);
 
 G_END_DECLS

@@ -39,7 +39,7 @@ vb_http_server_create_token(VbHttpServer *self,
 			    const gchar *scope,
 			    GError **error);
 /* lower-case hex SHA-256 of @token */
-gchar *
+G_GNUC_INTERNAL gchar *
 vb_http_token_hash(const gchar *token);
 
 G_END_DECLS

@@ -10,6 +10,14 @@
 
 G_BEGIN_DECLS
 
+/**
+ * VbKeypad:
+ *
+ * The role of a plugin that reads the keys a shopper presses at a door; see
+ * #VbKeypadInterface.
+ *
+ * Since: 0.1
+ */
 #define VB_TYPE_KEYPAD (vb_keypad_get_type())
 G_DECLARE_INTERFACE(VbKeypad, vb_keypad, VB, KEYPAD, VbPlugin)
 

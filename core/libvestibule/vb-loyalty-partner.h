@@ -12,6 +12,14 @@
 
 G_BEGIN_DECLS
 
+/**
+ * VbLoyaltyPartner:
+ *
+ * The role of a plugin that runs a loyalty partner's card-linked offers; see
+ * #VbLoyaltyPartnerInterface.
+ *
+ * Since: 0.1
+ */
 #define VB_TYPE_LOYALTY_PARTNER (vb_loyalty_partner_get_type())
 G_DECLARE_INTERFACE(VbLoyaltyPartner, vb_loyalty_partner, VB, LOYALTY_PARTNER, VbPlugin)
 

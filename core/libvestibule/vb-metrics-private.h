@@ -12,7 +12,7 @@ G_BEGIN_DECLS
 
 /* the process's own figures (memory, descriptors, CPU time, start time),
  * read from /proc each time /metrics is scraped */
-void
+G_GNUC_INTERNAL void
 vb_metrics_sample_process(VbMetrics *self);
 
 G_END_DECLS

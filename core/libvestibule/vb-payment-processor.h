@@ -12,6 +12,14 @@
 
 G_BEGIN_DECLS
 
+/**
+ * VbPaymentProcessor:
+ *
+ * The role of a plugin that places, adjusts, captures and cancels holds
+ * with a payment processor; see #VbPaymentProcessorInterface.
+ *
+ * Since: 0.1
+ */
 #define VB_TYPE_PAYMENT_PROCESSOR (vb_payment_processor_get_type())
 G_DECLARE_INTERFACE(VbPaymentProcessor, vb_payment_processor, VB, PAYMENT_PROCESSOR, VbPlugin)
 

@@ -19,8 +19,6 @@ void
 vb_plugin_set_settings(VbPlugin *self, GHashTable *values);
 GHashTable *
 vb_plugin_get_settings(VbPlugin *self);
-void
-vb_plugin_set_state(VbPlugin *self, VbPluginState state, const gchar *error_message);
 gboolean
 vb_plugin_startup(VbPlugin *self, GError **error);
 void
@@ -31,8 +29,5 @@ vb_plugin_reload(VbPlugin *self, GHashTable *values, GError **error);
 /* a{sv}: name, plugin, state, error, door, roles (as) and the plugin's own status */
 GVariant *
 vb_plugin_to_variant(VbPlugin *self);
-/* the role interfaces an instance implements, as names ("card-reader", ...) */
-GPtrArray *
-vb_plugin_get_roles(VbPlugin *self);
 
 G_END_DECLS

@@ -421,7 +421,7 @@ vb_plugin_get_settings(VbPlugin *self)
 	return GET_PRIVATE(self)->settings;
 }
 
-void
+static void
 vb_plugin_set_state(VbPlugin *self, VbPluginState state, const gchar *error_message)
 {
 	VbPluginPrivate *priv = GET_PRIVATE(self);
@@ -495,7 +495,7 @@ vb_plugin_reload(VbPlugin *self, GHashTable *values, GError **error)
 	return TRUE;
 }
 
-GPtrArray *
+static GPtrArray *
 vb_plugin_get_roles(VbPlugin *self)
 {
 	GPtrArray *roles = g_ptr_array_new();

@@ -16,6 +16,15 @@ G_BEGIN_DECLS
 
 typedef struct _VbContext VbContext;
 
+/**
+ * VbPlugin:
+ *
+ * The base class of every plugin: a plugin is a final subclass of it,
+ * exported with VB_PLUGIN_DEFINE(), that implements role interfaces; see
+ * #VbPluginClass.
+ *
+ * Since: 0.1
+ */
 #define VB_TYPE_PLUGIN (vb_plugin_get_type())
 G_DECLARE_DERIVABLE_TYPE(VbPlugin, vb_plugin, VB, PLUGIN, GObject)
 

@@ -12,6 +12,14 @@
 
 G_BEGIN_DECLS
 
+/**
+ * VbSmsProvider:
+ *
+ * The role of a plugin that sends and receives SMS; see
+ * #VbSmsProviderInterface.
+ *
+ * Since: 0.1
+ */
 #define VB_TYPE_SMS_PROVIDER (vb_sms_provider_get_type())
 G_DECLARE_INTERFACE(VbSmsProvider, vb_sms_provider, VB, SMS_PROVIDER, VbPlugin)
 

@@ -7,7 +7,6 @@
 #include "config.h"
 
 #include "vb-sms-provider.h"
-#include "vb-sms-text-private.h"
 
 /*
  * GSM 03.38: the default alphabet (one septet each) and the characters of its
@@ -64,7 +63,7 @@ static const gunichar vb_sms_gsm7_basic_non_ascii[] = {
 #define VB_SMS_EURO_SIGN 0x20AC
 
 /* septets @c takes in GSM-7, or 0 when it has none */
-guint
+static guint
 vb_sms_text_gsm7_width(gunichar c)
 {
 	if (c == '\n' || c == '\r')
@@ -122,7 +121,7 @@ vb_sms_text_count_segments(const GArray *widths, guint n_units, guint single, gu
 	return segments;
 }
 
-gboolean
+static gboolean
 vb_sms_text_is_gsm7(const gchar *utf8)
 {
 	const gchar *p = utf8;
@@ -189,13 +188,4 @@ vb_sms_text_get_encoding(const gchar *utf8, guint *n_segments, guint *n_units)
 				   : vb_sms_text_count_segments(widths, units, 70, 67);
 	}
 	return gsm7 ? VB_SMS_ENCODING_GSM7 : VB_SMS_ENCODING_UCS2;
-}
-
-guint
-vb_sms_text_count(const gchar *utf8)
-{
-	guint segments = 1;
-
-	vb_sms_text_get_encoding(utf8, &segments, NULL);
-	return segments;
 }

@@ -12,7 +12,7 @@
 G_BEGIN_DECLS
 
 /* the newest core schema version; each step has one migration function */
-guint
+G_GNUC_INTERNAL guint
 vb_store_schema_version_latest(void);
 
 VbStore *
@@ -23,7 +23,7 @@ vb_store_new(void);
 gboolean
 vb_store_open(VbStore *self, const gchar *path, GError **error);
 /* opens an existing database and migrates it up to @target_version only; for tests */
-gboolean
+G_GNUC_INTERNAL gboolean
 vb_store_open_at_version(VbStore *self, const gchar *path, guint target_version, GError **error);
 void
 vb_store_close(VbStore *self);
@@ -63,14 +63,14 @@ gint64
 vb_store_audit_prune(VbStore *self, gint64 before_real, GError **error);
 
 /* bearer tokens for the public HTTP API, stored as SHA-256 hashes */
-gboolean
+G_GNUC_INTERNAL gboolean
 vb_store_token_add(VbStore *self,
 		   const gchar *name,
 		   const gchar *scope,
 		   const gchar *token_hash_hex,
 		   GError **error);
 /* returns the token's name if @token_hash_hex exists with @scope, else NULL */
-gchar *
+G_GNUC_INTERNAL gchar *
 vb_store_token_lookup(VbStore *self,
 		      const gchar *token_hash_hex,
 		      const gchar *scope,

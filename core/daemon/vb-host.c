@@ -1,0 +1,338 @@
+/*
+ * Copyright 2026 The Vestibule authors
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+
+#include "config.h"
+
+#include "vb-crypto-private.h"
+#include "vb-error.h"
+#include "vb-host-private.h"
+#include "vb-redact-private.h"
+#include "vb-store-private.h"
+
+/* events are written to the audit log in batches, by commits that do not wait
+ * for the disk: an fsync per tap would put the SD card's latency on the
+ * tap-to-unlock path. A crash of the daemon loses at most the last
+ * AUDIT_FLUSH_MS of audit rows; a power cut also those written since the last
+ * synced commit, which money and visit state always are */
+#define AUDIT_FLUSH_MS 200
+/* a batch this long is written as soon as the loop has nothing else to do,
+ * which keeps it out of a tap's way (the processor's answer, the unlock); one
+ * four times as long is written at the next turn of the loop, whatever else
+ * waits, so that a flood of events cannot grow the buffer without bound */
+#define AUDIT_BATCH 64
+#define AUDIT_MAX_PENDING (4 * AUDIT_BATCH)
+
+G_STATIC_ASSERT(VB_CARD_TOKEN_SIZE == VB_CRYPTO_HMAC_HEX_SIZE);
+
+struct _VbHost {
+	GObject parent_instance;
+	VbContext *context;
+	VbConfig *config;
+	GMutex key_mutex;
+	GBytes *keys[VB_STORE_KEY_LAST]; /* guarded by key_mutex: readers tokenize in threads */
+	gulong audit_handler;
+	GPtrArray *audit_pending; /* of VbEvent */
+	GSource *audit_source;
+	gboolean audit_source_is_idle; /* not the time-out: a batch is full */
+};
+
+G_DEFINE_FINAL_TYPE(VbHost, vb_host, G_TYPE_OBJECT)
+
+static const gchar *vb_store_key_names[VB_STORE_KEY_LAST] = {
+    [VB_STORE_KEY_CARD_TOKEN] = "card-token-key",
+    [VB_STORE_KEY_PHONE] = "phone-key",
+    [VB_STORE_KEY_PHONE_INDEX] = "phone-index-key",
+    [VB_STORE_KEY_OTP] = "otp-key",
+};
+
+static const gchar *
+vb_host_secrets_path(VbHost *self)
+{
+	return self->config != NULL ? vb_config_get_secrets_path(self->config) : "(none loaded)";
+}
+
+gboolean
+vb_host_set_config(VbHost *self, VbConfig *config, GError **error)
+{
+	GBytes *keys[VB_STORE_KEY_LAST] = {NULL};
+
+	g_return_val_if_fail(VB_IS_HOST(self), FALSE);
+
+	/* a malformed key is an error; a missing one only disables what needs it */
+	for (guint i = 0; i < VB_STORE_KEY_LAST; i++) {
+		g_autoptr(GError) error_local = NULL;
+		keys[i] = vb_config_get_secret_key32(config, "vestibule", vb_store_key_names[i],
+						     &error_local);
+		if (keys[i] == NULL &&
+		    !g_error_matches(error_local, VB_ERROR, VB_ERROR_NOT_FOUND)) {
+			for (guint j = 0; j < i; j++)
+				g_clear_pointer(&keys[j], g_bytes_unref);
+			g_propagate_error(error, g_steal_pointer(&error_local));
+			return FALSE;
+		}
+	}
+	g_set_object(&self->config, config);
+	g_mutex_lock(&self->key_mutex);
+	for (guint i = 0; i < VB_STORE_KEY_LAST; i++) {
+		g_clear_pointer(&self->keys[i], g_bytes_unref);
+		self->keys[i] = keys[i];
+	}
+	g_mutex_unlock(&self->key_mutex);
+	return TRUE;
+}
+
+static const gchar *
+vb_host_get_setting(gpointer user_data, const gchar *key)
+{
+	VbHost *self = VB_HOST(user_data);
+	if (self->config == NULL)
+		return NULL;
+	return vb_config_get_string(self->config, "vestibule", key);
+}
+
+static GBytes *
+vb_host_get_secret(gpointer user_data, const gchar *group, const gchar *key, GError **error)
+{
+	VbHost *self = VB_HOST(user_data);
+	GBytes *secret = NULL;
+
+	if (self->config != NULL)
+		secret = vb_config_get_secret(self->config, group, key);
+	if (secret == NULL) {
+		g_set_error(error, VB_ERROR, VB_ERROR_NOT_FOUND,
+			    "no secret '%s' in section [%s] of the secrets file %s", key, group,
+			    vb_host_secrets_path(self));
+	}
+	return secret;
+}
+
+static GBytes *
+vb_host_get_store_key(gpointer user_data, VbStoreKey key, GError **error)
+{
+	VbHost *self = VB_HOST(user_data);
+	GBytes *bytes;
+
+	g_mutex_lock(&self->key_mutex);
+	bytes = self->keys[key] != NULL ? g_bytes_ref(self->keys[key]) : NULL;
+	g_mutex_unlock(&self->key_mutex);
+	if (bytes == NULL) {
+		g_set_error(error, VB_ERROR, VB_ERROR_INVALID_CONFIG,
+			    "no %s in [vestibule] of the secrets file %s; see "
+			    "data/config-reference.md for how to make one",
+			    vb_store_key_names[key], vb_host_secrets_path(self));
+	}
+	return bytes;
+}
+
+static gboolean
+vb_host_tokenize(gpointer user_data,
+		 const gchar *prefix,
+		 const guint8 *data,
+		 gsize len,
+		 gchar token[VB_CARD_TOKEN_SIZE],
+		 GError **error)
+{
+	VbHost *self = VB_HOST(user_data);
+	gboolean ok = FALSE;
+
+	g_mutex_lock(&self->key_mutex);
+	if (self->keys[VB_STORE_KEY_CARD_TOKEN] != NULL) {
+		vb_crypto_hmac_hex_into(self->keys[VB_STORE_KEY_CARD_TOKEN], prefix, data, len,
+					token);
+		ok = TRUE;
+	}
+	g_mutex_unlock(&self->key_mutex);
+	if (!ok) {
+		g_set_error(error, VB_ERROR, VB_ERROR_INVALID_CONFIG,
+			    "no card-token-key in [vestibule] of the secrets file %s: cards "
+			    "cannot be identified; see data/config-reference.md",
+			    vb_host_secrets_path(self));
+	}
+	return ok;
+}
+
+static gboolean
+vb_host_audit_timeout_cb(gpointer user_data);
+
+/* replaces the pending flush, if any, with @source (an idle source when
+ * @batch_full, else the time-out) */
+static void
+vb_host_schedule_audit(VbHost *self, GSource *source, gint priority, gboolean batch_full)
+{
+	if (self->audit_source != NULL) {
+		g_source_destroy(self->audit_source);
+		g_source_unref(self->audit_source);
+	}
+	self->audit_source = source;
+	self->audit_source_is_idle = batch_full;
+	g_source_set_priority(source, priority);
+	g_source_set_callback(source, vb_host_audit_timeout_cb, self, NULL);
+	g_source_set_static_name(source, "[vestibule] audit flush");
+	g_source_attach(source, g_main_context_get_thread_default());
+}
+
+void
+vb_host_flush_audit(VbHost *self)
+{
+	VbStore *store = vb_context_get_store(self->context);
+	VbMetrics *metrics = vb_context_get_metrics(self->context);
+	g_autoptr(VbStoreTransaction) tx = NULL;
+	g_autoptr(GError) error = NULL;
+
+	g_return_if_fail(VB_IS_HOST(self));
+
+	if (self->audit_source != NULL) {
+		g_source_destroy(self->audit_source);
+		g_clear_pointer(&self->audit_source, g_source_unref);
+	}
+	if (self->audit_pending->len == 0)
+		return;
+	if (vb_store_in_transaction(store)) {
+		/* called from inside someone's transaction: the loop writes it next */
+		vb_host_schedule_audit(self, g_idle_source_new(), G_PRIORITY_DEFAULT, TRUE);
+		return;
+	}
+	tx = vb_store_transaction_begin_full(store, VB_STORE_TRANSACTION_FLAG_NO_SYNC, &error);
+	for (guint i = 0; tx != NULL && i < self->audit_pending->len; i++) {
+		VbEvent *event = g_ptr_array_index(self->audit_pending, i);
+		g_autoptr(JsonNode) node = vb_redact_event_to_json(event);
+		JsonObject *obj = json_node_get_object(node);
+		g_autofree gchar *payload =
+		    json_to_string(json_object_get_member(obj, "payload"), FALSE);
+		if (!vb_store_audit_append(store, event, payload, &error))
+			break;
+	}
+	if (tx != NULL && error == NULL)
+		vb_store_transaction_commit(tx, &error);
+	if (error != NULL) {
+		vb_metrics_add(metrics, "vb_audit_failures_total", NULL, 1);
+		g_warning("could not write %u events to the audit log: %s",
+			  self->audit_pending->len, error->message);
+	}
+	g_ptr_array_set_size(self->audit_pending, 0);
+}
+
+static void
+vb_host_flush_audit_cb(gpointer user_data)
+{
+	vb_host_flush_audit(VB_HOST(user_data));
+}
+
+static gboolean
+vb_host_audit_timeout_cb(gpointer user_data)
+{
+	VbHost *self = VB_HOST(user_data);
+	g_clear_pointer(&self->audit_source, g_source_unref);
+	vb_host_flush_audit(self);
+	return G_SOURCE_REMOVE;
+}
+
+static void
+vb_host_audit_event_cb(VbBus *bus, VbEvent *event, gpointer user_data)
+{
+	VbHost *self = VB_HOST(user_data);
+	g_autofree gchar *labels = g_strdup_printf("name=\"%s\"", vb_event_get_name(event));
+
+	vb_metrics_add(vb_context_get_metrics(self->context), "vb_bus_events_total", labels, 1);
+	g_ptr_array_add(self->audit_pending, vb_event_ref(event));
+	/* never written from here: the event may come from inside a caller's
+	 * transaction. Each step up replaces the source of the step below */
+	if (self->audit_pending->len >= AUDIT_MAX_PENDING) {
+		if (self->audit_source != NULL &&
+		    g_source_get_priority(self->audit_source) == G_PRIORITY_DEFAULT)
+			return;
+		vb_host_schedule_audit(self, g_idle_source_new(), G_PRIORITY_DEFAULT, TRUE);
+	} else if (self->audit_pending->len >= AUDIT_BATCH) {
+		if (self->audit_source != NULL && self->audit_source_is_idle)
+			return;
+		vb_host_schedule_audit(self, g_idle_source_new(), G_PRIORITY_LOW, TRUE);
+	} else if (self->audit_source == NULL) {
+		vb_host_schedule_audit(self, g_timeout_source_new(AUDIT_FLUSH_MS), G_PRIORITY_LOW,
+				       FALSE);
+	}
+}
+
+void
+vb_host_start_audit(VbHost *self)
+{
+	g_return_if_fail(VB_IS_HOST(self));
+	if (self->audit_handler != 0)
+		return;
+	self->audit_handler = g_signal_connect(vb_context_get_bus(self->context), "event",
+					       G_CALLBACK(vb_host_audit_event_cb), self);
+}
+
+static const VbContextHost vb_host_funcs = {
+    .get_setting = vb_host_get_setting,
+    .get_secret = vb_host_get_secret,
+    .get_store_key = vb_host_get_store_key,
+    .tokenize = vb_host_tokenize,
+    .flush_audit = vb_host_flush_audit_cb,
+};
+
+static void
+vb_host_dispose(GObject *object)
+{
+	VbHost *self = VB_HOST(object);
+
+	if (self->context != NULL) {
+		if (self->audit_handler != 0) {
+			vb_host_flush_audit(self);
+			g_clear_signal_handler(&self->audit_handler,
+					       vb_context_get_bus(self->context));
+		}
+		vb_context_set_host(self->context, NULL, NULL);
+	}
+	if (self->audit_source != NULL) {
+		g_source_destroy(self->audit_source);
+		g_clear_pointer(&self->audit_source, g_source_unref);
+	}
+	g_clear_object(&self->context);
+	g_clear_object(&self->config);
+	G_OBJECT_CLASS(vb_host_parent_class)->dispose(object);
+}
+
+static void
+vb_host_finalize(GObject *object)
+{
+	VbHost *self = VB_HOST(object);
+
+	for (guint i = 0; i < VB_STORE_KEY_LAST; i++)
+		g_clear_pointer(&self->keys[i], g_bytes_unref);
+	g_ptr_array_unref(self->audit_pending);
+	g_mutex_clear(&self->key_mutex);
+	G_OBJECT_CLASS(vb_host_parent_class)->finalize(object);
+}
+
+static void
+vb_host_class_init(VbHostClass *klass)
+{
+	GObjectClass *object_class = G_OBJECT_CLASS(klass);
+	object_class->dispose = vb_host_dispose;
+	object_class->finalize = vb_host_finalize;
+}
+
+static void
+vb_host_init(VbHost *self)
+{
+	g_mutex_init(&self->key_mutex);
+	self->audit_pending = g_ptr_array_new_with_free_func((GDestroyNotify)vb_event_unref);
+}
+
+VbHost *
+vb_host_new(VbContext *context)
+{
+	VbHost *self = g_object_new(VB_TYPE_HOST, NULL);
+	VbMetrics *metrics = vb_context_get_metrics(context);
+
+	self->context = g_object_ref(context);
+	vb_metrics_declare(metrics, "vb_bus_events_total", VB_METRIC_COUNTER,
+			   "Events carried by the bus, by name");
+	vb_metrics_declare(metrics, "vb_audit_failures_total", VB_METRIC_COUNTER,
+			   "Batches of events the audit log could not write");
+	vb_context_set_host(context, &vb_host_funcs, self);
+	return self;
+}
