@@ -8,6 +8,7 @@
 
 #include <stdlib.h>
 
+#include "vb-audit-private.h"
 #include "vb-bus-private.h"
 #include "vb-context-private.h"
 #include "vb-events.h"
@@ -45,7 +46,7 @@ test_context_audit_inside_transaction(void)
 	deadline = g_get_monotonic_time() + 5 * G_USEC_PER_SEC;
 	while (g_get_monotonic_time() < deadline) {
 		g_clear_pointer(&rows, g_ptr_array_unref);
-		rows = vb_store_audit_list(store, 0, 0, &error);
+		rows = vb_audit_list(store, 0, 0, &error);
 		g_assert_no_error(error);
 		if (rows->len == 600)
 			break;

@@ -10,11 +10,13 @@
 #include <sqlite3.h>
 #include <sys/stat.h>
 
+#include "vb-audit-private.h"
 #include "vb-test-files.h"
 #include "vb-error.h"
 #include "vb-events.h"
 #include "vb-store-private.h"
 #include "vb-test-syncs.h"
+#include "vb-visit-manager-private.h"
 
 /* a SHA-256 in hex, as the HTTP server computes it from a bearer token */
 #define HASH_A "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
@@ -168,7 +170,7 @@ fill_audit(VbStore *store, guint n_rows)
 	for (guint i = 0; i < n_rows; i++) {
 		g_autoptr(VbEvent) event =
 		    vb_event_new(VB_EVENT_DOOR_OPENED, "sim-lock", "front", NULL);
-		g_assert_true(vb_store_audit_append(store, event, payload, &error));
+		g_assert_true(vb_audit_append(store, event, payload, &error));
 		g_assert_no_error(error);
 	}
 	g_assert_true(vb_store_transaction_commit(tx, &error));
@@ -283,7 +285,7 @@ test_migrate_keeps_v1_data(Fixture *f, gconstpointer user_data)
 	g_assert_no_error(error);
 	g_assert_true(vb_store_token_add(store, "ops", "admin", HASH_A, &error));
 	g_assert_no_error(error);
-	g_assert_true(vb_store_audit_append(store, event, "{\"door\":\"front\"}", &error));
+	g_assert_true(vb_audit_append(store, event, "{\"door\":\"front\"}", &error));
 	g_assert_no_error(error);
 	g_assert_true(vb_store_ensure_namespace(store, "sim_payment", steps, &error));
 	g_assert_no_error(error);
@@ -298,7 +300,7 @@ test_migrate_keeps_v1_data(Fixture *f, gconstpointer user_data)
 	name = vb_store_token_lookup(store, HASH_A, "admin", &error);
 	g_assert_no_error(error);
 	g_assert_cmpstr(name, ==, "ops");
-	rows = vb_store_audit_list(store, 0, 0, &error);
+	rows = vb_audit_list(store, 0, 0, &error);
 	g_assert_no_error(error);
 	g_assert_cmpuint(rows->len, ==, 1);
 	g_assert_true(g_variant_lookup(g_ptr_array_index(rows, 0), "payload", "&s", &payload));
@@ -1081,7 +1083,7 @@ test_audit_prune(Fixture *f, gconstpointer user_data)
 	for (guint i = 0; i < 5; i++) {
 		g_autoptr(VbEvent) e =
 		    vb_event_new(VB_EVENT_DOOR_OPENED, "sim-lock", "front", NULL);
-		g_assert_true(vb_store_audit_append(store, e, "{}", &error));
+		g_assert_true(vb_audit_append(store, e, "{}", &error));
 		g_assert_no_error(error);
 	}
 	/* the first three were written 100, 50 and 10 days ago */
@@ -1097,15 +1099,15 @@ test_audit_prune(Fixture *f, gconstpointer user_data)
 		}
 	}
 	/* a 30-day retention removes the two oldest, keeps the rest */
-	g_assert_cmpint(vb_store_audit_prune(store, now - 30 * day, &error), ==, 2);
+	g_assert_cmpint(vb_audit_prune(store, now - 30 * day, &error), ==, 2);
 	g_assert_no_error(error);
-	rows = vb_store_audit_list(store, 0, 0, &error);
+	rows = vb_audit_list(store, 0, 0, &error);
 	g_assert_cmpuint(rows->len, ==, 3);
 	g_clear_pointer(&rows, g_ptr_array_unref);
-	g_assert_cmpint(vb_store_audit_prune(store, now - 30 * day, &error), ==, 0);
+	g_assert_cmpint(vb_audit_prune(store, now - 30 * day, &error), ==, 0);
 	/* a cut-off after every row empties the log */
-	g_assert_cmpint(vb_store_audit_prune(store, now + day, &error), ==, 3);
-	rows = vb_store_audit_list(store, 0, 0, &error);
+	g_assert_cmpint(vb_audit_prune(store, now + day, &error), ==, 3);
+	rows = vb_audit_list(store, 0, 0, &error);
 	g_assert_cmpuint(rows->len, ==, 0);
 }
 
@@ -1121,12 +1123,12 @@ test_audit_append_list(Fixture *f, gconstpointer user_data)
 	VbEvent *events[] = {e1, e2, e3};
 	guint64 seq[3] = {0};
 
-	g_assert_true(vb_store_audit_append(store, e1, "{\"last4\":\"4242\"}", &error));
-	g_assert_true(vb_store_audit_append(store, e2, "{}", &error));
-	g_assert_true(vb_store_audit_append(store, e3, NULL, &error));
+	g_assert_true(vb_audit_append(store, e1, "{\"last4\":\"4242\"}", &error));
+	g_assert_true(vb_audit_append(store, e2, "{}", &error));
+	g_assert_true(vb_audit_append(store, e3, NULL, &error));
 	g_assert_no_error(error);
 
-	rows = vb_store_audit_list(store, 0, 0, &error);
+	rows = vb_audit_list(store, 0, 0, &error);
 	g_assert_no_error(error);
 	g_assert_cmpuint(rows->len, ==, 3);
 	for (guint i = 0; i < 3; i++) {
@@ -1155,13 +1157,13 @@ test_audit_append_list(Fixture *f, gconstpointer user_data)
 	g_clear_pointer(&rows, g_ptr_array_unref);
 
 	/* newer than what a reader already has */
-	rows = vb_store_audit_list(store, seq[0], 0, &error);
+	rows = vb_audit_list(store, seq[0], 0, &error);
 	g_assert_no_error(error);
 	g_assert_cmpuint(rows->len, ==, 2);
 	g_clear_pointer(&rows, g_ptr_array_unref);
 
 	/* the newest one only */
-	rows = vb_store_audit_list(store, 0, 1, &error);
+	rows = vb_audit_list(store, 0, 1, &error);
 	g_assert_no_error(error);
 	g_assert_cmpuint(rows->len, ==, 1);
 	{
@@ -1256,7 +1258,7 @@ test_visits_list(Fixture *f, gconstpointer user_data)
 	    store,
 	    "INSERT INTO visits (id, state, created, updated) VALUES ('v2', 'started', 200, 200)");
 
-	visits = vb_store_visit_list(store, 0, &error);
+	visits = vb_visit_list(store, 0, &error);
 	g_assert_no_error(error);
 	g_assert_cmpuint(visits->len, ==, 2);
 	g_assert_true(g_variant_lookup(g_ptr_array_index(visits, 0), "id", "&s", &text));
@@ -1274,7 +1276,7 @@ test_visits_list(Fixture *f, gconstpointer user_data)
 	g_assert_false(g_variant_lookup(g_ptr_array_index(visits, 1), "card_token", "&s", &text));
 	g_clear_pointer(&visits, g_ptr_array_unref);
 
-	visits = vb_store_visit_list(store, 1, &error);
+	visits = vb_visit_list(store, 1, &error);
 	g_assert_no_error(error);
 	g_assert_cmpuint(visits->len, ==, 1);
 }

@@ -6,6 +6,7 @@
 
 #include "config.h"
 
+#include "vb-audit-private.h"
 #include "vb-bus.h"
 #include "vb-context-private.h"
 #include "vb-control-private.h"
@@ -13,6 +14,7 @@
 #include "vb-http-server-private.h"
 #include "vb-redact-private.h"
 #include "vb-store-private.h"
+#include "vb-visit-manager-private.h"
 
 /* the control API behind `vestibulectl`; only on the control socket, whose
  * file mode (0660) decides who may use it */
@@ -138,7 +140,7 @@ vb_control_visits_cb(VbHttpServer *server,
 		return;
 	if (!vb_control_query_uint(query, "limit", 10000, &limit, msg))
 		return;
-	visits = vb_store_visit_list(store, (guint)limit, &error);
+	visits = vb_visit_list(store, (guint)limit, &error);
 	if (visits == NULL) {
 		vb_http_reply_gerror(msg, error);
 		return;
@@ -339,7 +341,7 @@ vb_control_events_cb(VbHttpServer *server,
 
 	/* the backlog comes from the audit log, so write out what it buffered */
 	vb_context_flush_audit(context);
-	rows = vb_store_audit_list(vb_context_get_store(context), after, (guint)limit, &error);
+	rows = vb_audit_list(vb_context_get_store(context), after, (guint)limit, &error);
 	if (rows == NULL) {
 		vb_http_reply_gerror(msg, error);
 		return;

@@ -9,6 +9,7 @@
 #include <glib-unix.h>
 #include <glib/gi18n-lib.h>
 
+#include "vb-audit-private.h"
 #include "vb-bus-private.h"
 #include "vb-card-reader.h"
 #include "vb-context-private.h"
@@ -206,7 +207,7 @@ vb_daemon_prune_cb(gpointer user_data)
 		g_clear_error(&error);
 	}
 	/* what is still buffered is new, so it is kept anyway */
-	n = vb_store_audit_prune(self->store, cutoff, &error);
+	n = vb_audit_prune(self->store, cutoff, &error);
 	if (n < 0)
 		g_warning("%s", error->message);
 	else if (n > 0)

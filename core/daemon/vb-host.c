@@ -6,6 +6,7 @@
 
 #include "config.h"
 
+#include "vb-audit-private.h"
 #include "vb-crypto-private.h"
 #include "vb-error.h"
 #include "vb-host-private.h"
@@ -202,7 +203,7 @@ vb_host_flush_audit(VbHost *self)
 		JsonObject *obj = json_node_get_object(node);
 		g_autofree gchar *payload =
 		    json_to_string(json_object_get_member(obj, "payload"), FALSE);
-		if (!vb_store_audit_append(store, event, payload, &error))
+		if (!vb_audit_append(store, event, payload, &error))
 			break;
 	}
 	if (tx != NULL && error == NULL)

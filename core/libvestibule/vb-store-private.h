@@ -51,17 +51,6 @@ struct sqlite3;
 struct sqlite3 *
 vb_store_get_handle(VbStore *self);
 
-/* the audit log: the caller has already redacted the payload */
-gboolean
-vb_store_audit_append(VbStore *self, VbEvent *event, const gchar *payload_json, GError **error);
-/* rows newest first: array of GVariant a{sv} with seq, name, source, door, mono, real, payload */
-GPtrArray *
-vb_store_audit_list(VbStore *self, guint64 after_seq, guint limit, GError **error);
-
-/* deletes audit rows older than @before_real (µs since the epoch); returns how many */
-gint64
-vb_store_audit_prune(VbStore *self, gint64 before_real, GError **error);
-
 /* bearer tokens for the public HTTP API, stored as SHA-256 hashes */
 G_GNUC_INTERNAL gboolean
 vb_store_token_add(VbStore *self,
@@ -88,12 +77,4 @@ typedef void (*VbStoreCommitFunc)(gpointer data);
 void
 vb_store_after_commit(VbStore *self, VbStoreCommitFunc func, gpointer data, GDestroyNotify destroy);
 
-G_END_DECLS
-
-G_BEGIN_DECLS
-/* visits: the visit logic fills these; listed by `vestibulectl visits`.
- * array of GVariant a{sv}: id (s), door (s), state (s), first6 (s), last4 (s),
- * created (x, unix µs), updated (x) */
-GPtrArray *
-vb_store_visit_list(VbStore *self, guint limit, GError **error);
 G_END_DECLS
