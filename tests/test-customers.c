@@ -360,7 +360,7 @@ fixture_setup(Fixture *fx, gconstpointer data)
 	fx->host = vb_host_new(fx->context);
 	g_assert_true(vb_host_set_config(fx->host, fx->config, &error));
 	g_assert_no_error(error);
-	fx->customers = vb_customers_new(fx->context);
+	fx->customers = vb_customers_new(fx->context, fx->host);
 	fx->now = TEST_EPOCH;
 	vb_customers_set_clock(fx->customers, fixture_clock, fx);
 }
@@ -515,8 +515,7 @@ test_phone_sealed_at_rest(Fixture *fx, gconstpointer data)
 	g_assert_false(store_files_contain_text(fx, TEST_PHONE_KEY));
 	g_assert_false(store_files_contain_text(fx, TEST_PHONE_INDEX_KEY));
 	{
-		g_autoptr(GBytes) key =
-		    vb_context_get_store_key(fx->context, VB_STORE_KEY_PHONE, &error);
+		g_autoptr(GBytes) key = vb_host_get_store_key(fx->host, VB_STORE_KEY_PHONE, &error);
 		gsize len = 0;
 		gconstpointer bytes = g_bytes_get_data(key, &len);
 		g_assert_no_error(error);

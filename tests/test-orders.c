@@ -645,10 +645,11 @@ fixture_setup(Fixture *fx, gconstpointer data)
 	g_assert_true(vb_host_set_config(fx->host, fx->config, &error));
 	g_assert_no_error(error);
 	fx->loader = vb_plugin_loader_new(fx->context, NULL);
-	fx->customers = vb_customers_new(fx->context);
+	fx->customers = vb_customers_new(fx->context, fx->host);
 	fx->outbox = vb_outbox_new(fx->store, fx->metrics);
 	vb_outbox_register(fx->outbox, "sms", test_sms_dispatch, NULL, fx, NULL);
-	fx->visits = vb_visit_manager_new(fx->context, fx->loader, fx->customers, fx->outbox);
+	fx->visits =
+	    vb_visit_manager_new(fx->context, fx->host, fx->loader, fx->customers, fx->outbox);
 	fx->replies = vb_replies_new(fx->context, fx->customers, fx->outbox);
 	vb_replies_set_config(fx->replies, fx->config);
 	vb_replies_start(fx->replies);

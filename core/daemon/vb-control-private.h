@@ -8,6 +8,7 @@
 
 #include "vb-context.h"
 #include "vb-customers-private.h"
+#include "vb-host-private.h"
 #include "vb-http-server.h"
 #include "vb-outbox-private.h"
 #include "vb-plugin-loader-private.h"
@@ -32,8 +33,10 @@ typedef gboolean (*VbControlReloadFunc)(gpointer user_data, GError **error);
 typedef struct {
 	/* the bus, the store and the HTTP server; for both registrations */
 	VbContext *context;
-	/* for vb_control_register() */
+	/* for vb_control_register(): the plugins, and the host whose audit log
+	 * /v1/events reads */
 	VbPluginLoader *loader;
+	VbHost *host;
 	VbControlGetFunc get_status;
 	VbControlGetFunc get_doors;
 	VbControlReloadFunc reload;

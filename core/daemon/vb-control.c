@@ -27,6 +27,7 @@ struct _VbControl {
 	VbHttpServer *http;
 	VbContext *context;
 	VbPluginLoader *loader;
+	VbHost *host;
 	VbControlGetFunc get_status;
 	VbControlGetFunc get_doors;
 	VbControlReloadFunc reload;
@@ -340,7 +341,7 @@ vb_control_events_cb(VbHttpServer *server,
 	follow = query != NULL && g_strcmp0(g_hash_table_lookup(query, "follow"), "1") == 0;
 
 	/* the backlog comes from the audit log, so write out what it buffered */
-	vb_context_flush_audit(context);
+	vb_host_flush_audit(ctl->host);
 	rows = vb_audit_list(vb_context_get_store(context), after, (guint)limit, &error);
 	if (rows == NULL) {
 		vb_http_reply_gerror(msg, error);
@@ -407,6 +408,7 @@ vb_control_register(VbHttpServer *http, const VbControlServices *services)
 	g_return_val_if_fail(services != NULL, NULL);
 	g_return_val_if_fail(VB_IS_CONTEXT(services->context), NULL);
 	g_return_val_if_fail(VB_IS_PLUGIN_LOADER(services->loader), NULL);
+	g_return_val_if_fail(VB_IS_HOST(services->host), NULL);
 	g_return_val_if_fail(services->get_status != NULL, NULL);
 	g_return_val_if_fail(services->get_doors != NULL, NULL);
 	g_return_val_if_fail(services->reload != NULL, NULL);
@@ -415,6 +417,7 @@ vb_control_register(VbHttpServer *http, const VbControlServices *services)
 	ctl->http = g_object_ref(http);
 	ctl->context = g_object_ref(services->context);
 	ctl->loader = g_object_ref(services->loader);
+	ctl->host = g_object_ref(services->host);
 	ctl->get_status = services->get_status;
 	ctl->get_doors = services->get_doors;
 	ctl->reload = services->reload;
@@ -469,6 +472,7 @@ vb_control_unregister(VbControl *self)
 	g_clear_signal_handler(&self->event_handler, vb_context_get_bus(self->context));
 	g_ptr_array_unref(self->followers);
 	g_object_unref(self->loader);
+	g_object_unref(self->host);
 	g_object_unref(self->context);
 	g_object_unref(self->http);
 	g_free(self);

@@ -17,6 +17,7 @@ G_BEGIN_DECLS
 struct _VbCustomers {
 	GObject parent_instance;
 	VbContext *context;
+	VbHost *host; /* the store's keys */
 	VbCustomersClockFunc clock;
 	gpointer clock_data;
 };

@@ -32,7 +32,7 @@ vb_customers_otp_hash(VbCustomers *self, const gchar *index, const gchar *code, 
 	g_autoptr(GBytes) key = NULL;
 	g_autofree gchar *prefix = NULL;
 
-	key = vb_context_get_store_key(self->context, VB_STORE_KEY_OTP, error);
+	key = vb_host_get_store_key(self->host, VB_STORE_KEY_OTP, error);
 	if (key == NULL)
 		return NULL;
 	/* the index binds the hash to the phone: a code for one number is no

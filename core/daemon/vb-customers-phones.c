@@ -46,7 +46,7 @@ vb_customers_phone_index(VbCustomers *self, const gchar *e164, GError **error)
 				      "first"));
 		return NULL;
 	}
-	key = vb_context_get_store_key(self->context, VB_STORE_KEY_PHONE_INDEX, error);
+	key = vb_host_get_store_key(self->host, VB_STORE_KEY_PHONE_INDEX, error);
 	if (key == NULL)
 		return NULL;
 	return vb_crypto_hmac_hex(key, "phone:", (const guint8 *)e164, strlen(e164));
@@ -101,7 +101,7 @@ vb_customers_insert_phone(VbCustomers *self,
 	g_autofree gchar *masked = NULL;
 	g_autoptr(VbStoreStmt) stmt = NULL;
 
-	key = vb_context_get_store_key(self->context, VB_STORE_KEY_PHONE, error);
+	key = vb_host_get_store_key(self->host, VB_STORE_KEY_PHONE, error);
 	if (key == NULL)
 		return 0;
 	sealed = vb_crypto_seal(key, index, (const guint8 *)e164, strlen(e164), error);
@@ -196,7 +196,7 @@ vb_customers_get_phone(VbCustomers *self, gint64 customer_id, GError **error)
 	store = vb_customers_get_store(self, error);
 	if (store == NULL)
 		return NULL;
-	key = vb_context_get_store_key(self->context, VB_STORE_KEY_PHONE, error);
+	key = vb_host_get_store_key(self->host, VB_STORE_KEY_PHONE, error);
 	if (key == NULL) {
 		g_prefix_error(error, _("cannot read a phone number: "));
 		return NULL;

@@ -8,6 +8,7 @@
 
 #include "vb-context.h"
 #include "vb-event.h"
+#include "vb-host-private.h"
 
 G_BEGIN_DECLS
 
@@ -28,7 +29,7 @@ G_DECLARE_FINAL_TYPE(VbCustomers, vb_customers, VB, CUSTOMERS, GObject)
 /* the keys come from the context: [vestibule] phone-key, phone-index-key and
  * otp-key of the secrets file */
 VbCustomers *
-vb_customers_new(VbContext *context);
+vb_customers_new(VbContext *context, VbHost *host);
 
 typedef struct {
 	gchar *token;

@@ -454,6 +454,7 @@ vb_customers_finalize(GObject *object)
 	VbCustomers *self = VB_CUSTOMERS(object);
 
 	g_clear_object(&self->context);
+	g_clear_object(&self->host);
 	G_OBJECT_CLASS(vb_customers_parent_class)->finalize(object);
 }
 
@@ -469,13 +470,15 @@ vb_customers_init(VbCustomers *self)
 }
 
 VbCustomers *
-vb_customers_new(VbContext *context)
+vb_customers_new(VbContext *context, VbHost *host)
 {
 	VbCustomers *self;
 
 	g_return_val_if_fail(VB_IS_CONTEXT(context), NULL);
+	g_return_val_if_fail(VB_IS_HOST(host), NULL);
 
 	self = g_object_new(VB_TYPE_CUSTOMERS, NULL);
 	self->context = g_object_ref(context);
+	self->host = g_object_ref(host);
 	return self;
 }

@@ -149,6 +149,7 @@ vb_daemon_control_services(VbDaemon *self, VbControlServices *services)
 	*services = (VbControlServices){
 	    .context = self->context,
 	    .loader = self->loader,
+	    .host = self->host,
 	    .get_status = vb_daemon_control_status_cb,
 	    .get_doors = vb_daemon_control_doors_cb,
 	    .reload = vb_daemon_control_reload_cb,
@@ -324,10 +325,10 @@ vb_daemon_start(VbDaemon *self, GError **error)
 
 	/* the visit: its services start after the plugins they drive, and the
 	 * outbox last, once every kind it carries has its handler */
-	self->customers = vb_customers_new(self->context);
+	self->customers = vb_customers_new(self->context, self->host);
 	self->outbox = vb_outbox_new(self->store, self->metrics);
-	self->visits =
-	    vb_visit_manager_new(self->context, self->loader, self->customers, self->outbox);
+	self->visits = vb_visit_manager_new(self->context, self->host, self->loader,
+					    self->customers, self->outbox);
 	vb_visit_manager_set_config(self->visits, self->config);
 	self->replies = vb_replies_new(self->context, self->customers, self->outbox);
 	vb_replies_set_config(self->replies, self->config);

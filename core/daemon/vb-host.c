@@ -110,12 +110,13 @@ vb_host_get_secret(gpointer user_data, const gchar *group, const gchar *key, GEr
 	return secret;
 }
 
-static GBytes *
-vb_host_get_store_key(gpointer user_data, VbStoreKey key, GError **error)
+GBytes *
+vb_host_get_store_key(VbHost *self, VbStoreKey key, GError **error)
 {
-	VbHost *self = VB_HOST(user_data);
 	GBytes *bytes;
 
+	g_return_val_if_fail(VB_IS_HOST(self), NULL);
+	g_return_val_if_fail(key < VB_STORE_KEY_LAST, NULL);
 	g_mutex_lock(&self->key_mutex);
 	bytes = self->keys[key] != NULL ? g_bytes_ref(self->keys[key]) : NULL;
 	g_mutex_unlock(&self->key_mutex);
@@ -216,12 +217,6 @@ vb_host_flush_audit(VbHost *self)
 	g_ptr_array_set_size(self->audit_pending, 0);
 }
 
-static void
-vb_host_flush_audit_cb(gpointer user_data)
-{
-	vb_host_flush_audit(VB_HOST(user_data));
-}
-
 static gboolean
 vb_host_audit_timeout_cb(gpointer user_data)
 {
@@ -269,9 +264,7 @@ vb_host_start_audit(VbHost *self)
 static const VbContextHost vb_host_funcs = {
     .get_setting = vb_host_get_setting,
     .get_secret = vb_host_get_secret,
-    .get_store_key = vb_host_get_store_key,
     .tokenize = vb_host_tokenize,
-    .flush_audit = vb_host_flush_audit_cb,
 };
 
 static void

@@ -9,6 +9,7 @@
 #include "vb-config-private.h"
 #include "vb-context.h"
 #include "vb-customers-private.h"
+#include "vb-host-private.h"
 #include "vb-outbox-private.h"
 #include "vb-plugin-loader-private.h"
 
@@ -35,6 +36,7 @@ G_DECLARE_FINAL_TYPE(VbVisitManager, vb_visit_manager, VB, VISIT_MANAGER, GObjec
 
 VbVisitManager *
 vb_visit_manager_new(VbContext *context,
+		     VbHost *host,
 		     VbPluginLoader *loader,
 		     VbCustomers *customers,
 		     VbOutbox *outbox);

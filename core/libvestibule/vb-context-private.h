@@ -11,21 +11,12 @@
 
 G_BEGIN_DECLS
 
-/* the store's own keys, from [vestibule] of the secrets file */
-typedef enum {
-	VB_STORE_KEY_CARD_TOKEN,  /* card-token-key: HMAC of PANs and UIDs */
-	VB_STORE_KEY_PHONE,	  /* phone-key: seals phone numbers */
-	VB_STORE_KEY_PHONE_INDEX, /* phone-index-key: the blind index of phones */
-	VB_STORE_KEY_OTP,	  /* otp-key: hashes of one-time codes */
-	VB_STORE_KEY_LAST
-} VbStoreKey;
-
 /* a card token: a lower-case hex HMAC-SHA256, and its NUL */
 #define VB_CARD_TOKEN_SIZE 65
 
 /* what the context asks of its host, the daemon, which keeps the configuration
- * and the secrets: the SDK holds neither. get_secret, get_store_key and
- * tokenize may be called from any thread; a NULL setting means the default */
+ * and the secrets: the SDK holds neither. get_secret and tokenize may be
+ * called from any thread; a NULL setting means the default */
 typedef struct {
 	/* a value of [vestibule], or NULL */
 	const gchar *(*get_setting)(gpointer user_data, const gchar *key);
@@ -34,8 +25,6 @@ typedef struct {
 			      const gchar *group,
 			      const gchar *key,
 			      GError **error);
-	/* one of the store's keys; VB_ERROR_INVALID_CONFIG naming what is missing */
-	GBytes *(*get_store_key)(gpointer user_data, VbStoreKey key, GError **error);
 	/* writes the keyed digest of @prefix and @data into @token, so that the
 	 * card-token key never leaves the host and a tap allocates nothing here */
 	gboolean (*tokenize)(gpointer user_data,
@@ -44,8 +33,6 @@ typedef struct {
 			     gsize len,
 			     gchar token[VB_CARD_TOKEN_SIZE],
 			     GError **error);
-	/* writes what the audit log has buffered */
-	void (*flush_audit)(gpointer user_data);
 } VbContextHost;
 
 VbContext *
@@ -54,12 +41,6 @@ vb_context_new(VbBus *bus, VbStore *store, VbHttpServer *http, VbMetrics *metric
  * %NULL leaves the context with the defaults and no secrets */
 void
 vb_context_set_host(VbContext *self, const VbContextHost *host, gpointer user_data);
-/* a reference to one of the store's keys, from the host. Safe from any thread */
-GBytes *
-vb_context_get_store_key(VbContext *self, VbStoreKey key, GError **error);
-/* writes what the host's audit log has buffered */
-void
-vb_context_flush_audit(VbContext *self);
 
 /* within libvestibule: for vb_plugin_get_secret() and vb_card_reader_present() */
 G_GNUC_INTERNAL GBytes *

@@ -262,22 +262,6 @@ vb_context_set_host(VbContext *self, const VbContextHost *host, gpointer user_da
 }
 
 GBytes *
-vb_context_get_store_key(VbContext *self, VbStoreKey key, GError **error)
-{
-	GBytes *bytes = NULL;
-
-	g_return_val_if_fail(key < VB_STORE_KEY_LAST, NULL);
-	g_mutex_lock(&self->host_mutex);
-	if (self->host != NULL)
-		bytes = self->host->get_store_key(self->host_data, key, error);
-	else
-		g_set_error_literal(error, VB_ERROR, VB_ERROR_INVALID_CONFIG,
-				    "no secrets file is loaded");
-	g_mutex_unlock(&self->host_mutex);
-	return bytes;
-}
-
-GBytes *
 vb_context_get_secret(VbContext *self, const gchar *group, const gchar *key, GError **error)
 {
 	GBytes *secret = NULL;
@@ -291,14 +275,6 @@ vb_context_get_secret(VbContext *self, const gchar *group, const gchar *key, GEr
 			    group);
 	g_mutex_unlock(&self->host_mutex);
 	return secret;
-}
-
-void
-vb_context_flush_audit(VbContext *self)
-{
-	g_return_if_fail(VB_IS_CONTEXT(self));
-	if (self->host != NULL && self->host->flush_audit != NULL)
-		self->host->flush_audit(self->host_data);
 }
 
 static const gchar *

@@ -655,6 +655,7 @@ vb_visit_manager_dispose(GObject *object)
 	g_clear_object(&self->customers);
 	g_clear_object(&self->outbox);
 	g_clear_object(&self->store);
+	g_clear_object(&self->host);
 	G_OBJECT_CLASS(vb_visit_manager_parent_class)->dispose(object);
 }
 
@@ -691,6 +692,7 @@ vb_visit_manager_init(VbVisitManager *self)
 
 VbVisitManager *
 vb_visit_manager_new(VbContext *context,
+		     VbHost *host,
 		     VbPluginLoader *loader,
 		     VbCustomers *customers,
 		     VbOutbox *outbox)
@@ -699,6 +701,7 @@ vb_visit_manager_new(VbContext *context,
 
 	self->context = context;
 	self->store = g_object_ref(vb_context_get_store(context));
+	self->host = g_object_ref(host);
 	self->loader = loader;
 	self->customers = g_object_ref(customers);
 	self->outbox = g_object_ref(outbox);

@@ -121,7 +121,7 @@ vb_visit_manager_owed_cb(gpointer user_data)
 gchar *
 vb_visit_manager_receipt_token(VbVisitManager *self, const gchar *visit_id)
 {
-	g_autoptr(GBytes) key = vb_context_get_store_key(self->context, VB_STORE_KEY_OTP, NULL);
+	g_autoptr(GBytes) key = vb_host_get_store_key(self->host, VB_STORE_KEY_OTP, NULL);
 	g_autofree gchar *mac = NULL;
 
 	if (key == NULL)

@@ -90,6 +90,7 @@ struct _VbVisitManager {
 	VbContext *context;
 	VbStore *store;
 	VbPluginLoader *loader;
+	VbHost *host; /* the receipt links' key */
 	VbCustomers *customers;
 	VbOutbox *outbox;
 	VbSmsRouter *sms_router;
