@@ -794,8 +794,11 @@ vb_ctl_config_check(VbCtl *ctl, gint argc, gchar **argv)
 			g_ptr_array_add(plugin_dirs, argv[++i]);
 		else if (file == NULL && argv[i][0] != '-')
 			file = argv[i];
-		else
-			file = NULL, argc = -1;
+		else {
+			/* an unknown option or a second file: the usage below */
+			file = NULL;
+			break;
+		}
 	}
 	if (file == NULL) {
 		g_printerr(_("usage: vestibulectl config check FILE [--secrets FILE] "
