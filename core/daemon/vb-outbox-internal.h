@@ -1,0 +1,113 @@
+/*
+ * Copyright 2026 The Vestibule authors
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+
+/* what the vb-outbox*.c files share: the object's and an item's fields, and
+ * the helpers that more than one of them calls. Only they include it */
+
+#pragma once
+
+#include "vb-outbox-private.h"
+#include "vb-outbox-test-private.h"
+
+G_BEGIN_DECLS
+
+#define VB_OUTBOX_METRIC_ITEMS "vb_outbox_items"
+#define VB_OUTBOX_METRIC_DISPATCH "vb_outbox_dispatch_total"
+#define VB_OUTBOX_METRIC_REFUSED "vb_outbox_refused_total"
+
+/* only the first live item of each recipient may go out: a pending item is
+ * a head when no older item of its recipient is still pending or sending.
+ * Both the scan (outbox_pending, in the order of the queue) and this test
+ * (outbox_live) read partial indexes of the live items only, so neither the
+ * cost nor the memory of a tick grows with the history of sent items, and no
+ * query needs a temporary table */
+#define VB_OUTBOX_SQL_HEAD                                                                         \
+	"NOT EXISTS (SELECT 1 FROM outbox AS e WHERE e.state IN ('pending', 'sending') "           \
+	"AND e.recipient = o.recipient AND e.id < o.id)"
+
+typedef struct {
+	VbOutboxDispatchFunc dispatch;
+	VbOutboxCompleteFunc complete;
+	gpointer user_data;
+	GDestroyNotify destroy;
+} VbOutboxHandler;
+
+struct _VbOutboxItem {
+	VbOutbox *outbox; /* unowned; NULL once the outbox stopped: the completion is ignored */
+	GMainContext *context;
+	GCancellable *cancellable;
+	gint64 id;
+	gchar *kind;
+	gchar *recipient;
+	gchar *idempotency_key;
+	gchar *visit_id;
+	JsonObject *payload; /* NULL if the stored text is not a JSON object */
+	guint attempts;	     /* including this one */
+	gint64 created;
+};
+
+struct _VbOutbox {
+	GObject parent_instance;
+	VbStore *store;
+	VbMetrics *metrics;
+	GMainContext *context;
+	GHashTable *handlers;  /* kind -> VbOutboxHandler */
+	GHashTable *in_flight; /* &item->id -> VbOutboxItem, unowned: freed by its completion */
+	GHashTable *ephemeral; /* idempotency key -> secret, wiped when removed */
+	GSource *source;       /* the next look for due items */
+	gboolean source_is_idle;
+	gboolean started;
+	gboolean in_tick;
+	gint64 n_done; /* for the gauge; -1 until counted */
+	guint max_pending;
+	gint64 max_age_s;
+	guint max_attempts;
+	guint base_delay_ms;
+	guint max_delay_ms;
+	VbOutboxClockFunc clock_func;
+	gpointer clock_data;
+	VbOutboxRandomFunc random_func;
+	gpointer random_data;
+};
+
+/* vb-outbox.c */
+G_GNUC_INTERNAL gint64
+vb_outbox_now(VbOutbox *self);
+
+/* vb-outbox-store.c */
+G_GNUC_INTERNAL void
+vb_outbox_item_free(VbOutboxItem *item);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(VbOutboxItem, vb_outbox_item_free)
+
+/* a transaction of our own, or a savepoint inside the caller's */
+typedef struct {
+	VbStore *store;
+	VbStoreTransaction *tx; /* NULL for a savepoint */
+	gboolean open;
+} VbOutboxTx;
+
+G_GNUC_INTERNAL void
+vb_outbox_tx_free(VbOutboxTx *otx);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(VbOutboxTx, vb_outbox_tx_free)
+
+G_GNUC_INTERNAL VbOutboxTx *
+vb_outbox_tx_begin(VbStore *store, GError **error);
+G_GNUC_INTERNAL gboolean
+vb_outbox_tx_commit(VbOutboxTx *otx, GError **error);
+G_GNUC_INTERNAL GPtrArray *
+vb_outbox_claim_due(VbOutbox *self, guint room, GError **error);
+
+/* vb-outbox-scheduler.c */
+G_GNUC_INTERNAL void
+vb_outbox_clear_source(VbOutbox *self);
+
+/* vb-outbox-view.c */
+G_GNUC_INTERNAL void
+vb_outbox_update_gauges(VbOutbox *self);
+
+G_END_DECLS

@@ -1,0 +1,266 @@
+/*
+ * Copyright 2026 The Vestibule authors
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+
+/* outcomes: what a dispatcher's completion does to its item. A retry is
+ * rescheduled with backoff; done and dead are recorded with what follows */
+
+#include "config.h"
+
+#include "vb-error.h"
+#include "vb-outbox-internal.h"
+
+#define VB_OUTBOX_LAST_ERROR_MAX 512 /* characters kept of a last_error */
+
+static const gchar *
+vb_outbox_outcome_to_string(VbOutboxOutcome outcome)
+{
+	if (outcome == VB_OUTBOX_OUTCOME_DONE)
+		return "done";
+	if (outcome == VB_OUTBOX_OUTCOME_RETRY)
+		return "retry";
+	return "failed";
+}
+
+/* what a peer or a handler says may be long or broken UTF-8; keep it readable */
+static gchar *
+vb_outbox_clean_error(const gchar *message)
+{
+	g_autofree gchar *valid = NULL;
+
+	if (message == NULL || message[0] == '\0')
+		return g_strdup("no reason given");
+	valid = g_utf8_make_valid(message, -1);
+	if (g_utf8_strlen(valid, -1) <= VB_OUTBOX_LAST_ERROR_MAX)
+		return g_steal_pointer(&valid);
+	return g_utf8_substring(valid, 0, VB_OUTBOX_LAST_ERROR_MAX);
+}
+
+/* TRUE in the thread that runs the outbox's main context, or when no thread runs it */
+static gboolean
+vb_outbox_item_in_context(VbOutboxItem *item)
+{
+	if (!g_main_context_acquire(item->context))
+		return FALSE;
+	g_main_context_release(item->context);
+	return TRUE;
+}
+
+/* outcomes */
+
+static guint
+vb_outbox_backoff_ms(VbOutbox *self, guint attempts)
+{
+	guint64 cap = self->max_delay_ms;
+	guint32 bound;
+
+	/* full jitter: anywhere between now and the exponential step, so that many
+	 * items failing together do not all come back together */
+	if (attempts > 0 && attempts - 1 < 32)
+		cap = MIN(cap, (guint64)self->base_delay_ms << (attempts - 1));
+	bound = (guint32)MIN(cap, (guint64)G_MAXINT32 - 1);
+	if (self->random_func != NULL)
+		return MIN(self->random_func(bound, self->random_data), bound);
+	return (guint)g_random_int_range(0, (gint32)bound + 1);
+}
+
+/* NULL while the item may be tried again, else why not */
+static gchar *
+vb_outbox_give_up_reason(VbOutbox *self, VbOutboxItem *item, gint64 now, const gchar *last)
+{
+	if (item->attempts >= self->max_attempts)
+		return g_strdup_printf("gave up after %u attempts: %s", item->attempts, last);
+	if (now - item->created > self->max_age_s * G_USEC_PER_SEC)
+		return g_strdup_printf("gave up after %u attempts, older than %" G_GINT64_FORMAT
+				       " s: %s",
+				       item->attempts, self->max_age_s, last);
+	return NULL;
+}
+
+static void
+vb_outbox_reschedule(VbOutbox *self,
+		     VbOutboxItem *item,
+		     gint64 now,
+		     guint retry_after_ms,
+		     const gchar *last_error)
+{
+	g_autoptr(GError) error = NULL;
+	g_autoptr(VbStoreStmt) stmt = NULL;
+	guint delay_ms =
+	    retry_after_ms > 0 ? retry_after_ms : vb_outbox_backoff_ms(self, item->attempts);
+
+	stmt = vb_store_prepare(
+	    self->store,
+	    "UPDATE outbox SET state = 'pending', next_attempt = ?2, updated = ?3, "
+	    "last_error = ?4 WHERE id = ?1 AND state = 'sending'",
+	    &error);
+	if (stmt != NULL) {
+		vb_store_stmt_bind_int64(stmt, 1, item->id);
+		vb_store_stmt_bind_int64(stmt, 2, now + (gint64)delay_ms * 1000);
+		vb_store_stmt_bind_int64(stmt, 3, now);
+		vb_store_stmt_bind_text(stmt, 4, last_error);
+	}
+	if (stmt == NULL || !vb_store_stmt_exec(stmt, &error)) {
+		g_warning("cannot put outbox item %" G_GINT64_FORMAT " back in the queue, it "
+			  "resumes at the next start: %s",
+			  item->id, error->message);
+		return;
+	}
+	g_debug("outbox item %" G_GINT64_FORMAT " (%s) is retried in %u ms: %s", item->id,
+		item->kind, delay_ms, last_error);
+}
+
+/* records done or dead together with what the kind's complete func does */
+static gboolean
+vb_outbox_record_final(VbOutbox *self,
+		       VbOutboxItem *item,
+		       VbOutboxOutcome outcome,
+		       JsonNode *result,
+		       const gchar *last_error,
+		       gint64 now,
+		       GError **error)
+{
+	VbOutboxHandler *handler = g_hash_table_lookup(self->handlers, item->kind);
+	g_autoptr(VbOutboxTx) otx = NULL;
+	g_autoptr(VbStoreStmt) stmt = NULL;
+	g_autofree gchar *result_json = NULL;
+
+	otx = vb_outbox_tx_begin(self->store, error);
+	if (otx == NULL)
+		return FALSE;
+	stmt = vb_store_prepare(self->store,
+				"UPDATE outbox SET state = ?2, result = ?3, "
+				"last_error = COALESCE(?4, last_error), updated = ?5 "
+				"WHERE id = ?1 AND state = 'sending'",
+				error);
+	if (stmt == NULL)
+		return FALSE;
+	if (result != NULL)
+		result_json = json_to_string(result, FALSE);
+	vb_store_stmt_bind_int64(stmt, 1, item->id);
+	vb_store_stmt_bind_text(stmt, 2, outcome == VB_OUTBOX_OUTCOME_DONE ? "done" : "dead");
+	vb_store_stmt_bind_text(stmt, 3, result_json);
+	vb_store_stmt_bind_text(stmt, 4, outcome == VB_OUTBOX_OUTCOME_DONE ? NULL : last_error);
+	vb_store_stmt_bind_int64(stmt, 5, now);
+	if (!vb_store_stmt_exec(stmt, error))
+		return FALSE;
+	if (vb_store_changes(self->store) != 1) {
+		g_set_error(error, VB_ERROR, VB_ERROR_CONFLICT,
+			    "outbox item %" G_GINT64_FORMAT " is no longer being sent", item->id);
+		return FALSE;
+	}
+	g_clear_pointer(&stmt, vb_store_stmt_free);
+
+	if (handler != NULL && handler->complete != NULL &&
+	    !handler->complete(self, item, outcome, result, handler->user_data, error)) {
+		if (error != NULL && *error == NULL)
+			g_set_error_literal(error, VB_ERROR, VB_ERROR_FAILED,
+					    "the handler gave no reason");
+		g_prefix_error(error, "what follows from the %s could not be recorded: ",
+			       outcome == VB_OUTBOX_OUTCOME_DONE ? "delivery" : "failure");
+		return FALSE;
+	}
+	return vb_outbox_tx_commit(otx, error);
+}
+
+static void
+vb_outbox_finished(VbOutbox *self, VbOutboxItem *item, VbOutboxOutcome outcome)
+{
+	/* the secret is of no use any more */
+	g_hash_table_remove(self->ephemeral, item->idempotency_key);
+	if (outcome == VB_OUTBOX_OUTCOME_DONE) {
+		if (self->n_done >= 0)
+			self->n_done++;
+		return;
+	}
+	g_message("outbox item %" G_GINT64_FORMAT " (%s) is a dead letter after %u attempts; "
+		  "`vestibulectl outbox` lists it and can retry it",
+		  item->id, item->kind, item->attempts);
+}
+
+static void
+vb_outbox_settle(VbOutbox *self,
+		 VbOutboxItem *item,
+		 VbOutboxOutcome outcome,
+		 JsonNode *result,
+		 const gchar *error_message,
+		 guint retry_after_ms)
+{
+	g_autoptr(GError) error = NULL;
+	g_autofree gchar *last = vb_outbox_clean_error(error_message);
+	g_autofree gchar *reason = NULL;
+	g_autofree gchar *failure = NULL;
+	gint64 now = vb_outbox_now(self);
+
+	if (outcome == VB_OUTBOX_OUTCOME_RETRY) {
+		reason = vb_outbox_give_up_reason(self, item, now, last);
+		if (reason == NULL) {
+			vb_outbox_reschedule(self, item, now, retry_after_ms, last);
+			return;
+		}
+		outcome = VB_OUTBOX_OUTCOME_FAILED;
+		result = NULL;
+	}
+	if (vb_outbox_record_final(self, item, outcome, result, reason != NULL ? reason : last, now,
+				   &error)) {
+		vb_outbox_finished(self, item, outcome);
+		return;
+	}
+
+	/* nothing of it was kept: try the item again, with the same key */
+	g_warning("cannot record the outcome of outbox item %" G_GINT64_FORMAT ": %s", item->id,
+		  error->message);
+	failure = vb_outbox_clean_error(error->message);
+	if (outcome == VB_OUTBOX_OUTCOME_DONE) {
+		g_clear_pointer(&reason, g_free);
+		reason = vb_outbox_give_up_reason(self, item, now, failure);
+		g_clear_error(&error);
+		if (reason != NULL && vb_outbox_record_final(self, item, VB_OUTBOX_OUTCOME_FAILED,
+							     NULL, reason, now, &error)) {
+			vb_outbox_finished(self, item, VB_OUTBOX_OUTCOME_FAILED);
+			return;
+		}
+		if (error != NULL)
+			g_warning("cannot record outbox item %" G_GINT64_FORMAT " as dead: %s",
+				  item->id, error->message);
+	}
+	vb_outbox_reschedule(self, item, now, 0, failure);
+}
+
+void
+vb_outbox_item_complete(VbOutboxItem *item,
+			VbOutboxOutcome outcome,
+			JsonNode *result,
+			const gchar *error_message,
+			guint retry_after_ms)
+{
+	g_autoptr(VbOutboxItem) owned = NULL;
+	g_autoptr(VbOutbox) self = NULL;
+	g_autofree gchar *labels = NULL;
+
+	g_return_if_fail(item != NULL);
+	g_return_if_fail(outcome <= VB_OUTBOX_OUTCOME_FAILED);
+	g_return_if_fail(vb_outbox_item_in_context(item));
+
+	/* the item is freed on the way out, whatever happens */
+	owned = item;
+
+	/* the outbox stopped under it: it stays 'sending' and resumes at the next start */
+	if (item->outbox == NULL) {
+		g_debug("outbox item %" G_GINT64_FORMAT " finished after the outbox stopped",
+			item->id);
+		return;
+	}
+	self = g_object_ref(item->outbox);
+	g_hash_table_steal(self->in_flight, &item->id);
+	item->outbox = NULL;
+
+	labels = g_strdup_printf("kind=\"%s\",outcome=\"%s\"", item->kind,
+				 vb_outbox_outcome_to_string(outcome));
+	vb_metrics_add(self->metrics, VB_OUTBOX_METRIC_DISPATCH, labels, 1);
+	vb_outbox_settle(self, item, outcome, result, error_message, retry_after_ms);
+	vb_outbox_update_gauges(self);
+	vb_outbox_wake(self);
+}

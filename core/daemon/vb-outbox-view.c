@@ -1,0 +1,252 @@
+/*
+ * Copyright 2026 The Vestibule authors
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+
+/* the operator's view: the gauges, the list and counts that `vestibulectl
+ * outbox` shows, and the retry of a dead letter */
+
+#include "config.h"
+
+#include "vb-error.h"
+#include "vb-outbox-internal.h"
+
+static const gchar *vb_outbox_states[] = {"pending", "sending", "done", "dead"};
+#define VB_OUTBOX_N_STATES G_N_ELEMENTS(vb_outbox_states)
+#define VB_OUTBOX_STATE_DONE 2
+
+static gint
+vb_outbox_state_index(const gchar *state)
+{
+	for (guint i = 0; i < VB_OUTBOX_N_STATES; i++) {
+		if (g_strcmp0(state, vb_outbox_states[i]) == 0)
+			return (gint)i;
+	}
+	return -1;
+}
+
+/* metrics */
+
+static gint64
+vb_outbox_count_state(VbOutbox *self, const gchar *state, GError **error)
+{
+	g_autoptr(VbStoreStmt) stmt =
+	    vb_store_prepare(self->store, "SELECT COUNT(*) FROM outbox WHERE state = ?1", error);
+
+	if (stmt == NULL)
+		return -1;
+	vb_store_stmt_bind_text(stmt, 1, state);
+	if (vb_store_stmt_step(stmt, error) != VB_STORE_STEP_ROW)
+		return -1;
+	return vb_store_stmt_column_int64(stmt, 0);
+}
+
+static void
+vb_outbox_set_gauge(VbOutbox *self, const gchar *state, gint64 value)
+{
+	g_autofree gchar *labels = g_strdup_printf("state=\"%s\"", state);
+	vb_metrics_set(self->metrics, VB_OUTBOX_METRIC_ITEMS, labels, (gdouble)value);
+}
+
+/* done rows pile up, so they are counted once and then followed in memory; the
+ * other states are bounded and read from the index */
+void
+vb_outbox_update_gauges(VbOutbox *self)
+{
+	g_autoptr(GError) error = NULL;
+	g_autoptr(VbStoreStmt) stmt = NULL;
+	gint64 counts[VB_OUTBOX_N_STATES] = {0};
+	VbStoreStep step;
+
+	if (self->n_done < 0)
+		self->n_done = vb_outbox_count_state(self, "done", &error);
+	if (error != NULL) {
+		g_warning("cannot count the outbox: %s", error->message);
+		return;
+	}
+	stmt = vb_store_prepare(self->store,
+				"SELECT state, COUNT(*) FROM outbox "
+				"WHERE state IN ('pending', 'sending', 'dead') GROUP BY state",
+				&error);
+	if (stmt == NULL) {
+		g_warning("cannot count the outbox: %s", error->message);
+		return;
+	}
+	while ((step = vb_store_stmt_step(stmt, &error)) == VB_STORE_STEP_ROW) {
+		gint i = vb_outbox_state_index(vb_store_stmt_column_text(stmt, 0));
+		if (i >= 0)
+			counts[i] = vb_store_stmt_column_int64(stmt, 1);
+	}
+	if (step == VB_STORE_STEP_ERROR) {
+		g_warning("cannot count the outbox: %s", error->message);
+		return;
+	}
+	counts[VB_OUTBOX_STATE_DONE] = self->n_done;
+	for (guint i = 0; i < VB_OUTBOX_N_STATES; i++)
+		vb_outbox_set_gauge(self, vb_outbox_states[i], counts[i]);
+}
+
+static GVariant *
+vb_outbox_row_to_variant(VbStoreStmt *stmt)
+{
+	GVariantBuilder builder;
+	const gchar *texts[] = {"kind", "recipient", "state"};
+
+	/* columns: id, kind, recipient, state, attempts, created, next_attempt,
+	 * last_error, visit_id; missing texts are empty strings */
+	g_variant_builder_init(&builder, G_VARIANT_TYPE_VARDICT);
+	g_variant_builder_add(&builder, "{sv}", "id",
+			      g_variant_new_int64(vb_store_stmt_column_int64(stmt, 0)));
+	for (guint i = 0; i < G_N_ELEMENTS(texts); i++) {
+		const gchar *text = vb_store_stmt_column_text(stmt, i + 1);
+		g_variant_builder_add(&builder, "{sv}", texts[i],
+				      g_variant_new_string(text != NULL ? text : ""));
+	}
+	g_variant_builder_add(&builder, "{sv}", "attempts",
+			      g_variant_new_uint32((guint32)vb_store_stmt_column_int64(stmt, 4)));
+	g_variant_builder_add(&builder, "{sv}", "created",
+			      g_variant_new_int64(vb_store_stmt_column_int64(stmt, 5)));
+	g_variant_builder_add(&builder, "{sv}", "next-attempt",
+			      g_variant_new_int64(vb_store_stmt_column_int64(stmt, 6)));
+	g_variant_builder_add(&builder, "{sv}", "last-error",
+			      g_variant_new_string(vb_store_stmt_column_is_null(stmt, 7)
+						       ? ""
+						       : vb_store_stmt_column_text(stmt, 7)));
+	g_variant_builder_add(&builder, "{sv}", "visit",
+			      g_variant_new_string(vb_store_stmt_column_is_null(stmt, 8)
+						       ? ""
+						       : vb_store_stmt_column_text(stmt, 8)));
+	return g_variant_ref_sink(g_variant_builder_end(&builder));
+}
+
+GPtrArray *
+vb_outbox_list(VbOutbox *self, const gchar *state, guint limit, GError **error)
+{
+	g_autoptr(GPtrArray) rows = g_ptr_array_new_with_free_func((GDestroyNotify)g_variant_unref);
+	g_autoptr(VbStoreStmt) stmt = NULL;
+	VbStoreStep step;
+
+	g_return_val_if_fail(VB_IS_OUTBOX(self), NULL);
+	g_return_val_if_fail(error == NULL || *error == NULL, NULL);
+
+	if (state != NULL && vb_outbox_state_index(state) < 0) {
+		g_set_error(error, VB_ERROR, VB_ERROR_INVALID_DATA,
+			    "unknown outbox state '%s'; use pending, sending, done or dead", state);
+		return NULL;
+	}
+	if (state == NULL)
+		stmt = vb_store_prepare(self->store,
+					"SELECT id, kind, recipient, state, attempts, created, "
+					"next_attempt, last_error, visit_id FROM outbox "
+					"ORDER BY id DESC LIMIT ?1",
+					error);
+	else
+		stmt = vb_store_prepare(self->store,
+					"SELECT id, kind, recipient, state, attempts, created, "
+					"next_attempt, last_error, visit_id FROM outbox "
+					"WHERE state = ?2 ORDER BY id DESC LIMIT ?1",
+					error);
+	if (stmt == NULL) {
+		g_prefix_error(error, "cannot list the outbox: ");
+		return NULL;
+	}
+	vb_store_stmt_bind_int64(stmt, 1, limit > 0 ? (gint64)limit : -1);
+	if (state != NULL)
+		vb_store_stmt_bind_text(stmt, 2, state);
+	while ((step = vb_store_stmt_step(stmt, error)) == VB_STORE_STEP_ROW)
+		g_ptr_array_add(rows, vb_outbox_row_to_variant(stmt));
+	if (step == VB_STORE_STEP_ERROR) {
+		g_prefix_error(error, "cannot list the outbox: ");
+		return NULL;
+	}
+	return g_steal_pointer(&rows);
+}
+
+gboolean
+vb_outbox_retry(VbOutbox *self, gint64 id, GError **error)
+{
+	g_autoptr(VbStoreStmt) stmt = NULL;
+	g_autofree gchar *state = NULL;
+	VbStoreStep step;
+
+	g_return_val_if_fail(VB_IS_OUTBOX(self), FALSE);
+	g_return_val_if_fail(error == NULL || *error == NULL, FALSE);
+
+	stmt = vb_store_prepare(self->store, "SELECT state FROM outbox WHERE id = ?1", error);
+	if (stmt == NULL) {
+		g_prefix_error(error, "cannot retry outbox item %" G_GINT64_FORMAT ": ", id);
+		return FALSE;
+	}
+	vb_store_stmt_bind_int64(stmt, 1, id);
+	step = vb_store_stmt_step(stmt, error);
+	if (step == VB_STORE_STEP_ERROR) {
+		g_prefix_error(error, "cannot retry outbox item %" G_GINT64_FORMAT ": ", id);
+		return FALSE;
+	}
+	if (step == VB_STORE_STEP_DONE) {
+		g_set_error(error, VB_ERROR, VB_ERROR_NOT_FOUND,
+			    "there is no outbox item %" G_GINT64_FORMAT
+			    "; `vestibulectl outbox` lists them",
+			    id);
+		return FALSE;
+	}
+	state = g_strdup(vb_store_stmt_column_text(stmt, 0));
+	g_clear_pointer(&stmt, vb_store_stmt_free);
+	if (g_strcmp0(state, "dead") != 0) {
+		g_set_error(error, VB_ERROR, VB_ERROR_CONFLICT,
+			    "only a dead letter can be retried; item %" G_GINT64_FORMAT " is %s",
+			    id, state);
+		return FALSE;
+	}
+
+	stmt = vb_store_prepare(
+	    self->store,
+	    "UPDATE outbox SET state = 'pending', attempts = 0, next_attempt = ?2, "
+	    "updated = ?2, last_error = NULL WHERE id = ?1 AND state = 'dead'",
+	    error);
+	if (stmt == NULL) {
+		g_prefix_error(error, "cannot retry outbox item %" G_GINT64_FORMAT ": ", id);
+		return FALSE;
+	}
+	vb_store_stmt_bind_int64(stmt, 1, id);
+	vb_store_stmt_bind_int64(stmt, 2, vb_outbox_now(self));
+	if (!vb_store_stmt_exec(stmt, error)) {
+		g_prefix_error(error, "cannot retry outbox item %" G_GINT64_FORMAT ": ", id);
+		return FALSE;
+	}
+	g_message("outbox item %" G_GINT64_FORMAT " is back in the queue, as asked", id);
+	vb_outbox_update_gauges(self);
+	vb_outbox_wake(self);
+	return TRUE;
+}
+
+GVariant *
+vb_outbox_get_counts(VbOutbox *self)
+{
+	g_autoptr(GError) error = NULL;
+	g_autoptr(VbStoreStmt) stmt = NULL;
+	gint64 counts[VB_OUTBOX_N_STATES] = {0};
+	GVariantBuilder builder;
+	VbStoreStep step = VB_STORE_STEP_ERROR;
+
+	g_return_val_if_fail(VB_IS_OUTBOX(self), NULL);
+
+	stmt = vb_store_prepare(self->store, "SELECT state, COUNT(*) FROM outbox GROUP BY state",
+				&error);
+	while (stmt != NULL && (step = vb_store_stmt_step(stmt, &error)) == VB_STORE_STEP_ROW) {
+		gint i = vb_outbox_state_index(vb_store_stmt_column_text(stmt, 0));
+		if (i >= 0)
+			counts[i] = vb_store_stmt_column_int64(stmt, 1);
+	}
+	if (step == VB_STORE_STEP_ERROR)
+		g_warning("cannot count the outbox: %s", error->message);
+	else
+		self->n_done = counts[VB_OUTBOX_STATE_DONE];
+
+	g_variant_builder_init(&builder, G_VARIANT_TYPE_VARDICT);
+	for (guint i = 0; i < VB_OUTBOX_N_STATES; i++)
+		g_variant_builder_add(&builder, "{sv}", vb_outbox_states[i],
+				      g_variant_new_int64(counts[i]));
+	return g_variant_ref_sink(g_variant_builder_end(&builder));
+}
