@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "vb-context-private.h"
+#include "vb-door-lock.h"
 #include "vb-error.h"
 #include "vb-events.h"
 #include "vb-test-inprocess.h"
@@ -360,6 +361,87 @@ test_risk_allows_today(void)
 	steps_stop(&fx);
 }
 
+/* the holds the simulated processor has placed, whatever their state */
+static gint64
+steps_holds(Steps *fx)
+{
+	VbStore *store = vb_context_get_store(vb_daemon_get_context(fx->daemon));
+	g_autoptr(GError) error = NULL;
+	g_autoptr(VbStoreStmt) stmt =
+	    vb_store_prepare(store, "SELECT count(*) FROM p_sim_payment_holds", &error);
+
+	g_assert_no_error(error);
+	g_assert_cmpint(vb_store_stmt_step(stmt, &error), ==, VB_STORE_STEP_ROW);
+	return vb_store_stmt_column_int64(stmt, 0);
+}
+
+typedef struct {
+	gboolean deny;
+	guint calls;
+	gint64 amount;
+	gboolean returning;
+} TestRiskRule;
+
+/* refuses every visit while @deny, as a not-allowed list of cards would */
+static VbVisitRiskVerdict
+test_risk_rule(VbVisitManager *self,
+	       const VbVisitRiskRequest *request,
+	       VbVisitRiskRefusal *refusal,
+	       gpointer user_data)
+{
+	TestRiskRule *rule = user_data;
+
+	rule->calls++;
+	rule->amount = request->amount;
+	rule->returning = request->returning;
+	if (!rule->deny)
+		return VB_VISIT_RISK_ALLOW;
+	refusal->reason = "the card is on the not-allowed list";
+	refusal->prompt = VB_PROMPT_DECLINED;
+	return VB_VISIT_RISK_DENY;
+}
+
+static void
+test_risk_rule_denies(void)
+{
+	Steps fx = {0};
+	TestRiskRule rule = {.deny = TRUE};
+	VbPlugin *lock;
+	g_autofree gchar *denied = NULL;
+	g_autofree gchar *state = NULL;
+
+	steps_start(&fx, TEST_NO_CODE, NULL);
+	vb_visit_risk_add_rule(fx.visits, test_risk_rule, &rule);
+	lock = vb_plugin_loader_get_instance(vb_daemon_get_loader(fx.daemon), "front-lock");
+
+	/* refused: the visit ends as declined, and no money moves */
+	vb_test_inprocess_tap(fx.daemon, "front-reader", TEST_PAN);
+	STEPS_WAIT(fx.door->phase == VB_PHASE_ENTER_PHONE);
+	denied = g_strdup(fx.door->visit_id);
+	vb_test_inprocess_type(fx.daemon, "front-keypad", TEST_PHONE);
+	STEPS_WAIT(fx.door->phase == VB_PHASE_IDLE);
+	g_assert_cmpuint(rule.calls, ==, 1);
+	g_assert_cmpint(rule.amount, ==, 5000);
+	g_assert_false(rule.returning);
+	state = steps_state(&fx, denied);
+	g_assert_cmpstr(state, ==, "declined");
+	g_assert_true(
+	    steps_timeline_has(&fx, denied, "declined", "the card is on the not-allowed list"));
+	g_assert_cmpint(steps_holds(&fx), ==, 0);
+	g_assert_true(vb_door_lock_is_locked(VB_DOOR_LOCK(lock)));
+	g_assert_cmpuint(fx.rewards->len, ==, 0);
+
+	/* allowed again: the same card, known now, gets its hold and the door */
+	rule.deny = FALSE;
+	vb_test_inprocess_tap(fx.daemon, "front-reader", TEST_PAN);
+	STEPS_WAIT(fx.door->phase == VB_PHASE_UNLOCKED);
+	g_assert_cmpuint(rule.calls, ==, 2);
+	g_assert_true(rule.returning);
+	g_assert_cmpint(steps_holds(&fx), ==, 1);
+	g_assert_false(vb_door_lock_is_locked(VB_DOOR_LOCK(lock)));
+	steps_stop(&fx);
+}
+
 static void
 test_hold_reservation(void)
 {
@@ -636,6 +718,7 @@ main(int argc, char **argv)
 	g_test_add_func("/visit/steps/verify/phone-linked", test_verify_phone_linked);
 	g_test_add_func("/visit/steps/verify/wrong-code", test_verify_wrong_code);
 	g_test_add_func("/visit/steps/risk/allows-today", test_risk_allows_today);
+	g_test_add_func("/visit/steps/risk/rule-denies", test_risk_rule_denies);
 	g_test_add_func("/visit/steps/hold/reservation", test_hold_reservation);
 	g_test_add_func("/visit/steps/door/restart", test_door_restart);
 	g_test_add_func("/visit/steps/notice/receipt", test_notice_receipt);

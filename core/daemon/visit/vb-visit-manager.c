@@ -665,6 +665,7 @@ vb_visit_manager_finalize(GObject *object)
 	VbVisitManager *self = VB_VISIT_MANAGER(object);
 
 	g_hash_table_unref(self->doors);
+	g_clear_pointer(&self->risk_rules, g_array_unref);
 	g_free(self->currency);
 	g_free(self->country);
 	g_free(self->operator_contact);

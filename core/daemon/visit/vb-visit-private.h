@@ -103,6 +103,7 @@ struct _VbVisitManager {
 	gboolean reservations_failed;  /* releasing them failed, and was alerted */
 	GSource *renew_source;	       /* renews them once the daemon has started */
 	gboolean started;
+	GArray *risk_rules; /* of VbVisitRiskEntry, in order; NULL while none */
 	VbVisitRewardsObserver rewards_observer;
 	gpointer rewards_observer_data;
 	/* [visit], [services] and [vestibule] settings */
@@ -295,10 +296,23 @@ typedef struct {
 	VbPrompt prompt;     /* what the door shows */
 } VbVisitRiskRefusal;
 
+/* one check before money moves: on VB_VISIT_RISK_DENY it fills @refusal. It
+ * runs on the tap-to-unlock path, so it must be quick: it may read memory or
+ * the store through a cached statement, but not write, allocate on every tap
+ * nor wait for the network */
+typedef VbVisitRiskVerdict (*VbVisitRiskRule)(VbVisitManager *self,
+					      const VbVisitRiskRequest *request,
+					      VbVisitRiskRefusal *refusal,
+					      gpointer user_data);
+
+typedef struct _VbVisitRiskEntry VbVisitRiskEntry;
+
+/* adds @rule after those already there; the first rule that denies decides */
+void
+vb_visit_risk_add_rule(VbVisitManager *self, VbVisitRiskRule rule, gpointer user_data);
 /* the checks before money moves, called by the phase machine before each
- * hold; it must not block, allocate nor touch the disk: it is on the
- * tap-to-unlock path. On VB_VISIT_RISK_DENY @refusal is filled in, and the
- * visit ends as declined with no hold asked for */
+ * hold: each rule in turn. On VB_VISIT_RISK_DENY @refusal is filled in, and
+ * the visit ends as declined with no hold asked for */
 VbVisitRiskVerdict
 vb_visit_risk_check(VbVisitManager *self,
 		    const VbVisitRiskRequest *request,
