@@ -150,16 +150,18 @@ steps_timeline_has(Steps *fx, const gchar *visit_id, const gchar *state, const g
 	g_autoptr(GError) error = NULL;
 	g_autoptr(GVariant) visit = vb_visit_manager_get_visit(fx->visits, visit_id, &error);
 	g_autoptr(GVariant) timeline = NULL;
-	GVariant *entry;
 	GVariantIter iter;
 
 	g_assert_no_error(error);
 	timeline = g_variant_lookup_value(visit, "timeline", G_VARIANT_TYPE("aa{sv}"));
 	g_variant_iter_init(&iter, timeline);
-	while ((entry = g_variant_iter_next_value(&iter)) != NULL) {
-		g_autoptr(GVariant) owned = entry;
+	for (;;) {
+		g_autoptr(GVariant) entry = g_variant_iter_next_value(&iter);
 		const gchar *s = NULL;
 		const gchar *d = NULL;
+
+		if (entry == NULL)
+			break;
 		g_variant_lookup(entry, "state", "&s", &s);
 		g_variant_lookup(entry, "detail", "&s", &d);
 		if (g_strcmp0(s, state) == 0 && g_strcmp0(d, detail) == 0)

@@ -390,7 +390,8 @@ main(int argc, char **argv)
 	if (argc == 2) {
 		daemon = g_canonicalize_filename(argv[1], NULL);
 	} else if (g_getenv("VB_BUILD_ROOT") != NULL) {
-		daemon = g_build_filename(g_getenv("VB_BUILD_ROOT"), "core", "daemon", "vestibuled", NULL);
+		daemon = g_build_filename(g_getenv("VB_BUILD_ROOT"), "core", "daemon", "vestibuled",
+					  NULL);
 	} else {
 		g_printerr("name the vestibuled binary, or set VB_BUILD_ROOT to the build dir\n");
 		return 2;
