@@ -6,6 +6,7 @@
 
 #include "config.h"
 
+#include <sodium.h>
 #include <string.h>
 
 #include "vb-privacy-private.h"
@@ -153,7 +154,10 @@ vb_redact_text(const gchar *text)
 			if (consumed > 0) {
 				g_string_append(out, VB_MASK VB_MASK VB_MASK VB_MASK);
 				g_string_append_len(out, digits + n_digits - 4, 4);
-				memset(digits, 0, sizeof(digits));
+			}
+			/* a card number's digits: wiped in a way the compiler keeps */
+			sodium_memzero(digits, sizeof(digits));
+			if (consumed > 0) {
 				p += consumed;
 				continue;
 			}
