@@ -128,6 +128,9 @@ static const PhoneBadCase phone_invalid[] = {
     {"+0 6 12 34 56 78", "FR", "no country code starts with 0"},
     {"+", "FR", "no phone number"},
     {"00", "FR", "no digits after"},
+    /* found by the fuzzer: it gave +49015…, which normalized again to +4915… */
+    {"0049 00151 2345 6789", "DE", "after +49 does not start with 00"},
+    {"+33 00 6 12 34 56 78", "FR", "after +33 does not start with 00"},
     {"0612345678", "XX", "type the number with '+'"},
     {"0612345678", NULL, "type the number with '+'"},
     {"0000 0000 0000 0000 0000 0000", "FR", "too many digits"},

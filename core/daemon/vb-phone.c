@@ -252,6 +252,15 @@ vb_phone_normalize_international(const gchar *digits, GError **error)
 	if (g_strcmp0(plan->trunk, "0") == 0 && nsn[0] == '0')
 		nsn++;
 	label = g_strconcat("+", plan->cc, NULL);
+	/* a second one is no slip, and keeping it would give a number that is not
+	 * E.164 and that normalizes again to another one */
+	if (g_strcmp0(plan->trunk, "0") == 0 && nsn[0] == '0') {
+		g_set_error(error, VB_ERROR, VB_ERROR_INVALID_DATA,
+			    _("a number after %s does not start with 00: check it and type it "
+			      "again"),
+			    label);
+		return NULL;
+	}
 	if (!vb_phone_check_nsn(plan, label, nsn, error))
 		return NULL;
 	return vb_phone_build(plan->cc, nsn, error);

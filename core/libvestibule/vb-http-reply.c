@@ -211,55 +211,14 @@ vb_http_json_depth_is_valid(const gchar *data, gsize size)
 	return TRUE;
 }
 
-/**
- * vb_http_parse_json_body:
- * @msg: the request
- * @error: return location for a #GError
- *
- * Parses the request body as JSON. The request must have the content type
- * `application/json`; if not, the error makes vb_http_reply_gerror() answer
- * 415. A syntax error gives a message with the line and column.
- *
- * Returns: (transfer full): the root node, or %NULL with @error set to
- *   %VB_ERROR_INVALID_DATA
- *
- * Since: 0.1
- */
+/* the body once its content type is accepted: what the fuzzer feeds */
 JsonNode *
-vb_http_parse_json_body(SoupServerMessage *msg, GError **error)
+vb_http_parse_json_data(const gchar *data, gsize size, GError **error)
 {
-	SoupMessageHeaders *headers;
-	const gchar *content_type;
-	const gchar *data;
-	gsize size = 0;
-	g_autoptr(GBytes) bytes = NULL;
 	g_autoptr(JsonParser) parser = json_parser_new_immutable();
 	g_autoptr(GError) error_local = NULL;
 	JsonNode *root;
 
-	g_return_val_if_fail(SOUP_IS_SERVER_MESSAGE(msg), NULL);
-	g_return_val_if_fail(error == NULL || *error == NULL, NULL);
-
-	headers = soup_server_message_get_request_headers(msg);
-	content_type = soup_message_headers_get_content_type(headers, NULL);
-	if (content_type == NULL || g_ascii_strcasecmp(content_type, "application/json") != 0) {
-		g_object_set_data(G_OBJECT(msg), VB_HTTP_MEDIA_TYPE_REFUSED, GINT_TO_POINTER(TRUE));
-		if (content_type == NULL)
-			g_set_error_literal(
-			    error, VB_ERROR, VB_ERROR_INVALID_DATA,
-			    _("the request body must be JSON sent with "
-			      "'Content-Type: application/json'; the request has no "
-			      "Content-Type"));
-		else
-			g_set_error(error, VB_ERROR, VB_ERROR_INVALID_DATA,
-				    _("the request body must be JSON sent with "
-				      "'Content-Type: application/json', not %s"),
-				    content_type);
-		return NULL;
-	}
-
-	bytes = soup_message_body_flatten(soup_server_message_get_request_body(msg));
-	data = g_bytes_get_data(bytes, &size);
 	if (!vb_http_json_depth_is_valid(data, size)) {
 		g_set_error(error, VB_ERROR, VB_ERROR_INVALID_DATA,
 			    _("the JSON in the request body is nested more than %u levels deep: "
@@ -285,6 +244,55 @@ vb_http_parse_json_body(SoupServerMessage *msg, GError **error)
 		return NULL;
 	}
 	return json_node_ref(root);
+}
+
+/**
+ * vb_http_parse_json_body:
+ * @msg: the request
+ * @error: return location for a #GError
+ *
+ * Parses the request body as JSON. The request must have the content type
+ * `application/json`; if not, the error makes vb_http_reply_gerror() answer
+ * 415. A syntax error gives a message with the line and column.
+ *
+ * Returns: (transfer full): the root node, or %NULL with @error set to
+ *   %VB_ERROR_INVALID_DATA
+ *
+ * Since: 0.1
+ */
+JsonNode *
+vb_http_parse_json_body(SoupServerMessage *msg, GError **error)
+{
+	SoupMessageHeaders *headers;
+	const gchar *content_type;
+	const gchar *data;
+	gsize size = 0;
+	g_autoptr(GBytes) bytes = NULL;
+
+	g_return_val_if_fail(SOUP_IS_SERVER_MESSAGE(msg), NULL);
+	g_return_val_if_fail(error == NULL || *error == NULL, NULL);
+
+	headers = soup_server_message_get_request_headers(msg);
+	content_type = soup_message_headers_get_content_type(headers, NULL);
+	if (content_type == NULL || g_ascii_strcasecmp(content_type, "application/json") != 0) {
+		g_object_set_data(G_OBJECT(msg), VB_HTTP_MEDIA_TYPE_REFUSED, GINT_TO_POINTER(TRUE));
+		if (content_type == NULL)
+			g_set_error_literal(
+			    error, VB_ERROR, VB_ERROR_INVALID_DATA,
+			    _("the request body must be JSON sent with "
+			      "'Content-Type: application/json'; the request has no "
+			      "Content-Type"));
+		else
+			g_set_error(error, VB_ERROR, VB_ERROR_INVALID_DATA,
+				    _("the request body must be JSON sent with "
+				      "'Content-Type: application/json', not %s"),
+				    content_type);
+		return NULL;
+	}
+
+	bytes = soup_message_body_flatten(soup_server_message_get_request_body(msg));
+	data = g_bytes_get_data(bytes, &size);
+	return vb_http_parse_json_data(data, size, error);
 }
 
 /**

@@ -60,6 +60,9 @@ G_GNUC_INTERNAL const gchar *
 vb_http_status_phrase(guint status);
 G_GNUC_INTERNAL gchar *
 vb_http_error_to_json(const gchar *code, const gchar *message, gsize *len);
+/* vb_http_parse_json_body() without the request: the depth check and the parse */
+JsonNode *
+vb_http_parse_json_data(const gchar *data, gsize size, GError **error);
 
 /* vb-http-routes.c */
 G_GNUC_INTERNAL void
