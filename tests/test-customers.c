@@ -19,6 +19,7 @@
 #include "vb-events.h"
 #include "vb-phone-private.h"
 #include "vb-privacy.h"
+#include "vb-secure.h"
 #include "vb-store-private.h"
 
 #define TEST_PHONE_KEY "a0a1a2a3a4a5a6a7a8a9aaabacadaeafb0b1b2b3b4b5b6b7b8b9babbbcbdbebf"
@@ -295,20 +296,6 @@ test_random_token(void)
 		g_assert_true(g_ascii_isalnum(*p) || *p == '-' || *p == '_');
 }
 
-static void
-test_equal(void)
-{
-	gchar *secret = g_strdup("123456");
-
-	g_assert_true(vb_crypto_equal("123456", "123456"));
-	g_assert_false(vb_crypto_equal("123456", "123457"));
-	g_assert_false(vb_crypto_equal("123456", "12345"));
-	g_assert_false(vb_crypto_equal("123456", NULL));
-	g_assert_false(vb_crypto_equal("", "1"));
-	vb_crypto_free_string(secret);
-	vb_crypto_free_string(NULL);
-}
-
 /* customers */
 
 typedef struct {
@@ -498,7 +485,7 @@ test_phone_sealed_at_rest(Fixture *fx, gconstpointer data)
 	phone = vb_customers_get_phone(fx->customers, id, &error);
 	g_assert_no_error(error);
 	g_assert_cmpstr(phone, ==, PHONE_A);
-	vb_crypto_free_string(phone);
+	vb_secure_free_string(phone);
 	masked = vb_customers_get_phone_masked(fx->customers, id, &error);
 	g_assert_no_error(error);
 	g_assert_cmpstr(masked, ==, PHONE_A_MASKED);
@@ -750,7 +737,7 @@ test_otp_single_use(Fixture *fx, gconstpointer data)
 	g_assert_cmpint(verify(fx, id, code, &left), ==, VB_OTP_OK);
 	/* used up: typing it again proves nothing */
 	g_assert_cmpint(verify(fx, id, code, &left), ==, VB_OTP_NONE);
-	vb_crypto_free_string(code);
+	vb_secure_free_string(code);
 
 	/* a customer who never got a code */
 	{
@@ -773,8 +760,8 @@ test_otp_latest_only(Fixture *fx, gconstpointer data)
 	if (g_strcmp0(old, latest) != 0)
 		g_assert_cmpint(verify(fx, id, old, NULL), ==, VB_OTP_WRONG);
 	g_assert_cmpint(verify(fx, id, latest, NULL), ==, VB_OTP_OK);
-	vb_crypto_free_string(old);
-	vb_crypto_free_string(latest);
+	vb_secure_free_string(old);
+	vb_secure_free_string(latest);
 }
 
 static void
@@ -794,7 +781,7 @@ test_otp_three_wrong_tries(Fixture *fx, gconstpointer data)
 	g_assert_cmpuint(left, ==, 0);
 	/* the right code comes too late: a new one is needed */
 	g_assert_cmpint(verify(fx, id, code, &left), ==, VB_OTP_NONE);
-	vb_crypto_free_string(code);
+	vb_secure_free_string(code);
 
 	/* and failing three times does not buy a new code sooner */
 	g_assert_null(vb_customers_otp_issue(fx->customers, id, &error));
@@ -803,7 +790,7 @@ test_otp_three_wrong_tries(Fixture *fx, gconstpointer data)
 	fx->now += 30 * G_TIME_SPAN_SECOND;
 	code = issue(fx, id);
 	g_assert_cmpint(verify(fx, id, code, NULL), ==, VB_OTP_OK);
-	vb_crypto_free_string(code);
+	vb_secure_free_string(code);
 }
 
 static void
@@ -820,13 +807,13 @@ test_otp_expiry(Fixture *fx, gconstpointer data)
 	fx->now += 1;
 	g_assert_cmpint(verify(fx, id, code, NULL), ==, VB_OTP_EXPIRED);
 	g_assert_cmpint(verify(fx, id, code, NULL), ==, VB_OTP_NONE);
-	vb_crypto_free_string(code);
+	vb_secure_free_string(code);
 
 	fx->now += G_TIME_SPAN_MINUTE;
 	code = issue(fx, id);
 	fx->now += 10 * G_TIME_SPAN_MINUTE - G_TIME_SPAN_SECOND;
 	g_assert_cmpint(verify(fx, id, code, NULL), ==, VB_OTP_OK);
-	vb_crypto_free_string(code);
+	vb_secure_free_string(code);
 }
 
 static void
@@ -845,12 +832,12 @@ test_otp_resend_throttled(Fixture *fx, gconstpointer data)
 	g_assert_nonnull(strstr(error->message, "wait 20 seconds"));
 	g_clear_error(&error);
 	g_assert_cmpint(verify(fx, id, code, NULL), ==, VB_OTP_OK);
-	vb_crypto_free_string(code);
+	vb_secure_free_string(code);
 
 	/* five SMS an hour at most */
 	for (guint i = 2; i <= 5; i++) {
 		fx->now += 30 * G_TIME_SPAN_SECOND;
-		vb_crypto_free_string(issue(fx, id));
+		vb_secure_free_string(issue(fx, id));
 	}
 	fx->now += 5 * G_TIME_SPAN_MINUTE;
 	refused = vb_customers_otp_issue(fx->customers, id, &error);
@@ -863,7 +850,7 @@ test_otp_resend_throttled(Fixture *fx, gconstpointer data)
 	fx->now += 55 * G_TIME_SPAN_MINUTE;
 	code = issue(fx, id);
 	g_assert_cmpint(verify(fx, id, code, NULL), ==, VB_OTP_OK);
-	vb_crypto_free_string(code);
+	vb_secure_free_string(code);
 }
 
 static void
@@ -876,10 +863,10 @@ test_otp_clock_moved_back(Fixture *fx, gconstpointer data)
 	 * no longer counts, and the shopper can ask for another at once */
 	fx->now -= 24 * G_TIME_SPAN_HOUR;
 	g_assert_cmpint(verify(fx, id, code, NULL), ==, VB_OTP_EXPIRED);
-	vb_crypto_free_string(code);
+	vb_secure_free_string(code);
 	code = issue(fx, id);
 	g_assert_cmpint(verify(fx, id, code, NULL), ==, VB_OTP_OK);
-	vb_crypto_free_string(code);
+	vb_secure_free_string(code);
 }
 
 static void
@@ -897,7 +884,7 @@ test_otp_not_stored(Fixture *fx, gconstpointer data)
 	g_assert_true(vb_store_checkpoint(fx->store, &error));
 	g_assert_no_error(error);
 	g_assert_false(store_files_contain_text(fx, code));
-	vb_crypto_free_string(code);
+	vb_secure_free_string(code);
 }
 
 static gint64
@@ -1109,7 +1096,7 @@ test_erase(Fixture *fx, gconstpointer data)
 	g_assert_true(vb_customers_set_sms_opt_out(fx->customers, a, TRUE, "STOP", "sms", &error));
 	g_assert_no_error(error);
 	code = issue(fx, a);
-	vb_crypto_free_string(code);
+	vb_secure_free_string(code);
 	sealed = sealed_phone(fx, a);
 
 	/* Debian builds SQLite to zero deleted rows; others do not, and the
@@ -1202,7 +1189,6 @@ main(int argc, char **argv)
 	g_test_add_func("/crypto/seal/forgery-refused", test_seal_forgery);
 	g_test_add_func("/crypto/random-digits", test_random_digits);
 	g_test_add_func("/crypto/random-token", test_random_token);
-	g_test_add_func("/crypto/equal", test_equal);
 	g_test_add("/customers/phone/sealed-at-rest", Fixture, NULL, fixture_setup,
 		   test_phone_sealed_at_rest, fixture_teardown);
 	g_test_add("/customers/phone/bound-to-its-row", Fixture, NULL, fixture_setup,

@@ -17,6 +17,7 @@
 #include "vb-events.h"
 #include "vb-outbox-private.h"
 #include "vb-phone-private.h"
+#include "vb-secure.h"
 #include "vb-sms-router-private.h"
 #include "vb-visit-manager-private.h"
 
@@ -423,7 +424,7 @@ vb_cv_erase_find(VbControlVisits *cv, VbCustomers *customers, JsonObject *reques
 		if (e164 == NULL)
 			return 0;
 		customer_id = vb_customers_find_phone(customers, e164, error);
-		vb_crypto_free_string(e164);
+		vb_secure_free_string(e164);
 		if (customer_id <= 0 && (error == NULL || *error == NULL))
 			g_set_error_literal(error, VB_ERROR, VB_ERROR_NOT_FOUND,
 					    _("no customer has this phone number: nothing is kept "

@@ -46,14 +46,8 @@ vb_crypto_open(GBytes *key, const gchar *ad, GBytes *sealed, GError **error);
 /* @n decimal digits from the CSPRNG, uniformly */
 gchar *
 vb_crypto_random_digits(guint n);
-/* @n_bytes from the CSPRNG, base64url without padding */
+/* @n_bytes from the CSPRNG, base64url without padding (vb_secure_base64url_encode()) */
 gchar *
 vb_crypto_random_token(gsize n_bytes);
-/* constant-time comparison of two strings of the same length */
-gboolean
-vb_crypto_equal(const gchar *a, const gchar *b);
-/* wipes and frees a string that held a secret; NULL is fine */
-void
-vb_crypto_free_string(gchar *secret);
 
 G_END_DECLS

@@ -11,6 +11,7 @@
 
 #include "vb-crypto-private.h"
 #include "vb-error.h"
+#include "vb-secure.h"
 
 gboolean
 vb_crypto_init(GError **error)
@@ -176,40 +177,10 @@ vb_crypto_random_token(gsize n_bytes)
 {
 	g_autofree guint8 *buf = g_malloc(n_bytes + 1);
 	gchar *token;
-	gsize len;
 
 	randombytes_buf(buf, n_bytes);
-	token = g_base64_encode(buf, n_bytes);
-	sodium_memzero(buf, n_bytes);
 	/* base64url (RFC 4648 §5) goes in URLs and paths untouched */
-	g_strdelimit(token, "+", '-');
-	g_strdelimit(token, "/", '_');
-	len = strlen(token);
-	while (len > 0 && token[len - 1] == '=')
-		token[--len] = '\0';
+	token = vb_secure_base64url_encode(buf, n_bytes);
+	sodium_memzero(buf, n_bytes);
 	return token;
-}
-
-gboolean
-vb_crypto_equal(const gchar *a, const gchar *b)
-{
-	gsize len;
-
-	if (a == NULL || b == NULL)
-		return FALSE;
-	/* the lengths are not secret (codes and hashes have fixed lengths); the
-	 * contents are compared without an early exit */
-	len = strlen(a);
-	if (len != strlen(b))
-		return FALSE;
-	return sodium_memcmp(a, b, len) == 0;
-}
-
-void
-vb_crypto_free_string(gchar *secret)
-{
-	if (secret == NULL)
-		return;
-	sodium_memzero(secret, strlen(secret));
-	g_free(secret);
 }

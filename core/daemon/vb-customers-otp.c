@@ -15,6 +15,7 @@
 #include "vb-crypto-private.h"
 #include "vb-customers-internal.h"
 #include "vb-error.h"
+#include "vb-secure.h"
 
 /* OWASP ASVS V2.7 and NIST SP 800-63B: six digits, ten minutes, three tries */
 #define VB_OTP_DIGITS 6
@@ -159,7 +160,7 @@ vb_customers_otp_issue(VbCustomers *self, gint64 customer_id, GError **error)
 		vb_store_stmt_bind_int64(stmt, 5, sends);
 	}
 	if (stmt == NULL || !vb_store_stmt_exec(stmt, error) || !vb_customers_commit(tx, error)) {
-		vb_crypto_free_string(code);
+		vb_secure_free_string(code);
 		g_prefix_error(error, _("cannot issue a code: "));
 		return NULL;
 	}
@@ -237,7 +238,7 @@ vb_customers_otp_check(VbCustomers *self,
 	hash = vb_customers_otp_hash(self, index, code, error);
 	if (hash == NULL)
 		return VB_OTP_NONE;
-	if (vb_crypto_equal(hash, stored)) {
+	if (vb_secure_equal_string(hash, stored)) {
 		if (!vb_customers_otp_burn(store, index, tries, error))
 			return VB_OTP_NONE;
 		return VB_OTP_OK;

@@ -64,7 +64,7 @@ gint64
 vb_customers_find_phone(VbCustomers *self, const gchar *e164, GError **error);
 gint64
 vb_customers_add_phone(VbCustomers *self, const gchar *e164, const gchar *language, GError **error);
-/* the number in clear, for the SMS provider only; free with vb_crypto_free_string() */
+/* the number in clear, for the SMS provider only; free with vb_secure_free_string() */
 gchar *
 vb_customers_get_phone(VbCustomers *self, gint64 customer_id, GError **error);
 gchar *
@@ -79,7 +79,7 @@ vb_customers_count_cards(VbCustomers *self, gint64 customer_id);
 /* one-time codes: 6 digits from the CSPRNG, valid 10 minutes, single use, only
  * the latest counts, at most 3 wrong tries; a resend within 30 s of the last
  * send, or a sixth send within an hour, is VB_ERROR_RATE_LIMITED. Returns the
- * code to send; free it with vb_crypto_free_string() */
+ * code to send; free it with vb_secure_free_string() */
 gchar *
 vb_customers_otp_issue(VbCustomers *self, gint64 customer_id, GError **error);
 

@@ -13,6 +13,7 @@
 #include "vb-events.h"
 #include "vb-plugin-private.h"
 #include "vb-privacy.h"
+#include "vb-secure.h"
 #include "vb-sms-provider.h"
 #include "vb-sms-router-private.h"
 #include "vb-store-private.h"
@@ -84,8 +85,8 @@ vb_sms_call_free(VbSmsCall *call)
 		g_source_destroy(call->timer);
 		g_source_unref(call->timer);
 	}
-	vb_crypto_free_string(call->to);
-	vb_crypto_free_string(call->body);
+	vb_secure_free_string(call->to);
+	vb_secure_free_string(call->body);
 	g_free(call->provider);
 	g_object_unref(call->self);
 	g_free(call);
@@ -183,7 +184,7 @@ vb_sms_render_fitted(VbSmsTemplate template_,
 						      : vb_sms_words_prefix(original, mid));
 			try_text = vb_sms_render(template_, language, params);
 			fits = vb_sms_text_fits(try_text, max_segments);
-			vb_crypto_free_string(try_text);
+			vb_secure_free_string(try_text);
 			if (fits)
 				lo = mid;
 			else
@@ -192,7 +193,7 @@ vb_sms_render_fitted(VbSmsTemplate template_,
 		g_hash_table_replace(params, (gpointer)name,
 				     lo == 0 ? g_strdup(VB_SMS_ROUTER_ELLIPSIS)
 					     : vb_sms_words_prefix(original, lo));
-		vb_crypto_free_string(text);
+		vb_secure_free_string(text);
 		text = vb_sms_render(template_, language, params);
 		if (shortened != NULL)
 			*shortened = TRUE;
@@ -755,15 +756,15 @@ vb_sms_router_send(VbSmsRouter *self,
 	g_return_if_fail(VB_IS_SMS_ROUTER(self));
 
 	if (!vb_sms_router_read_row(self, outbox_id, &row, &error)) {
-		vb_crypto_free_string(to);
-		vb_crypto_free_string(body);
+		vb_secure_free_string(to);
+		vb_secure_free_string(body);
 		vb_outbox_item_complete(item, VB_OUTBOX_OUTCOME_RETRY, NULL, error->message, 0);
 		return;
 	}
 	/* an attempt still out: its answer decides, not a second attempt */
 	if (g_hash_table_contains(self->in_flight, &outbox_id)) {
-		vb_crypto_free_string(to);
-		vb_crypto_free_string(body);
+		vb_secure_free_string(to);
+		vb_secure_free_string(body);
 		vb_outbox_item_complete(item, VB_OUTBOX_OUTCOME_RETRY, NULL,
 					"the previous attempt has not answered yet",
 					VB_SMS_ROUTER_BUSY_RETRY_MS);
@@ -781,8 +782,8 @@ vb_sms_router_send(VbSmsRouter *self,
 		json_builder_add_string_value(builder, row.provider);
 		json_builder_end_object(builder);
 		result = json_builder_get_root(builder);
-		vb_crypto_free_string(to);
-		vb_crypto_free_string(body);
+		vb_secure_free_string(to);
+		vb_secure_free_string(body);
 		vb_outbox_item_complete(item, VB_OUTBOX_OUTCOME_DONE, result, NULL, 0);
 		return;
 	}
@@ -794,8 +795,8 @@ vb_sms_router_send(VbSmsRouter *self,
 			    "waiting for %s, which had this message when its outcome became "
 			    "unknown; it is not sent through another provider",
 			    name);
-			vb_crypto_free_string(to);
-			vb_crypto_free_string(body);
+			vb_secure_free_string(to);
+			vb_secure_free_string(body);
 			vb_outbox_item_complete(item, VB_OUTBOX_OUTCOME_RETRY, NULL, msg, 0);
 			return;
 		}
@@ -803,8 +804,8 @@ vb_sms_router_send(VbSmsRouter *self,
 		name = vb_sms_router_choose(self, now);
 		provider = vb_sms_router_running(self, name);
 		if (provider == NULL) {
-			vb_crypto_free_string(to);
-			vb_crypto_free_string(body);
+			vb_secure_free_string(to);
+			vb_secure_free_string(body);
 			vb_outbox_item_complete(item, VB_OUTBOX_OUTCOME_RETRY, NULL,
 						"no SMS provider is running", 0);
 			return;
@@ -816,8 +817,8 @@ vb_sms_router_send(VbSmsRouter *self,
 	if (wait_ms > 0) {
 		g_autofree gchar *msg =
 		    g_strdup_printf("waiting %u ms for the rate limit of %s", wait_ms, name);
-		vb_crypto_free_string(to);
-		vb_crypto_free_string(body);
+		vb_secure_free_string(to);
+		vb_secure_free_string(body);
 		vb_outbox_item_complete(item, VB_OUTBOX_OUTCOME_RETRY, NULL, msg, wait_ms);
 		return;
 	}

@@ -25,6 +25,7 @@
 #include "vb-payment-processor.h"
 #include "vb-plugin.h"
 #include "vb-privacy.h"
+#include "vb-secure.h"
 #include "vb-setting.h"
 #include "vb-sms-provider.h"
 #include "vb-store.h"

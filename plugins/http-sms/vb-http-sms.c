@@ -264,14 +264,6 @@ vb_http_sms_config_free(VbHttpSmsConfig *config)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(VbHttpSmsConfig, vb_http_sms_config_free)
 
 static void
-vb_http_sms_wipe_free(gchar *str)
-{
-	if (str != NULL)
-		explicit_bzero(str, strlen(str));
-	g_free(str);
-}
-
-static void
 vb_http_sms_byte_array_wipe_free(GByteArray *array)
 {
 	if (array == NULL)
@@ -282,7 +274,7 @@ vb_http_sms_byte_array_wipe_free(GByteArray *array)
 
 /* a string wiped when it goes out of scope */
 typedef gchar *VbHttpSmsWiped;
-G_DEFINE_AUTO_CLEANUP_FREE_FUNC(VbHttpSmsWiped, vb_http_sms_wipe_free, NULL)
+G_DEFINE_AUTO_CLEANUP_FREE_FUNC(VbHttpSmsWiped, vb_secure_free_string, NULL)
 
 static gchar *
 vb_http_sms_new_local_id(void)
@@ -297,125 +289,14 @@ vb_http_sms_new_local_id(void)
 	return g_string_free(str, FALSE);
 }
 
-/* whether two secrets are equal, in a time that depends on neither: both are
- * hashed first, so the comparison always runs over 32 bytes */
-static gboolean
-vb_http_sms_secret_equal(GBytes *expected, const guint8 *given, gsize given_len)
-{
-	guint8 a[32];
-	guint8 b[32];
-	gsize len_a = sizeof(a);
-	gsize len_b = sizeof(b);
-	g_autoptr(GChecksum) ca = g_checksum_new(G_CHECKSUM_SHA256);
-	g_autoptr(GChecksum) cb = g_checksum_new(G_CHECKSUM_SHA256);
-	gsize n = 0;
-	const guint8 *data = g_bytes_get_data(expected, &n);
-	guint8 diff = 0;
-
-	g_checksum_update(ca, data, (gssize)n);
-	g_checksum_update(cb, given, (gssize)given_len);
-	g_checksum_get_digest(ca, a, &len_a);
-	g_checksum_get_digest(cb, b, &len_b);
-	for (gsize i = 0; i < sizeof(a); i++)
-		diff |= a[i] ^ b[i];
-	explicit_bzero(a, sizeof(a));
-	explicit_bzero(b, sizeof(b));
-	return diff == 0;
-}
-
-/* form encoding of arbitrary bytes: only unreserved characters stay */
-static void
-vb_http_sms_append_escaped(GString *out, const guint8 *data, gsize len)
-{
-	for (gsize i = 0; i < len; i++) {
-		guint8 c = data[i];
-		if (g_ascii_isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~')
-			g_string_append_c(out, (gchar)c);
-		else
-			g_string_append_printf(out, "%%%02X", c);
-	}
-}
-
-static gint
-vb_http_sms_hex(gchar c)
-{
-	return g_ascii_xdigit_value(c);
-}
-
-/* decodes a form value ('+' is a space); NULL if a '%' is not followed by
- * two hex digits */
-static GBytes *
-vb_http_sms_unescape(const gchar *str, gsize len)
-{
-	g_autoptr(GByteArray) out = g_byte_array_sized_new((guint)len);
-
-	for (gsize i = 0; i < len; i++) {
-		guint8 c = (guint8)str[i];
-		if (c == '+') {
-			c = ' ';
-		} else if (c == '%') {
-			gint hi;
-			gint lo;
-			if (i + 2 >= len)
-				return NULL;
-			hi = vb_http_sms_hex(str[i + 1]);
-			lo = vb_http_sms_hex(str[i + 2]);
-			if (hi < 0 || lo < 0)
-				return NULL;
-			c = (guint8)(hi * 16 + lo);
-			i += 2;
-		}
-		g_byte_array_append(out, &c, 1);
-	}
-	return g_byte_array_free_to_bytes(g_steal_pointer(&out));
-}
-
-/* parses "a=1&b=2" into name -> GBytes; binary-safe, for UTF-16 text.
- * The first occurrence of a name wins. */
-static gboolean
-vb_http_sms_parse_form(const gchar *data, gsize len, GHashTable *into, GError **error)
-{
-	const gchar *end = data + len;
-	const gchar *p = data;
-
-	while (p < end) {
-		const gchar *amp = memchr(p, '&', (gsize)(end - p));
-		const gchar *stop = amp != NULL ? amp : end;
-		const gchar *eq = memchr(p, '=', (gsize)(stop - p));
-		g_autoptr(GBytes) name = NULL;
-		g_autoptr(GBytes) value = NULL;
-
-		if (stop > p) {
-			name = vb_http_sms_unescape(p, (gsize)((eq != NULL ? eq : stop) - p));
-			value = eq != NULL ? vb_http_sms_unescape(eq + 1, (gsize)(stop - eq - 1))
-					   : g_bytes_new(NULL, 0);
-			if (name == NULL || value == NULL) {
-				g_set_error_literal(
-				    error, VB_ERROR, VB_ERROR_INVALID_DATA,
-				    _("the form has a percent sign not followed by two hex "
-				      "digits"));
-				return FALSE;
-			}
-			{
-				gsize n = 0;
-				const gchar *raw = g_bytes_get_data(name, &n);
-				g_autofree gchar *key = g_strndup(raw, n);
-				if (!g_hash_table_contains(into, key))
-					g_hash_table_insert(into, g_steal_pointer(&key),
-							    g_steal_pointer(&value));
-			}
-		}
-		p = stop + 1;
-	}
-	return TRUE;
-}
-
-/* the query and, for a form POST, the body of a hook request */
-static GHashTable *
+/* the fields of the body, for a form POST, then of the query, in a single
+ * array: vb_secure_form_lookup() finds the body's first. Values may be any
+ * bytes, as UTF-16 text is */
+static GPtrArray *
 vb_http_sms_hook_params(SoupServerMessage *msg, GError **error)
 {
-	g_autoptr(GHashTable) params =
-	    g_hash_table_new_full(g_str_hash, g_str_equal, g_free, (GDestroyNotify)g_bytes_unref);
+	g_autoptr(GPtrArray) params = NULL;
+	g_autoptr(GPtrArray) query_params = NULL;
 	GUri *uri = soup_server_message_get_uri(msg);
 	const gchar *query = g_uri_get_query(uri);
 
@@ -423,36 +304,39 @@ vb_http_sms_hook_params(SoupServerMessage *msg, GError **error)
 		SoupMessageBody *body = soup_server_message_get_request_body(msg);
 		const gchar *type = soup_message_headers_get_content_type(
 		    soup_server_message_get_request_headers(msg), NULL);
-		if (body->length > 0) {
-			if (g_strcmp0(type, "application/x-www-form-urlencoded") != 0) {
-				g_set_error_literal(
-				    error, VB_ERROR, VB_ERROR_INVALID_DATA,
-				    _("post the fields as application/x-www-form-urlencoded"));
-				return NULL;
-			}
-			if (!vb_http_sms_parse_form(body->data, (gsize)body->length, params, error))
-				return NULL;
+		if (body->length > 0 && g_strcmp0(type, "application/x-www-form-urlencoded") != 0) {
+			g_set_error_literal(
+			    error, VB_ERROR, VB_ERROR_INVALID_DATA,
+			    _("post the fields as application/x-www-form-urlencoded"));
+			return NULL;
 		}
+		params = vb_secure_form_decode(body->data, (gssize)body->length,
+					       VB_SECURE_FORM_BINARY_VALUES, error);
+		if (params == NULL)
+			return NULL;
+	} else {
+		params = vb_secure_form_decode(NULL, 0, VB_SECURE_FORM_NONE, NULL);
 	}
-	if (query != NULL && !vb_http_sms_parse_form(query, strlen(query), params, error))
-		return NULL;
+	if (query != NULL) {
+		query_params =
+		    vb_secure_form_decode(query, -1, VB_SECURE_FORM_BINARY_VALUES, error);
+		if (query_params == NULL)
+			return NULL;
+		g_ptr_array_extend_and_steal(params, g_steal_pointer(&query_params));
+	}
 	return g_steal_pointer(&params);
 }
 
 /* a form value as UTF-8 text, or NULL */
 static gchar *
-vb_http_sms_param_text(GHashTable *params, const gchar *name)
+vb_http_sms_param_text(GPtrArray *params, const gchar *name)
 {
-	GBytes *value = g_hash_table_lookup(params, name);
-	const gchar *data;
-	gsize len = 0;
+	const VbSecureFormField *field = vb_secure_form_lookup(params, name);
 
-	if (value == NULL)
+	/* with a length, g_utf8_validate() refuses a NUL too */
+	if (field == NULL || !g_utf8_validate(field->value, (gssize)field->value_len, NULL))
 		return NULL;
-	data = g_bytes_get_data(value, &len);
-	if (memchr(data, '\0', len) != NULL || !g_utf8_validate(data, (gssize)len, NULL))
-		return NULL;
-	return g_strndup(data, len);
+	return g_strndup(field->value, field->value_len);
 }
 
 static VbStore *
@@ -886,10 +770,13 @@ vb_http_sms_render_value(VbHttpSms *self,
 		g_autoptr(GString) url = g_string_new(base != NULL ? base : "");
 		gsize n = 0;
 		const guint8 *data = g_bytes_get_data(config->hook_secret, &n);
+		gchar *escaped;
 		/* Kannel puts the report's type where %d is */
 		g_string_append_printf(url, "%s?id=%s&status=%%d&secret=", self->hook_dlr,
 				       local_id);
-		vb_http_sms_append_escaped(url, data, n);
+		escaped = g_uri_escape_bytes(data, n, NULL);
+		g_string_append(url, escaped);
+		vb_secure_free_string(escaped);
 		g_byte_array_append(out, (const guint8 *)url->str, (guint)url->len);
 		explicit_bzero(url->str, url->len);
 		return;
@@ -941,11 +828,7 @@ vb_http_sms_render_fields(VbHttpSms *self,
 						 text, text_len, encoding, local_id, value);
 			p = close + 1;
 		}
-		if (out->len > 0)
-			g_string_append_c(out, '&');
-		vb_http_sms_append_escaped(out, (const guint8 *)field->name, strlen(field->name));
-		g_string_append_c(out, '=');
-		vb_http_sms_append_escaped(out, value->data, value->len);
+		vb_secure_form_append(out, field->name, value->data, (gssize)value->len);
 		vb_http_sms_byte_array_wipe_free(value);
 	}
 	return out;
@@ -1192,16 +1075,10 @@ vb_http_sms_build_request(VbHttpSms *self,
 	/* a redirect could take the password elsewhere */
 	soup_message_add_flags(msg, SOUP_MESSAGE_NO_REDIRECT);
 	if (g_strcmp0(config->auth, "basic") == 0) {
-		gsize n = 0;
-		const gchar *pw = g_bytes_get_data(config->password, &n);
-		g_autofree gchar *pair = g_strdup_printf("%s:%.*s", config->username, (gint)n, pw);
-		g_autofree gchar *b64 = g_base64_encode((const guchar *)pair, strlen(pair));
-		g_autofree gchar *header = g_strconcat("Basic ", b64, NULL);
+		gchar *header = vb_secure_format_basic_auth(config->username, config->password);
 		soup_message_headers_replace(soup_message_get_request_headers(msg), "Authorization",
 					     header);
-		explicit_bzero(pair, strlen(pair));
-		explicit_bzero(b64, strlen(b64));
-		explicit_bzero(header, strlen(header));
+		vb_secure_free_string(header);
 	} else if (g_strcmp0(config->auth, "bearer") == 0) {
 		gsize n = 0;
 		const gchar *token = g_bytes_get_data(config->token, &n);
@@ -1372,13 +1249,15 @@ vb_http_sms_reject(VbHttpSms *self, SoupServerMessage *msg, const gchar *hook)
 }
 
 /* the params of a hook request whose secret is right, or NULL once answered */
-static GHashTable *
+static GPtrArray *
 vb_http_sms_hook_begin(VbHttpSms *self, SoupServerMessage *msg, const gchar *hook)
 {
 	g_autoptr(GError) error = NULL;
-	g_autoptr(GHashTable) params = NULL;
+	g_autoptr(GPtrArray) params = NULL;
 	const gchar *header;
-	GBytes *given;
+	const VbSecureFormField *given;
+	gsize secret_len = 0;
+	const guint8 *secret;
 	gboolean ok = FALSE;
 
 	if (self->config == NULL) {
@@ -1394,19 +1273,16 @@ vb_http_sms_hook_begin(VbHttpSms *self, SoupServerMessage *msg, const gchar *hoo
 				    _("use GET or POST"));
 		return NULL;
 	}
+	secret = g_bytes_get_data(self->config->hook_secret, &secret_len);
 	params = vb_http_sms_hook_params(msg, &error);
 	/* the secret is checked first: a stranger learns nothing about the input */
 	header = soup_message_headers_get_one(soup_server_message_get_request_headers(msg),
 					      "X-Vestibule-Secret");
-	given = params != NULL ? g_hash_table_lookup(params, "secret") : NULL;
-	if (header != NULL) {
-		ok = vb_http_sms_secret_equal(self->config->hook_secret, (const guint8 *)header,
-					      strlen(header));
-	} else if (given != NULL) {
-		gsize n = 0;
-		const guint8 *data = g_bytes_get_data(given, &n);
-		ok = vb_http_sms_secret_equal(self->config->hook_secret, data, n);
-	}
+	given = params != NULL ? vb_secure_form_lookup(params, "secret") : NULL;
+	if (header != NULL)
+		ok = vb_secure_equal(secret, secret_len, header, strlen(header));
+	else if (given != NULL)
+		ok = vb_secure_equal(secret, secret_len, given->value, given->value_len);
 	if (!ok) {
 		vb_http_sms_reject(self, msg, hook);
 		return NULL;
@@ -1445,7 +1321,7 @@ vb_http_sms_dlr_cb(VbHttpServer *server,
 		   gpointer user_data)
 {
 	VbHttpSms *self = VB_HTTP_SMS(user_data);
-	g_autoptr(GHashTable) params = vb_http_sms_hook_begin(self, msg, "dlr");
+	g_autoptr(GPtrArray) params = vb_http_sms_hook_begin(self, msg, "dlr");
 	g_autofree gchar *id = NULL;
 	g_autofree gchar *status = NULL;
 	g_autofree gchar *key = NULL;
@@ -1566,7 +1442,7 @@ vb_http_sms_inbound_cb(VbHttpServer *server,
 		       gpointer user_data)
 {
 	VbHttpSms *self = VB_HTTP_SMS(user_data);
-	g_autoptr(GHashTable) params = vb_http_sms_hook_begin(self, msg, "inbound");
+	g_autoptr(GPtrArray) params = vb_http_sms_hook_begin(self, msg, "inbound");
 	VbHttpSmsConfig *config = self->config;
 	g_autofree gchar *raw_from = NULL;
 	g_autofree gchar *from = NULL;
@@ -1574,13 +1450,13 @@ vb_http_sms_inbound_cb(VbHttpServer *server,
 	g_autofree gchar *id = NULL;
 	g_autofree gchar *masked = NULL;
 	g_auto(VbHttpSmsWiped) text = NULL;
-	GBytes *raw_text;
+	const VbSecureFormField *raw_text;
 	GVariantBuilder payload;
 
 	if (params == NULL)
 		return;
 	raw_from = vb_http_sms_param_text(params, config->from_field);
-	raw_text = g_hash_table_lookup(params, config->text_field);
+	raw_text = vb_secure_form_lookup(params, config->text_field);
 	if (raw_from == NULL || raw_text == NULL) {
 		vb_http_reply_error(msg, SOUP_STATUS_BAD_REQUEST,
 				    vb_error_to_code(VB_ERROR_INVALID_DATA),
@@ -1598,8 +1474,8 @@ vb_http_sms_inbound_cb(VbHttpServer *server,
 	/* Kannel gives the charset of %b with %C; UTF-16BE for a UCS-2 message */
 	charset = vb_http_sms_param_text(params, "charset");
 	{
-		gsize len = 0;
-		const gchar *data = g_bytes_get_data(raw_text, &len);
+		gsize len = raw_text->value_len;
+		const gchar *data = raw_text->value;
 		if (charset != NULL && charset[0] != '\0' &&
 		    g_ascii_strcasecmp(charset, "UTF-8") != 0) {
 			text = g_convert(data, (gssize)len, "UTF-8", charset, NULL, NULL, NULL);

@@ -8,6 +8,8 @@
 
 #include <glib.h>
 
+#include "vb-secure.h"
+
 G_BEGIN_DECLS
 
 /*
@@ -15,24 +17,11 @@ G_BEGIN_DECLS
  * with the account's auth token, over the full URL that Twilio requested
  * (scheme, host, port if any, path and query) followed by every POST
  * parameter's name and value, sorted by name (then by value, for a name sent
- * twice), with no separators. Pure functions, so that the test can check them
- * against the example in Twilio's documentation.
+ * twice), with no separators. @params hold VbSecureFormField, as
+ * vb_secure_form_decode() gives them. Pure functions, so that the test can
+ * check them against the example in Twilio's documentation.
  */
 
-/* one decoded application/x-www-form-urlencoded field */
-typedef struct {
-	gchar *name;
-	gchar *value;
-} VbTwilioParam;
-
-/* decodes a form body into an array of VbTwilioParam (free with
- * g_ptr_array_unref); NULL with VB_ERROR_INVALID_DATA when it is not a valid
- * form or not UTF-8 */
-GPtrArray *
-vb_twilio_form_decode(const gchar *data, gsize len, GError **error);
-/* the value of the first field named @name, or NULL */
-const gchar *
-vb_twilio_params_lookup(GPtrArray *params, const gchar *name);
 /* the base64 signature Twilio sends for @url and @params (may be NULL) */
 gchar *
 vb_twilio_signature_compute(const guint8 *token,

@@ -225,9 +225,7 @@ vb_twilio_config_free(VbTwilioConfig *config)
 	g_free(config->status_path);
 	g_clear_pointer(&config->auth_token, g_bytes_unref);
 	g_clear_pointer(&config->api_key_secret, g_bytes_unref);
-	if (config->authorization != NULL)
-		explicit_bzero(config->authorization, strlen(config->authorization));
-	g_free(config->authorization);
+	vb_secure_free_string(config->authorization);
 	g_free(config);
 }
 
@@ -272,26 +270,6 @@ vb_twilio_config_error(GError **error, VbPlugin *plugin, const gchar *key, const
 		     * third says what is wrong and how to fix it */
 		    _("%s in [instance:%s] %s"), key, vb_plugin_get_name(plugin), what);
 	return FALSE;
-}
-
-static gchar *
-vb_twilio_basic_auth(const gchar *user, GBytes *password)
-{
-	gsize len = 0;
-	const gchar *data = g_bytes_get_data(password, &len);
-	gsize user_len = strlen(user);
-	g_autofree gchar *plain = g_malloc(user_len + 1 + len);
-	g_autofree gchar *encoded = NULL;
-	gchar *out;
-
-	memcpy(plain, user, user_len);
-	plain[user_len] = ':';
-	memcpy(plain + user_len + 1, data, len);
-	encoded = g_base64_encode((const guchar *)plain, user_len + 1 + len);
-	explicit_bzero(plain, user_len + 1 + len);
-	out = g_strconcat("Basic ", encoded, NULL);
-	explicit_bzero(encoded, strlen(encoded));
-	return out;
 }
 
 /* reads and checks every setting and secret without applying anything */
@@ -391,10 +369,10 @@ vb_twilio_config_load(VbTwilio *self, GError **error)
 			return NULL;
 		}
 		config->authorization =
-		    vb_twilio_basic_auth(config->api_key_sid, config->api_key_secret);
+		    vb_secure_format_basic_auth(config->api_key_sid, config->api_key_secret);
 	} else {
 		config->authorization =
-		    vb_twilio_basic_auth(config->account_sid, config->auth_token);
+		    vb_secure_format_basic_auth(config->account_sid, config->auth_token);
 	}
 	return g_steal_pointer(&config);
 }
@@ -1301,19 +1279,6 @@ vb_twilio_post_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 }
 
 static void
-vb_twilio_form_add(GString *form, const gchar *name, const gchar *value)
-{
-	g_autofree gchar *escaped = g_uri_escape_string(value, NULL, FALSE);
-
-	if (form->len > 0)
-		g_string_append_c(form, '&');
-	g_string_append(form, name);
-	g_string_append_c(form, '=');
-	g_string_append(form, escaped);
-	explicit_bzero(escaped, strlen(escaped));
-}
-
-static void
 vb_twilio_bytes_wipe(gpointer data)
 {
 	GString *form = data;
@@ -1353,16 +1318,16 @@ vb_twilio_post(GTask *task)
 		return;
 	}
 
-	vb_twilio_form_add(form, "To", send->to);
+	vb_secure_form_append(form, "To", send->to, -1);
 	if (self->config->service_sid[0] != '\0')
-		vb_twilio_form_add(form, "MessagingServiceSid", self->config->service_sid);
+		vb_secure_form_append(form, "MessagingServiceSid", self->config->service_sid, -1);
 	if (self->config->from[0] != '\0')
-		vb_twilio_form_add(form, "From", self->config->from);
-	vb_twilio_form_add(form, "Body", send->body);
+		vb_secure_form_append(form, "From", self->config->from, -1);
+	vb_secure_form_append(form, "Body", send->body, -1);
 	if (self->config->status_callback && public_url != NULL) {
 		g_autofree gchar *callback =
 		    g_strdup_printf("%s%s?t=%s", public_url, self->config->status_path, send->tag);
-		vb_twilio_form_add(form, "StatusCallback", callback);
+		vb_secure_form_append(form, "StatusCallback", callback, -1);
 	}
 	body = g_bytes_new_with_free_func(form->str, form->len, vb_twilio_bytes_wipe, form);
 	msg = vb_twilio_new_message(self, SOUP_METHOD_POST, url);
@@ -1613,6 +1578,15 @@ vb_twilio_reject(VbTwilio *self, SoupServerMessage *msg, const gchar *hook, cons
 			    _("the X-Twilio-Signature of this request is missing or wrong"));
 }
 
+/* the value of the first field called @name, or NULL */
+static const gchar *
+vb_twilio_param(GPtrArray *params, const gchar *name)
+{
+	const VbSecureFormField *field = vb_secure_form_lookup(params, name);
+
+	return field != NULL ? field->value : NULL;
+}
+
 /* checks the method, the type and the signature; returns the parameters */
 static GPtrArray *
 vb_twilio_webhook_params(VbTwilio *self,
@@ -1661,7 +1635,7 @@ vb_twilio_webhook_params(VbTwilio *self,
 	}
 	bytes = soup_message_body_flatten(soup_server_message_get_request_body(msg));
 	data = g_bytes_get_data(bytes, &len);
-	params = vb_twilio_form_decode(data != NULL ? data : "", len, &error);
+	params = vb_secure_form_decode(data, (gssize)len, VB_SECURE_FORM_NONE, &error);
 	if (params == NULL) {
 		vb_http_reply_gerror(msg, error);
 		return NULL;
@@ -1701,11 +1675,11 @@ vb_twilio_inbound_cb(VbHttpServer *server,
 	params = vb_twilio_webhook_params(self, msg, path, self->config->webhook_path, "inbound");
 	if (params == NULL)
 		return;
-	from = vb_twilio_params_lookup(params, "From");
-	body = vb_twilio_params_lookup(params, "Body");
-	sid = vb_twilio_params_lookup(params, "MessageSid");
+	from = vb_twilio_param(params, "From");
+	body = vb_twilio_param(params, "Body");
+	sid = vb_twilio_param(params, "MessageSid");
 	if (sid == NULL)
-		sid = vb_twilio_params_lookup(params, "SmsMessageSid");
+		sid = vb_twilio_param(params, "SmsMessageSid");
 	if (!vb_twilio_phone_is_e164(from)) {
 		vb_http_reply_error(msg, SOUP_STATUS_BAD_REQUEST,
 				    vb_error_to_code(VB_ERROR_INVALID_DATA),
@@ -1753,10 +1727,10 @@ vb_twilio_status_cb(VbHttpServer *server,
 	params = vb_twilio_webhook_params(self, msg, path, self->config->status_path, "status");
 	if (params == NULL)
 		return;
-	sid = vb_twilio_params_lookup(params, "MessageSid");
-	status = vb_twilio_params_lookup(params, "MessageStatus");
+	sid = vb_twilio_param(params, "MessageSid");
+	status = vb_twilio_param(params, "MessageStatus");
 	if (status == NULL)
-		status = vb_twilio_params_lookup(params, "SmsStatus");
+		status = vb_twilio_param(params, "SmsStatus");
 	if (sid == NULL || sid[0] == '\0' || status == NULL) {
 		vb_http_reply_error(msg, SOUP_STATUS_BAD_REQUEST,
 				    vb_error_to_code(VB_ERROR_INVALID_DATA),

@@ -763,7 +763,7 @@ test_signature_vector(void)
 		g_autofree gchar *v = g_uri_escape_string(fields[i + 1], NULL, FALSE);
 		g_string_append_printf(form, "%s%s=%s", i > 0 ? "&" : "", fields[i], v);
 	}
-	params = vb_twilio_form_decode(form->str, form->len, &error);
+	params = vb_secure_form_decode(form->str, (gssize)form->len, VB_SECURE_FORM_NONE, &error);
 	g_assert_no_error(error);
 	g_assert_cmpuint(params->len, ==, 5);
 	ours = vb_twilio_signature_compute((const guint8 *)"12345", 5, url, params);
@@ -785,7 +785,7 @@ test_signature_vector(void)
 	g_assert_false(vb_twilio_signature_check((const guint8 *)"12345", 5, url, params, ""));
 	/* a form that is not one */
 	g_clear_pointer(&params, g_ptr_array_unref);
-	params = vb_twilio_form_decode("Body=%ZZ", 8, &error);
+	params = vb_secure_form_decode("Body=%ZZ", 8, VB_SECURE_FORM_NONE, &error);
 	g_assert_null(params);
 	g_assert_error(error, VB_ERROR, VB_ERROR_INVALID_DATA);
 }

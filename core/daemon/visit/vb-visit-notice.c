@@ -12,6 +12,7 @@
 #include "vb-context-private.h"
 #include "vb-crypto-private.h"
 #include "vb-error.h"
+#include "vb-secure.h"
 #include "vb-visit-private.h"
 
 /*
@@ -263,7 +264,7 @@ vb_visit_sms_dispatch(VbOutbox *outbox,
 				 ? json_object_get_object_member(payload, "params")
 				 : NULL;
 	g_autoptr(GHashTable) values = g_hash_table_new_full(g_str_hash, g_str_equal, NULL,
-							     (GDestroyNotify)vb_crypto_free_string);
+							     (GDestroyNotify)vb_secure_free_string);
 	g_autoptr(GError) error = NULL;
 	static const gchar *const shortenable[] = {"body", "store", NULL};
 	gboolean shortened = FALSE;
@@ -314,7 +315,7 @@ vb_visit_sms_dispatch(VbOutbox *outbox,
 		const gchar *code =
 		    vb_outbox_get_ephemeral(self->outbox, vb_outbox_item_get_idempotency_key(item));
 		if (code == NULL) {
-			vb_crypto_free_string(to);
+			vb_secure_free_string(to);
 			vb_outbox_item_complete(
 			    item, VB_OUTBOX_OUTCOME_FAILED, NULL,
 			    "the one-time code was lost in a restart; the shopper "

@@ -9,6 +9,7 @@
 #include "vb-crypto-private.h"
 #include "vb-error.h"
 #include "vb-phone-private.h"
+#include "vb-secure.h"
 #include "vb-visit-private.h"
 
 /*
@@ -69,7 +70,7 @@ vb_door_send_code(VbDoor *door)
 	/* the code rides with the item in memory only; the store keeps its hash */
 	key = g_strdup_printf("%s:otp:%" G_GINT64_FORMAT, door->visit_id, g_get_real_time());
 	vb_outbox_set_ephemeral(self->outbox, key, code);
-	vb_crypto_free_string(code);
+	vb_secure_free_string(code);
 	if (!vb_visit_enqueue_sms(self, door->visit_id, door->customer_id, VB_SMS_OTP,
 				  door->language, key, &error)) {
 		vb_door_fail(door, "failed", error->message, VB_PROMPT_OUT_OF_SERVICE);
@@ -127,7 +128,7 @@ vb_visit_verify_submit_phone(VbDoor *door)
 	if (door->customer_id == 0 && error == NULL)
 		door->customer_id =
 		    vb_customers_add_phone(self->customers, e164, door->language, &error);
-	vb_crypto_free_string(e164);
+	vb_secure_free_string(e164);
 	if (door->customer_id == 0) {
 		vb_door_fail(door, "failed", error->message, VB_PROMPT_OUT_OF_SERVICE);
 		return VB_VISIT_VERIFY_ENDED;
