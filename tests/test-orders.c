@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "vb-bus-private.h"
+#include "vb-error.h"
 #include "vb-context-private.h"
 #include "vb-events.h"
 #include "vb-host-private.h"
@@ -72,19 +73,26 @@ test_orders_paths(void)
 	struct {
 		const gchar *path;
 		const gchar *id;
+		gint code; /* the error when @id is NULL */
 	} orders[] = {
-	    {"/api/v1/visits/01JD0ABC/order", "01JD0ABC"},
-	    {"/api/v1/visits/v-1_2.3:4/order", "v-1_2.3:4"},
-	    {"/api/v1/visits/01JD0ABC", NULL},
-	    {"/api/v1/visits/01JD0ABC/", NULL},
-	    {"/api/v1/visits/01JD0ABC/order/", NULL},
-	    {"/api/v1/visits/01JD0ABC/orders", NULL},
-	    {"/api/v1/visits/01JD0ABC/receipt", NULL},
-	    {"/api/v1/visits//order", NULL},
-	    {"/api/v1/visits/../order", NULL},
-	    {"/api/v1/visits/a%2Fb/order", NULL},
-	    {"/api/v1/visits/", NULL},
-	    {"/api/v1/visit/01JD0ABC/order", NULL},
+	    {"/api/v1/visits/01JD0ABC/order", "01JD0ABC", 0},
+	    {"/api/v1/visits/v-1_2.3:4/order", "v-1_2.3:4", 0},
+	    {"/api/v1/visits/01JD0ABC", NULL, VB_ERROR_NOT_FOUND},
+	    {"/api/v1/visits/01JD0ABC/", NULL, VB_ERROR_NOT_FOUND},
+	    {"/api/v1/visits/01JD0ABC/order/", NULL, VB_ERROR_NOT_FOUND},
+	    {"/api/v1/visits/01JD0ABC/orders", NULL, VB_ERROR_NOT_FOUND},
+	    {"/api/v1/visits/01JD0ABC/receipt", NULL, VB_ERROR_NOT_FOUND},
+	    {"/api/v1/visits//order", NULL, VB_ERROR_INVALID_DATA},
+	    {"/api/v1/visits/../order", NULL, VB_ERROR_INVALID_DATA},
+	    {"/api/v1/visits/a%2Fb/order", NULL, VB_ERROR_INVALID_DATA},
+	    /* the path as sent: no escape is part of an id */
+	    {"/api/v1/visits/..%2F..%2Fv-1/order", NULL, VB_ERROR_INVALID_DATA},
+	    {"/api/v1/visits/v-1%00/order", NULL, VB_ERROR_INVALID_DATA},
+	    {"/api/v1/visits/v-1%41/order", NULL, VB_ERROR_INVALID_DATA},
+	    {"/api/v1/visits/v 1/order", NULL, VB_ERROR_INVALID_DATA},
+	    {"/api/v1/visits/v-1\x1b/order", NULL, VB_ERROR_INVALID_DATA},
+	    {"/api/v1/visits/", NULL, VB_ERROR_NOT_FOUND},
+	    {"/api/v1/visit/01JD0ABC/order", NULL, VB_ERROR_NOT_FOUND},
 	};
 	struct {
 		const gchar *path;
@@ -94,12 +102,19 @@ test_orders_paths(void)
 	    {"/r/", NULL},
 	    {"/r/abc/def", NULL},
 	    {"/r/<script>", NULL},
+	    {"/r/..%2F..%2Fetc", NULL},
+	    {"/r/abc%00", NULL},
 	    {"/receipt/abc", NULL},
 	};
 
 	for (guint i = 0; i < G_N_ELEMENTS(orders); i++) {
-		g_autofree gchar *id = vb_orders_parse_order_path(orders[i].path);
+		g_autoptr(GError) error = NULL;
+		g_autofree gchar *id = vb_orders_parse_order_path(orders[i].path, &error);
 		g_assert_cmpstr(id, ==, orders[i].id);
+		if (orders[i].id == NULL)
+			g_assert_error(error, VB_ERROR, orders[i].code);
+		else
+			g_assert_no_error(error);
 	}
 	for (guint i = 0; i < G_N_ELEMENTS(receipts); i++) {
 		g_autofree gchar *token = vb_orders_parse_receipt_path(receipts[i].path);
@@ -109,8 +124,45 @@ test_orders_paths(void)
 		/* an id longer than any visit id is not one */
 		g_autofree gchar *long_id = g_strnfill(200, 'a');
 		g_autofree gchar *path = g_strdup_printf("/api/v1/visits/%s/order", long_id);
-		g_autofree gchar *id = vb_orders_parse_order_path(path);
+		g_autoptr(GError) error = NULL;
+		g_autofree gchar *id = vb_orders_parse_order_path(path, &error);
 		g_assert_null(id);
+		g_assert_error(error, VB_ERROR, VB_ERROR_INVALID_DATA);
+	}
+}
+
+static void
+test_orders_escaped_nul(void)
+{
+	struct {
+		const gchar *json;
+		const gchar *where; /* the path to the first escaped NUL, or NULL */
+	} cases[] = {
+	    {"{\"currency\": \"EUR\", \"lines\": []}", NULL},
+	    /* an escaped backslash before "u0000" is no NUL */
+	    {"{\"lines\": [{\"name\": \"a\\\\u0000\"}]}", NULL},
+	    {"{\"lines\": [{\"name\": \"a\\u0001\"}]}", NULL},
+	    {"{\"lines\": [{\"sku\": \"A\", \"name\": \"x\\u0000y\"}]}", "lines/0/name"},
+	    {"{\"currency\": \"EUR\", \"lines\": [{\"sku\": \"A\", \"name\": \"ok\", "
+	     "\"quantity\": 1, \"unit_price\": [1, {\"x\": 2}]}, {\"name\": \"ok\", \"sku\": "
+	     "\"B\\u0000\"}]}",
+	     "lines/1/sku"},
+	    /* a member's name spelled with escapes is the parser's name */
+	    {"{\"lines\": [{}, {\"n\\u0061me\": \"\\u0000\"}]}", "lines/1/name"},
+	    {"{\"cur\\\"rency\": \"EUR\\u0000\"}", "cur\"rency"},
+	    {"[\"a\", [], \"b\\u0000\"]", "2"},
+	    {"\"\\u0000\"", ""},
+	};
+
+	for (guint i = 0; i < G_N_ELEMENTS(cases); i++) {
+		g_auto(GStrv) where =
+		    vb_orders_find_escaped_nul(cases[i].json, strlen(cases[i].json));
+		g_autofree gchar *joined = where != NULL ? g_strjoinv("/", where) : NULL;
+		g_autoptr(JsonNode) node = json_from_string(cases[i].json, NULL);
+
+		/* only documents that the parser takes */
+		g_assert_nonnull(node);
+		g_assert_cmpstr(joined, ==, cases[i].where);
 	}
 }
 
@@ -1311,6 +1363,7 @@ main(int argc, char **argv)
 	g_log_set_always_fatal(G_LOG_FATAL_MASK | G_LOG_LEVEL_CRITICAL);
 	g_test_add_func("/orders/money", test_orders_money);
 	g_test_add_func("/orders/paths", test_orders_paths);
+	g_test_add_func("/orders/escaped-nul", test_orders_escaped_nul);
 	g_test_add_func("/orders/negotiation", test_orders_negotiation);
 	g_test_add_func("/orders/receipt/escaping", test_orders_receipt_escaping);
 	g_test_add_func("/orders/receipt/english", test_orders_receipt_english);

@@ -579,6 +579,32 @@ test_settle_order_validation(void)
 	     "\"quantity\":1,\"unit_price\":\"1.50\"}]}",
 	     "line 1 of the order must have exactly \"sku\" and \"name\" (strings), "
 	     "\"quantity\" and \"unit_price\" (integers, the price in minor units)"},
+	    /* control characters: C0 (tab and newline too), DEL and C1 */
+	    {"{\"currency\":\"EUR\",\"lines\":[{\"sku\":\"A1\",\"name\":\"Tea\","
+	     "\"quantity\":1,\"unit_price\":1},{\"sku\":\"B2\",\"name\":\"Tea\\u001b[31m\","
+	     "\"quantity\":1,\"unit_price\":1}]}",
+	     "line 2: the name holds a control character (U+001B); remove it and post the order "
+	     "again"},
+	    {"{\"currency\":\"EUR\",\"lines\":[{\"sku\":\"A1\",\"name\":\"Tea\\tbag\","
+	     "\"quantity\":1,\"unit_price\":1}]}",
+	     "line 1: the name holds a control character (U+0009); remove it and post the order "
+	     "again"},
+	    {"{\"currency\":\"EUR\",\"lines\":[{\"sku\":\"A1\",\"name\":\"Tea\\nFree\","
+	     "\"quantity\":1,\"unit_price\":1}]}",
+	     "line 1: the name holds a control character (U+000A); remove it and post the order "
+	     "again"},
+	    {"{\"currency\":\"EUR\",\"lines\":[{\"sku\":\"A1\",\"name\":\"Tea\x7f\","
+	     "\"quantity\":1,\"unit_price\":1}]}",
+	     "line 1: the name holds a control character (U+007F); remove it and post the order "
+	     "again"},
+	    {"{\"currency\":\"EUR\",\"lines\":[{\"sku\":\"A1\",\"name\":\"Tea\\u009f\","
+	     "\"quantity\":1,\"unit_price\":1}]}",
+	     "line 1: the name holds a control character (U+009F); remove it and post the order "
+	     "again"},
+	    {"{\"currency\":\"EUR\",\"lines\":[{\"sku\":\"A\\u00801\",\"name\":\"Tea\","
+	     "\"quantity\":1,\"unit_price\":1}]}",
+	     "line 1: the SKU holds a control character (U+0080); remove it and post the order "
+	     "again"},
 	};
 	gint64 total = -1;
 	g_autoptr(GError) error = NULL;
@@ -598,6 +624,11 @@ test_settle_order_validation(void)
 	g_assert_cmpint(total, ==, 1250);
 	g_assert_true(steps_validate("{\"currency\":\"EUR\",\"lines\":[]}", &total, &error));
 	g_assert_cmpint(total, ==, 0);
+	/* U+00A0 and beyond are text, not controls */
+	g_assert_true(steps_validate("{\"currency\":\"EUR\",\"lines\":[{\"sku\":\"A1\",\"name\":"
+				     "\"Th\\u00e9\\u00a0vert\",\"quantity\":1,\"unit_price\":1}]}",
+				     &total, &error));
+	g_assert_no_error(error);
 }
 
 static void

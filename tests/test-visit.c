@@ -1495,6 +1495,119 @@ test_order_refused(void)
 	g_assert_cmpint(vb_test_daemon_stop(d), ==, 0);
 }
 
+/* @body is a JSON error with @code whose message holds each of the rest */
+static void
+assert_json_error(const gchar *body, const gchar *code, ...)
+{
+	g_autoptr(JsonNode) node = json_from_string(body, NULL);
+	const gchar *message;
+	va_list args;
+
+	g_assert_nonnull(node);
+	g_assert_cmpstr(answer_str(node, "code"), ==, code);
+	message = answer_str(node, "message");
+	g_assert_nonnull(message);
+	va_start(args, code);
+	for (const gchar *part = va_arg(args, const gchar *); part != NULL;
+	     part = va_arg(args, const gchar *))
+		assert_contains(message, part);
+	va_end(args);
+}
+
+/* a visit id with an escape, a NUL or a '..' is refused with a JSON body, and
+ * a receipt link like it is a page that says so */
+static void
+test_order_bad_path(void)
+{
+	g_autoptr(VbTestDaemon) d = daemon_new(NO_CODE);
+	g_autofree gchar *token = vb_test_daemon_create_token(d, "vision", "orders");
+	g_autofree gchar *id = visit_done(d, PAN_A, PHONE_A_TYPED, PHONE_A);
+	g_autofree gchar *base = vb_test_daemon_public_url(d);
+	g_autofree gchar *escaped = g_strdup_printf("..%%2F..%%2F%s", id);
+	g_autofree gchar *nul = g_strdup_printf("%s%%00", id);
+	const gchar *ids[] = {escaped, nul, "..%2F", "%00"};
+	const gchar *receipts[] = {"/r/..%2F..%2Fetc", "/r/%00", "/r/abc%00def"};
+	g_autoptr(JsonNode) visit = NULL;
+
+	for (guint i = 0; i < G_N_ELEMENTS(ids); i++) {
+		g_autofree gchar *body = NULL;
+
+		g_assert_cmpuint(vb_test_daemon_post_order(d, token, ids[i], ORDER_SMALL, &body),
+				 ==, 400);
+		assert_json_error(body, "invalid-data", "visit id", NULL);
+	}
+	for (guint i = 0; i < G_N_ELEMENTS(receipts); i++) {
+		g_autofree gchar *url = g_strconcat(base, receipts[i], NULL);
+		g_autofree gchar *json_url = g_strconcat(url, "?format=json", NULL);
+		g_autofree gchar *html = NULL;
+		g_autofree gchar *body = NULL;
+
+		g_assert_cmpuint(vb_test_http("GET", url, NULL, "text/html", NULL, &html), ==, 404);
+		assert_contains(html, "Receipt not found");
+		g_assert_cmpuint(vb_test_http("GET", json_url, NULL, NULL, NULL, &body), ==, 404);
+		assert_json_error(body, "not-found", NULL);
+	}
+	/* the visit is untouched, and its own id still takes the order */
+	visit = visit_get(d, id);
+	g_assert_cmpstr(visit_str(visit, "state"), ==, "awaiting-order");
+	g_assert_cmpuint(post_order(d, token, id, ORDER_SMALL, NULL), ==, 200);
+	g_clear_pointer(&visit, json_node_unref);
+	visit = wait_visit_state(d, id, "settled");
+	g_assert_cmpint(vb_test_daemon_stop(d), ==, 0);
+}
+
+/* control characters in a line's name or SKU are refused, naming the line and
+ * the field, and leave the visit waiting for a clean order */
+static void
+test_order_control_characters(void)
+{
+	g_autoptr(VbTestDaemon) d = daemon_new(NO_CODE);
+	g_autofree gchar *token = vb_test_daemon_create_token(d, "vision", "orders");
+	g_autofree gchar *id = visit_done(d, PAN_A, PHONE_A_TYPED, PHONE_A);
+	const struct {
+		const gchar *sku;
+		const gchar *name;
+		const gchar *field;
+		const gchar *character;
+	} cases[] = {
+	    /* JSON carries a NUL as \u0000, which json-glib cuts strings at */
+	    {"CF-200", "Cr\\u0000 fraiche", "the name", "(U+0000)"},
+	    {"CF-200", "Cr\\u001b[2J fraiche", "the name", "(U+001B)"},
+	    /* U+0085 (NEL), sent as UTF-8 */
+	    {"CF-200", "Cr\xc2\x85me", "the name", "(U+0085)"},
+	    {"CF\\u0007200", "Creme", "the SKU", "(U+0007)"},
+	};
+	g_autoptr(JsonNode) visit = NULL;
+	g_autoptr(JsonNode) hold = NULL;
+	g_autoptr(JsonNode) answer = NULL;
+
+	for (guint i = 0; i < G_N_ELEMENTS(cases); i++) {
+		g_autofree gchar *order = g_strdup_printf(
+		    "{\"currency\": \"EUR\", \"lines\": ["
+		    "{\"sku\": \"W-330\", \"name\": \"Sparkling water\", \"quantity\": 2, "
+		    "\"unit_price\": 150},"
+		    "{\"sku\": \"%s\", \"name\": \"%s\", \"quantity\": 1, \"unit_price\": 420}]}",
+		    cases[i].sku, cases[i].name);
+		g_autofree gchar *body = NULL;
+
+		g_assert_cmpuint(vb_test_daemon_post_order(d, token, id, order, &body), ==, 400);
+		assert_json_error(body, "invalid-data", "line 2:", cases[i].field,
+				  cases[i].character, NULL);
+	}
+	/* nothing changed: no capture, no adjustment, still waiting */
+	visit = visit_get(d, id);
+	g_assert_cmpstr(visit_str(visit, "state"), ==, "awaiting-order");
+	hold = hold_of(d, id);
+	g_assert_cmpstr(hold_str(hold, "state"), ==, "authorized");
+	/* and the corrected order settles */
+	g_assert_cmpuint(post_order(d, token, id, ORDER_SMALL, &answer), ==, 200);
+	g_assert_cmpint(answer_int(answer, "total"), ==, ORDER_SMALL_TOTAL);
+	g_clear_pointer(&visit, json_node_unref);
+	visit = wait_visit_state(d, id, "settled");
+	g_assert_cmpint(visit_int(visit, "total"), ==, ORDER_SMALL_TOTAL);
+	g_assert_cmpint(vb_test_daemon_stop(d), ==, 0);
+}
+
 /* ------------------------------------------------------------------------ */
 /* 10. the receipt                                                           */
 /* ------------------------------------------------------------------------ */
@@ -2514,6 +2627,8 @@ main(int argc, char **argv)
 	ADD("/visit/order/over-hold", test_order_over_hold);
 	ADD("/visit/order/duplicate", test_order_duplicate);
 	ADD("/visit/order/refused", test_order_refused);
+	ADD("/visit/order/bad-path", test_order_bad_path);
+	ADD("/visit/order/control-characters", test_order_control_characters);
 	ADD("/visit/receipt/page", test_receipt);
 	ADD("/visit/receipt/french-adjusted", test_receipt_french_adjusted);
 	ADD("/visit/replies/feedback", test_replies_feedback);

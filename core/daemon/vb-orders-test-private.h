@@ -14,7 +14,9 @@ G_BEGIN_DECLS
 
 /* the visit id of "/api/v1/visits/ID/order", or NULL for any other path */
 gchar *
-vb_orders_parse_order_path(const gchar *path);
+vb_orders_parse_order_path(const gchar *path, GError **error);
+gchar **
+vb_orders_find_escaped_nul(const gchar *data, gsize size);
 /* the token of "/r/TOKEN", or NULL for any other path */
 gchar *
 vb_orders_parse_receipt_path(const gchar *path);

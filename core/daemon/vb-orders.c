@@ -75,20 +75,34 @@ vb_orders_id_is_valid(const gchar *id, gsize len)
 	return !(id[0] == '.' && (len == 1 || (len == 2 && id[1] == '.')));
 }
 
+/* @path as sent, percent-escapes and all: an escape is never part of a visit id.
+ * NOT_FOUND when @path is not /api/v1/visits/ID/order, INVALID_DATA when ID is
+ * not a visit id */
 gchar *
-vb_orders_parse_order_path(const gchar *path)
+vb_orders_parse_order_path(const gchar *path, GError **error)
 {
 	const gchar *id;
 	const gchar *end;
 
-	if (path == NULL || !g_str_has_prefix(path, VB_ORDERS_PATH))
+	if (path == NULL || !g_str_has_prefix(path, VB_ORDERS_PATH)) {
+		g_set_error_literal(error, VB_ERROR, VB_ERROR_NOT_FOUND, "not an order path");
 		return NULL;
+	}
 	id = path + strlen(VB_ORDERS_PATH);
 	end = strchr(id, '/');
-	if (end == NULL || g_strcmp0(end, VB_ORDERS_SUFFIX) != 0)
+	if (end == NULL || g_strcmp0(end, VB_ORDERS_SUFFIX) != 0) {
+		g_set_error_literal(error, VB_ERROR, VB_ERROR_NOT_FOUND, "not an order path");
 		return NULL;
-	if (!vb_orders_id_is_valid(id, (gsize)(end - id)))
+	}
+	if (!vb_orders_id_is_valid(id, (gsize)(end - id))) {
+		g_set_error(error, VB_ERROR, VB_ERROR_INVALID_DATA,
+			    /* TRANSLATORS: the path of a request to the order API */
+			    _("the visit id in %s is not valid: a visit id is 1 to %u letters, "
+			      "digits, '-', '_', '.' or ':', with no percent-escape; post to "
+			      "/api/v1/visits/VISIT/order with the id the visit was given"),
+			    path, (guint)VB_ORDERS_MAX_ID_LEN);
 		return NULL;
+	}
 	return g_strndup(id, (gsize)(end - id));
 }
 
@@ -842,6 +856,115 @@ vb_orders_receipt_to_json(GVariant *receipt)
 
 /* the order */
 
+/* the string literal at @p (its opening quote) ends before the returned
+ * pointer; *@nul tells whether it holds the escape \u0000 */
+static const gchar *
+vb_json_skip_string(const gchar *p, const gchar *end, gboolean *nul)
+{
+	*nul = FALSE;
+	for (p++; p < end && *p != '"'; p++) {
+		if (*p != '\\')
+			continue;
+		if (end - p >= 6 && p[1] == 'u' && strncmp(p + 2, "0000", 4) == 0)
+			*nul = TRUE;
+		/* the escaped character, or the 'u' of \uXXXX whose hex digits
+		 * hold no quote or backslash */
+		p++;
+	}
+	return p < end ? p + 1 : end;
+}
+
+/*
+ * json-glib decodes the escape \u0000 into a NUL and keeps its strings as C
+ * strings, so json_node_get_string() (and json_node_get_value()) give the
+ * text cut at the NUL and nothing after parsing can tell "ab\u0000cd" from
+ * "ab". A raw NUL byte never gets this far: the parser refuses it as not
+ * UTF-8. So the escape is looked for in the body as sent, following its
+ * objects and arrays, and the place of the first one is returned as the
+ * members and indices that lead to it, such as {"lines", "1", "name"}; NULL
+ * when there is none. @data must be JSON that the parser accepted.
+ */
+typedef struct {
+	gboolean object;
+	guint index; /* in an array: the element being read */
+	gchar *key;  /* in an object: the member being read */
+} VbJsonFrame;
+
+static void
+vb_json_frame_clear(gpointer data)
+{
+	VbJsonFrame *frame = data;
+
+	g_free(frame->key);
+}
+
+static gchar **
+vb_json_frames_to_path(GArray *frames)
+{
+	g_autoptr(GPtrArray) path = g_ptr_array_new_with_free_func(g_free);
+
+	for (guint i = 0; i < frames->len; i++) {
+		VbJsonFrame *frame = &g_array_index(frames, VbJsonFrame, i);
+
+		if (frame->object)
+			g_ptr_array_add(path, g_strdup(frame->key != NULL ? frame->key : ""));
+		else
+			g_ptr_array_add(path, g_strdup_printf("%u", frame->index));
+	}
+	g_ptr_array_add(path, NULL);
+	return (gchar **)g_ptr_array_free(g_steal_pointer(&path), FALSE);
+}
+
+gchar **
+vb_orders_find_escaped_nul(const gchar *data, gsize size)
+{
+	const gchar *end = data + size;
+	g_autoptr(GArray) frames = g_array_new(FALSE, TRUE, sizeof(VbJsonFrame));
+	gboolean want_key = FALSE;
+
+	g_array_set_clear_func(frames, vb_json_frame_clear);
+	for (const gchar *p = data; p < end;) {
+		VbJsonFrame *top =
+		    frames->len > 0 ? &g_array_index(frames, VbJsonFrame, frames->len - 1) : NULL;
+		const gchar *start = p;
+		gboolean nul = FALSE;
+
+		if (*p == '"') {
+			p = vb_json_skip_string(p, end, &nul);
+			if (top != NULL && top->object && want_key) {
+				/* the member's name, decoded as the parser did */
+				g_autofree gchar *literal = g_strndup(start, (gsize)(p - start));
+				g_autoptr(JsonNode) key = json_from_string(literal, NULL);
+
+				g_free(top->key);
+				top->key = g_strdup(key != NULL && JSON_NODE_HOLDS_VALUE(key)
+							? json_node_get_string(key)
+							: "");
+				want_key = FALSE;
+			} else if (nul) {
+				return vb_json_frames_to_path(frames);
+			}
+			continue;
+		}
+		if (*p == '{' || *p == '[') {
+			VbJsonFrame frame = {.object = *p == '{'};
+
+			g_array_append_val(frames, frame);
+			want_key = frame.object;
+		} else if ((*p == '}' || *p == ']') && top != NULL) {
+			g_array_set_size(frames, frames->len - 1);
+			want_key = FALSE;
+		} else if (*p == ',' && top != NULL) {
+			if (top->object)
+				want_key = TRUE;
+			else
+				top->index++;
+		}
+		p++;
+	}
+	return NULL;
+}
+
 static void
 vb_orders_reply_not_found(SoupServerMessage *msg, const gchar *path)
 {
@@ -867,6 +990,35 @@ vb_orders_reply_unavailable(SoupServerMessage *msg)
 			    "visits are not being served right now: try again later");
 }
 
+/* refuses a body with an escaped NUL, which the parsed order no longer shows */
+static gboolean
+vb_orders_check_nul(SoupServerMessage *msg, GError **error)
+{
+	g_autoptr(GBytes) bytes =
+	    soup_message_body_flatten(soup_server_message_get_request_body(msg));
+	gsize size = 0;
+	const gchar *data = g_bytes_get_data(bytes, &size);
+	g_auto(GStrv) where = vb_orders_find_escaped_nul(data, size);
+	guint64 line = 0;
+	g_autofree gchar *pointer = NULL;
+
+	if (where == NULL)
+		return TRUE;
+	if (g_strv_length(where) == 3 && g_strcmp0(where[0], "lines") == 0 &&
+	    (g_strcmp0(where[2], "name") == 0 || g_strcmp0(where[2], "sku") == 0) &&
+	    g_ascii_string_to_unsigned(where[1], 10, 0, G_MAXUINT - 1, &line, NULL)) {
+		vb_visit_order_set_control_error(error, (guint)line + 1, where[2], 0);
+		return FALSE;
+	}
+	pointer = g_strjoinv("/", where);
+	g_set_error(error, VB_ERROR, VB_ERROR_INVALID_DATA,
+		    /* TRANSLATORS: %s is where in the order, such as "currency" */
+		    _("the order holds a NUL character (\\u0000) at \"%s\": remove it and "
+		      "post the order again"),
+		    pointer);
+	return FALSE;
+}
+
 static void
 vb_orders_order_cb(VbHttpServer *server,
 		   SoupServerMessage *msg,
@@ -876,14 +1028,21 @@ vb_orders_order_cb(VbHttpServer *server,
 {
 	VbOrders *orders = user_data;
 	g_autoptr(VbVisitManager) visits = NULL;
-	g_autofree gchar *visit_id = vb_orders_parse_order_path(path);
+	g_autofree gchar *visit_id = NULL;
 	g_autoptr(JsonNode) body = NULL;
 	g_autoptr(JsonNode) answer = NULL;
 	g_autoptr(GVariant) result = NULL;
 	g_autoptr(GError) error = NULL;
 
-	if (visit_id == NULL) {
+	/* the path as sent, where an id with an escape still shows it */
+	visit_id =
+	    vb_orders_parse_order_path(g_uri_get_path(soup_server_message_get_uri(msg)), &error);
+	if (g_error_matches(error, VB_ERROR, VB_ERROR_NOT_FOUND)) {
 		vb_orders_reply_not_found(msg, path);
+		return;
+	}
+	if (visit_id == NULL) {
+		vb_http_reply_gerror(msg, error);
 		return;
 	}
 	if (g_strcmp0(soup_server_message_get_method(msg), SOUP_METHOD_POST) != 0) {
@@ -900,6 +1059,11 @@ vb_orders_order_cb(VbHttpServer *server,
 		    msg, SOUP_STATUS_BAD_REQUEST, vb_error_to_code(VB_ERROR_INVALID_DATA),
 		    "the order must be a JSON object with \"currency\" and "
 		    "\"lines\": [{\"sku\", \"name\", \"quantity\", \"unit_price\"}]");
+		return;
+	}
+	if (!vb_orders_check_nul(msg, &error)) {
+		g_debug("order for visit %s refused: %s", visit_id, error->message);
+		vb_http_reply_gerror(msg, error);
 		return;
 	}
 	visits = g_weak_ref_get(&orders->visits);

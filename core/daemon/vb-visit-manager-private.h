@@ -60,6 +60,10 @@ vb_visit_manager_post_order(VbVisitManager *self,
 			    const gchar *visit_id,
 			    JsonNode *order,
 			    GError **error);
+/* the error for an order line's "name" or "sku" (@field) that holds the control
+ * character @c; @line counts from 1 */
+void
+vb_visit_order_set_control_error(GError **error, guint line, const gchar *field, gunichar c);
 /* a{sv}: the visit with only masked data, and its timeline (aa{sv}: time, state,
  * detail); VB_ERROR_NOT_FOUND */
 GVariant *

@@ -57,6 +57,18 @@ vb_http_endpoint_lookup(VbHttpEndpoint *ep, const gchar *path)
 	return NULL;
 }
 
+/* the percent-decoded path, as libsoup would give it, or NULL where libsoup
+ * would refuse it: an escaped NUL, or a '..' segment after decoding */
+static gchar *
+vb_http_path_decode(const gchar *path)
+{
+	g_autofree gchar *decoded = g_uri_unescape_string(path, NULL);
+
+	if (decoded == NULL || strstr(decoded, "/../") != NULL || g_str_has_suffix(decoded, "/.."))
+		return NULL;
+	return g_steal_pointer(&decoded);
+}
+
 static gboolean
 vb_http_server_authorize(VbHttpServer *self,
 			 VbHttpEndpoint *ep,
@@ -133,9 +145,22 @@ vb_http_server_soup_cb(SoupServer *soup,
 	VbHttpEndpoint *ep = user_data;
 	VbHttpServer *self = ep->self;
 	SoupMessageBody *body = soup_server_message_get_request_body(msg);
+	g_autofree gchar *decoded = vb_http_path_decode(path);
 	VbHttpRoute *route;
 
+	/* a path that does not decode safely goes to its handler as sent, still
+	 * escaped, so that the handler refuses it in its own words */
+	if (decoded != NULL)
+		path = decoded;
 	route = vb_http_endpoint_lookup(ep, path);
+	if (route == NULL && decoded == NULL) {
+		vb_http_reply_error(
+		    msg, SOUP_STATUS_BAD_REQUEST, vb_error_to_code(VB_ERROR_INVALID_DATA),
+		    _("the path %s holds an escaped NUL or a '..' segment: check the "
+		      "URL"),
+		    path);
+		return;
+	}
 	if (route == NULL) {
 		vb_http_reply_error(
 		    msg, SOUP_STATUS_NOT_FOUND, vb_error_to_code(VB_ERROR_NOT_FOUND),
@@ -165,7 +190,10 @@ vb_http_server_soup_cb(SoupServer *soup,
  * @self: a #VbHttpServer
  * @listener: the listener that serves the handler
  * @path: an absolute path such as `/v1/orders`; the handler also gets the paths
- *   below it, such as `/v1/orders/42`
+ *   below it, such as `/v1/orders/42`. The handler's path is percent-decoded,
+ *   except one that does not decode safely (an escaped NUL, or an escaped `/`
+ *   that makes a `..` segment): that one comes as sent, still escaped, for the
+ *   handler to refuse
  * @scope: (nullable): the scope that a bearer token needs, or %NULL for none
  * @handler: the function that answers
  * @user_data: data for @handler

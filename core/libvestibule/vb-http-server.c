@@ -174,7 +174,10 @@ vb_http_endpoint_init(VbHttpEndpoint *ep, VbHttpServer *self, VbHttpListener lis
 	ep->listener = listener;
 	ep->name = listener == VB_HTTP_LISTENER_PUBLIC ? "public" : "control";
 	ep->routes = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, vb_http_route_release);
-	ep->soup = soup_server_new(NULL, NULL);
+	/* libsoup would answer a path it cannot decode (an escaped NUL, or an
+	 * escaped '/' that makes a '..' segment) with a bare 400 before any
+	 * handler runs; we decode it ourselves, to answer with a body */
+	ep->soup = soup_server_new("raw-paths", TRUE, NULL);
 	soup_server_add_handler(ep->soup, NULL, vb_http_server_soup_cb, ep, NULL);
 	g_signal_connect(ep->soup, "request-started", G_CALLBACK(vb_http_server_request_started_cb),
 			 ep);

@@ -173,6 +173,43 @@ vb_order_fail(GError **error, const gchar *message)
 	return FALSE;
 }
 
+/* a receipt line is one line, on a page, in an SMS and in the logs: a control
+ * character there (tab and newline too) is a producer's bug or an attempt to
+ * forge what follows, so C0, DEL and C1 are all refused; @text is UTF-8 */
+static gboolean
+vb_order_find_control(const gchar *text, gunichar *found)
+{
+	for (const gchar *p = text; *p != '\0'; p = g_utf8_next_char(p)) {
+		gunichar c = g_utf8_get_char(p);
+
+		if (c < 0x20 || (c >= 0x7f && c <= 0x9f)) {
+			*found = c;
+			return TRUE;
+		}
+	}
+	return FALSE;
+}
+
+/* @field is "name" or "sku"; @line counts from 1 */
+void
+vb_visit_order_set_control_error(GError **error, guint line, const gchar *field, gunichar c)
+{
+	if (g_strcmp0(field, "sku") == 0)
+		g_set_error(error, VB_ERROR, VB_ERROR_INVALID_DATA,
+			    /* TRANSLATORS: an order line's SKU (stock keeping unit, the
+			     * product code); %2$04X is the character's code point */
+			    _("line %1$u: the SKU holds a control character (U+%2$04X); remove "
+			      "it and post the order again"),
+			    line, (guint)c);
+	else
+		g_set_error(error, VB_ERROR, VB_ERROR_INVALID_DATA,
+			    /* TRANSLATORS: an order line's product name; %2$04X is the
+			     * character's code point */
+			    _("line %1$u: the name holds a control character (U+%2$04X); remove "
+			      "it and post the order again"),
+			    line, (guint)c);
+}
+
 /* checks @order and writes its canonical form, which is what is hashed */
 gboolean
 vb_visit_order_validate(JsonNode *order,
@@ -227,6 +264,7 @@ vb_visit_order_validate(JsonNode *order,
 		JsonNode *node = json_array_get_element(lines, i);
 		JsonObject *line;
 		JsonNode *sku, *name, *qty, *price;
+		gunichar control = 0;
 		gint64 q, p;
 
 		if (!JSON_NODE_HOLDS_OBJECT(node)) {
@@ -255,6 +293,7 @@ vb_visit_order_validate(JsonNode *order,
 		p = json_node_get_int(price);
 		if (strlen(json_node_get_string(sku)) == 0 ||
 		    strlen(json_node_get_string(sku)) > 64 ||
+		    !g_utf8_validate(json_node_get_string(sku), -1, NULL) ||
 		    !g_utf8_validate(json_node_get_string(name), -1, NULL) ||
 		    g_utf8_strlen(json_node_get_string(name), -1) < 1 ||
 		    g_utf8_strlen(json_node_get_string(name), -1) > 200) {
@@ -262,6 +301,14 @@ vb_visit_order_validate(JsonNode *order,
 				    _("line %u: \"sku\" must be 1 to 64 characters and \"name\" 1 "
 				      "to 200"),
 				    i + 1);
+			return FALSE;
+		}
+		if (vb_order_find_control(json_node_get_string(sku), &control)) {
+			vb_visit_order_set_control_error(error, i + 1, "sku", control);
+			return FALSE;
+		}
+		if (vb_order_find_control(json_node_get_string(name), &control)) {
+			vb_visit_order_set_control_error(error, i + 1, "name", control);
 			return FALSE;
 		}
 		if (q < 1 || q > VB_ORDER_MAX_QUANTITY || p < 0 || p > VB_ORDER_MAX_UNIT_PRICE) {
