@@ -1247,6 +1247,78 @@ test_hold_declined(void)
 	g_assert_cmpint(vb_test_daemon_stop(d), ==, 0);
 }
 
+/* the log line of the alert with @message_id that holds @needle, or NULL */
+static gchar *
+log_record(VbTestDaemon *d, const gchar *message_id, const gchar *needle)
+{
+	g_autofree gchar *log = vb_test_daemon_read_log(d);
+	g_auto(GStrv) lines = g_strsplit(log, "\n", -1);
+	g_autofree gchar *field = g_strdup_printf(" MESSAGE_ID=%s", message_id);
+
+	for (guint i = 0; lines[i] != NULL; i++) {
+		if (strstr(lines[i], field) != NULL && strstr(lines[i], needle) != NULL)
+			return g_strdup(lines[i]);
+	}
+	return NULL;
+}
+
+/* the ids the README documents: an operator's journalctl query names them */
+#define MESSAGE_ID_FORCED_OPEN "3fd7ec21f96449d5ab4e1b34beca3bfe"
+#define MESSAGE_ID_HOLD_DECLINED "9019a522fc7641f3850827cd8aae1059"
+
+static void
+test_alert_log_fields(void)
+{
+	g_autoptr(VbTestDaemon) d = vb_test_daemon_new(NULL);
+	g_autoptr(GError) error = NULL;
+	g_autoptr(JsonNode) ctl_answer = NULL;
+	g_autoptr(JsonNode) door_answer = NULL;
+	g_autoptr(JsonNode) visit = NULL;
+	g_autofree gchar *id = NULL;
+	g_autofree gchar *text = NULL;
+	g_autofree gchar *visit_field = NULL;
+	g_autofree gchar *declined = NULL;
+	g_autofree gchar *forced = NULL;
+
+	/* journal-less, the fields follow each line */
+	g_ptr_array_add(d->env, g_strdup("VESTIBULE_LOG_FIELDS=1"));
+	vb_test_daemon_write_drop_in(d, "40-base.conf", BASE_DROP_IN);
+	vb_test_daemon_write_drop_in(d, "50-test.conf", NO_CODE);
+	if (!vb_test_daemon_start(d, &error))
+		g_error("vestibuled did not start: %s", error->message);
+
+	/* a declined hold: its door, its visit and the processor's instance */
+	ctl_answer = ctl(d, "POST", "/v1/sim/pay/decline", "{\"next\": 1}");
+	tap(d, PAN_A, NULL);
+	g_free(wait_screen(d, "enter-phone"));
+	id = latest_visit(d);
+	press(d, PHONE_A_TYPED " enter");
+	text = wait_screen(d, "declined");
+	visit = wait_visit_state(d, id, "declined");
+	visit_field = g_strdup_printf(" VESTIBULE_VISIT=%s", id);
+	declined = log_record(d, MESSAGE_ID_HOLD_DECLINED, visit_field);
+	g_assert_nonnull(declined);
+	assert_contains(declined, " VESTIBULE_DOOR=front");
+	assert_contains(declined, " VESTIBULE_INSTANCE=pay");
+
+	/* the door forced open while locked: its door and the lock's instance */
+	door_answer = ctl(d, "POST", "/v1/sim/front-lock/door", "{\"action\": \"open\"}");
+	for (gint64 end = g_get_monotonic_time() + WAIT_MS * 1000;
+	     forced == NULL && g_get_monotonic_time() < end; g_usleep(20000))
+		forced = log_record(d, MESSAGE_ID_FORCED_OPEN, "forced open");
+	g_assert_nonnull(forced);
+	assert_contains(forced, " VESTIBULE_DOOR=front");
+	assert_contains(forced, " VESTIBULE_INSTANCE=front-lock");
+	g_assert_null(strstr(forced, "VESTIBULE_VISIT="));
+
+	/* and neither carries the card or the phone */
+	g_assert_null(strstr(declined, PAN_A));
+	g_assert_null(strstr(declined, PHONE_A_NSN));
+	g_assert_null(strstr(forced, PAN_A));
+	g_assert_null(strstr(forced, PHONE_A_NSN));
+	g_assert_cmpint(vb_test_daemon_stop(d), ==, 0);
+}
+
 static void
 test_hold_processor_down(void)
 {
@@ -2621,6 +2693,7 @@ main(int argc, char **argv)
 	ADD("/visit/two-cards-one-phone", test_two_cards_one_phone);
 	ADD("/visit/hold/declined", test_hold_declined);
 	ADD("/visit/hold/processor-down", test_hold_processor_down);
+	ADD("/visit/log/alert-fields", test_alert_log_fields);
 	ADD("/visit/door/never-opened", test_door_never_opened);
 	ADD("/visit/order/empty", test_order_empty);
 	ADD("/visit/order/within-hold", test_order_within_hold);

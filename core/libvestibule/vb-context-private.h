@@ -35,6 +35,16 @@ typedef struct {
 			     GError **error);
 } VbContextHost;
 
+/* a log line with the journald fields of its alert kind, without raising an
+ * alert; NULL fields are left out */
+void
+vb_alert_log(GLogLevelFlags level,
+	     VbAlertKind kind,
+	     const gchar *source,
+	     const gchar *door,
+	     const gchar *visit_id,
+	     const gchar *message);
+
 VbContext *
 vb_context_new(VbBus *bus, VbStore *store, VbHttpServer *http, VbMetrics *metrics);
 /* @host and @user_data stay the host's, which unsets them before it goes;

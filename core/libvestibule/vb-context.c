@@ -183,6 +183,115 @@ vb_context_get_state_dir(VbContext *self)
 	return vb_context_get_core_string(self, "state-dir", VB_STATEDIR);
 }
 
+/* fixed ids, as systemd's catalog has them: never change one, since
+ * operators' queries and alert rules name them */
+static const gchar *const vb_alert_message_ids[] = {
+    [VB_ALERT_KIND_OTHER] = NULL,
+    [VB_ALERT_KIND_DOOR_FORCED_OPEN] = "3fd7ec21f96449d5ab4e1b34beca3bfe",
+    [VB_ALERT_KIND_DOOR_HELD_OPEN] = "f05f8baf021344f7977a523533125d8d",
+    [VB_ALERT_KIND_HOLD_DECLINED] = "9019a522fc7641f3850827cd8aae1059",
+    [VB_ALERT_KIND_PROCESSOR_UNREACHABLE] = "acd422e1a92446289dc46517f324112c",
+    [VB_ALERT_KIND_SMS_DEAD_LETTER] = "bae743a1ff0c4185974335bf28eba6d8",
+    [VB_ALERT_KIND_ITEM_STUCK] = "07c259a0ae8541d0a85c3b08e5f38b6e",
+};
+
+/**
+ * vb_alert_kind_get_message_id:
+ * @kind: a #VbAlertKind
+ *
+ * Gets the journald `MESSAGE_ID` that alerts of @kind are logged with.
+ *
+ * Returns: (nullable): 32 lower-case hex digits, or %NULL for
+ *   %VB_ALERT_KIND_OTHER or an unknown kind
+ *
+ * Since: 0.3
+ */
+const gchar *
+vb_alert_kind_get_message_id(VbAlertKind kind)
+{
+	if ((guint)kind >= G_N_ELEMENTS(vb_alert_message_ids))
+		return NULL;
+	return vb_alert_message_ids[kind];
+}
+
+/* private API, exported for the daemon's own log lines */
+void
+vb_alert_log(GLogLevelFlags level,
+	     VbAlertKind kind,
+	     const gchar *source,
+	     const gchar *door,
+	     const gchar *visit_id,
+	     const gchar *message)
+{
+	const gchar *message_id = vb_alert_kind_get_message_id(kind);
+	GLogField fields[7];
+	gsize n_fields = 0;
+
+	g_return_if_fail(message != NULL);
+
+	/* the priorities g_log() gives these levels, as journald reads them */
+	fields[n_fields++] = (GLogField){"PRIORITY",
+					 (level & G_LOG_LEVEL_CRITICAL)	 ? "3"
+					 : (level & G_LOG_LEVEL_WARNING) ? "4"
+					 : (level & G_LOG_LEVEL_MESSAGE) ? "5"
+					 : (level & G_LOG_LEVEL_INFO)	 ? "6"
+									 : "7",
+					 -1};
+	fields[n_fields++] = (GLogField){"GLIB_DOMAIN", G_LOG_DOMAIN, -1};
+	fields[n_fields++] = (GLogField){"MESSAGE", message, -1};
+	if (message_id != NULL)
+		fields[n_fields++] = (GLogField){"MESSAGE_ID", message_id, -1};
+	if (source != NULL)
+		fields[n_fields++] = (GLogField){"VESTIBULE_INSTANCE", source, -1};
+	if (door != NULL)
+		fields[n_fields++] = (GLogField){"VESTIBULE_DOOR", door, -1};
+	if (visit_id != NULL)
+		fields[n_fields++] = (GLogField){"VESTIBULE_VISIT", visit_id, -1};
+	g_log_structured_array(level, fields, n_fields);
+}
+
+/* declared apart, for the format check */
+static void
+vb_context_alert_valist(VbContext *self,
+			VbAlertSeverity severity,
+			VbAlertKind kind,
+			const gchar *source,
+			const gchar *door,
+			const gchar *visit_id,
+			const gchar *format,
+			va_list args) G_GNUC_PRINTF(7, 0);
+
+static void
+vb_context_alert_valist(VbContext *self,
+			VbAlertSeverity severity,
+			VbAlertKind kind,
+			const gchar *source,
+			const gchar *door,
+			const gchar *visit_id,
+			const gchar *format,
+			va_list args)
+{
+	static const gchar *names[] = {"info", "warning", "critical"};
+	g_autofree gchar *message = g_strdup_vprintf(format, args);
+	g_autofree gchar *line = NULL;
+	GVariantDict dict;
+
+	if (severity == VB_ALERT_INFO) {
+		line =
+		    g_strdup_printf("alert from %s: %s", source != NULL ? source : "core", message);
+		vb_alert_log(G_LOG_LEVEL_MESSAGE, kind, source, door, visit_id, line);
+	} else {
+		line = g_strdup_printf("%s alert from %s: %s", names[severity],
+				       source != NULL ? source : "core", message);
+		vb_alert_log(G_LOG_LEVEL_WARNING, kind, source, door, visit_id, line);
+	}
+	vb_metrics_add(self->metrics, "vb_alerts_total", NULL, 1);
+	g_variant_dict_init(&dict, NULL);
+	g_variant_dict_insert(&dict, VB_KEY_SEVERITY, "s", names[severity]);
+	g_variant_dict_insert(&dict, VB_KEY_MESSAGE, "s", message);
+	vb_bus_emit_simple(self->bus, source, NULL, VB_EVENT_ALERT, g_variant_dict_end(&dict));
+}
+
 /**
  * vb_context_alert:
  * @self: a #VbContext
@@ -203,28 +312,53 @@ vb_context_alert(VbContext *self,
 		 const gchar *format,
 		 ...)
 {
-	static const gchar *names[] = {"info", "warning", "critical"};
-	g_autofree gchar *message = NULL;
-	GVariantDict dict;
 	va_list args;
 
 	g_return_if_fail(VB_IS_CONTEXT(self));
 	g_return_if_fail(format != NULL);
 
 	va_start(args, format);
-	message = g_strdup_vprintf(format, args);
+	vb_context_alert_valist(self, severity, VB_ALERT_KIND_OTHER, source, NULL, NULL, format,
+				args);
 	va_end(args);
+}
 
-	if (severity == VB_ALERT_INFO)
-		g_message("alert from %s: %s", source != NULL ? source : "core", message);
-	else
-		g_warning("%s alert from %s: %s", names[severity], source != NULL ? source : "core",
-			  message);
-	vb_metrics_add(self->metrics, "vb_alerts_total", NULL, 1);
-	g_variant_dict_init(&dict, NULL);
-	g_variant_dict_insert(&dict, VB_KEY_SEVERITY, "s", names[severity]);
-	g_variant_dict_insert(&dict, VB_KEY_MESSAGE, "s", message);
-	vb_bus_emit_simple(self->bus, source, NULL, VB_EVENT_ALERT, g_variant_dict_end(&dict));
+/**
+ * vb_context_alert_full:
+ * @self: a #VbContext
+ * @severity: how urgent it is
+ * @kind: what it is about, which gives its journald `MESSAGE_ID`
+ * @source: (nullable): the instance raising it, %NULL for the core
+ * @door: (nullable): the door it concerns, if any
+ * @visit_id: (nullable): the visit it concerns, if any
+ * @format: a printf format for a message that says what to do
+ * @...: its arguments
+ *
+ * Raises an operator alert as vb_context_alert() does, and logs it with the
+ * journald fields `MESSAGE_ID`, `VESTIBULE_INSTANCE`, `VESTIBULE_DOOR` and
+ * `VESTIBULE_VISIT`, so that an operator can query it. None of them may hold
+ * a secret.
+ *
+ * Since: 0.3
+ */
+void
+vb_context_alert_full(VbContext *self,
+		      VbAlertSeverity severity,
+		      VbAlertKind kind,
+		      const gchar *source,
+		      const gchar *door,
+		      const gchar *visit_id,
+		      const gchar *format,
+		      ...)
+{
+	va_list args;
+
+	g_return_if_fail(VB_IS_CONTEXT(self));
+	g_return_if_fail(format != NULL);
+
+	va_start(args, format);
+	vb_context_alert_valist(self, severity, kind, source, door, visit_id, format, args);
+	va_end(args);
 }
 
 /**

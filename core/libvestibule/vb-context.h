@@ -42,6 +42,36 @@ typedef enum {
 	VB_ALERT_CRITICAL,
 } VbAlertSeverity;
 
+/**
+ * VbAlertKind:
+ * @VB_ALERT_KIND_OTHER: any other alert; logged without a `MESSAGE_ID`
+ * @VB_ALERT_KIND_DOOR_FORCED_OPEN: a locked door was opened
+ * @VB_ALERT_KIND_DOOR_HELD_OPEN: a door stayed open too long
+ * @VB_ALERT_KIND_HOLD_DECLINED: the processor declined a hold, or its capture,
+ *   raise or cancel
+ * @VB_ALERT_KIND_PROCESSOR_UNREACHABLE: the payment processor did not answer
+ * @VB_ALERT_KIND_SMS_DEAD_LETTER: an SMS was given up on
+ * @VB_ALERT_KIND_ITEM_STUCK: an item stayed in the store's way too long
+ *
+ * What an operator alert is about. Each kind but the first is logged with a
+ * fixed journald `MESSAGE_ID`, which vb_alert_kind_get_message_id() gives
+ * and the README lists, so that `journalctl MESSAGE_ID=…` finds every one.
+ *
+ * Since: 0.3
+ */
+typedef enum {
+	VB_ALERT_KIND_OTHER,
+	VB_ALERT_KIND_DOOR_FORCED_OPEN,
+	VB_ALERT_KIND_DOOR_HELD_OPEN,
+	VB_ALERT_KIND_HOLD_DECLINED,
+	VB_ALERT_KIND_PROCESSOR_UNREACHABLE,
+	VB_ALERT_KIND_SMS_DEAD_LETTER,
+	VB_ALERT_KIND_ITEM_STUCK,
+} VbAlertKind;
+
+const gchar *
+vb_alert_kind_get_message_id(VbAlertKind kind);
+
 VbBus *
 vb_context_get_bus(VbContext *self);
 VbStore *
@@ -66,6 +96,15 @@ vb_context_alert(VbContext *self,
 		 const gchar *source,
 		 const gchar *format,
 		 ...) G_GNUC_PRINTF(4, 5);
+void
+vb_context_alert_full(VbContext *self,
+		      VbAlertSeverity severity,
+		      VbAlertKind kind,
+		      const gchar *source,
+		      const gchar *door,
+		      const gchar *visit_id,
+		      const gchar *format,
+		      ...) G_GNUC_PRINTF(7, 8);
 const gchar *
 vb_context_gettext(VbContext *self, const gchar *language, const gchar *msgid);
 

@@ -481,11 +481,12 @@ vb_gpio_plugin_held_open_cb(gpointer user_data)
 	g_clear_pointer(&self->held_open_source, g_source_unref);
 	self->held_open_alarm = TRUE;
 	vb_gpio_plugin_raise_alarm(self, "held-open");
-	vb_context_alert(vb_plugin_get_context(VB_PLUGIN(self)), VB_ALERT_WARNING,
-			 vb_plugin_get_name(VB_PLUGIN(self)),
-			 _("door %s has been held open for more than %" PRId64
-			   " seconds; check that it is closed"),
-			 vb_gpio_plugin_door_label(self), self->held_open_s);
+	vb_context_alert_full(vb_plugin_get_context(VB_PLUGIN(self)), VB_ALERT_WARNING,
+			      VB_ALERT_KIND_DOOR_HELD_OPEN, vb_plugin_get_name(VB_PLUGIN(self)),
+			      vb_gpio_plugin_door_label(self), NULL,
+			      _("door %s has been held open for more than %" PRId64
+				" seconds; check that it is closed"),
+			      vb_gpio_plugin_door_label(self), self->held_open_s);
 	return G_SOURCE_REMOVE;
 }
 
@@ -518,11 +519,13 @@ vb_gpio_plugin_contact_changed(VbGpioPlugin *self, gboolean open)
 	if (self->locked && g_get_monotonic_time() >= self->exit_grace_until) {
 		self->forced_open_alarm = TRUE;
 		vb_gpio_plugin_raise_alarm(self, "forced-open");
-		vb_context_alert(vb_plugin_get_context(VB_PLUGIN(self)), VB_ALERT_CRITICAL,
-				 vb_plugin_get_name(VB_PLUGIN(self)),
-				 _("door %s was forced open while locked; check the door "
-				   "and the store"),
-				 vb_gpio_plugin_door_label(self));
+		vb_context_alert_full(vb_plugin_get_context(VB_PLUGIN(self)), VB_ALERT_CRITICAL,
+				      VB_ALERT_KIND_DOOR_FORCED_OPEN,
+				      vb_plugin_get_name(VB_PLUGIN(self)),
+				      vb_gpio_plugin_door_label(self), NULL,
+				      _("door %s was forced open while locked; check the door "
+					"and the store"),
+				      vb_gpio_plugin_door_label(self));
 	}
 	vb_gpio_plugin_arm_held_open(self);
 }

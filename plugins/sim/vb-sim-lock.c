@@ -118,11 +118,12 @@ vb_sim_lock_held_open_cb(gpointer user_data)
 
 	g_clear_pointer(&self->held_open_source, g_source_unref);
 	vb_sim_lock_raise_alarm(self, "held-open");
-	vb_context_alert(vb_plugin_get_context(VB_PLUGIN(self)), VB_ALERT_WARNING,
-			 vb_plugin_get_name(VB_PLUGIN(self)),
-			 _("door %s has been held open for more than %" PRId64
-			   " seconds; check that it is closed"),
-			 vb_sim_get_door_label(VB_PLUGIN(self)), self->held_open_s);
+	vb_context_alert_full(vb_plugin_get_context(VB_PLUGIN(self)), VB_ALERT_WARNING,
+			      VB_ALERT_KIND_DOOR_HELD_OPEN, vb_plugin_get_name(VB_PLUGIN(self)),
+			      vb_sim_get_door_label(VB_PLUGIN(self)), NULL,
+			      _("door %s has been held open for more than %" PRId64
+				" seconds; check that it is closed"),
+			      vb_sim_get_door_label(VB_PLUGIN(self)), self->held_open_s);
 	return G_SOURCE_REMOVE;
 }
 
@@ -133,11 +134,13 @@ vb_sim_lock_door_opened(VbSimLock *self)
 	vb_plugin_emit(VB_PLUGIN(self), VB_EVENT_DOOR_OPENED, NULL);
 	if (self->locked) {
 		vb_sim_lock_raise_alarm(self, "forced-open");
-		vb_context_alert(vb_plugin_get_context(VB_PLUGIN(self)), VB_ALERT_CRITICAL,
-				 vb_plugin_get_name(VB_PLUGIN(self)),
-				 _("door %s was forced open while locked; check the door "
-				   "and the store"),
-				 vb_sim_get_door_label(VB_PLUGIN(self)));
+		vb_context_alert_full(vb_plugin_get_context(VB_PLUGIN(self)), VB_ALERT_CRITICAL,
+				      VB_ALERT_KIND_DOOR_FORCED_OPEN,
+				      vb_plugin_get_name(VB_PLUGIN(self)),
+				      vb_sim_get_door_label(VB_PLUGIN(self)), NULL,
+				      _("door %s was forced open while locked; check the door "
+					"and the store"),
+				      vb_sim_get_door_label(VB_PLUGIN(self)));
 	}
 	vb_sim_lock_clear_source(&self->held_open_source);
 	self->held_open_source =

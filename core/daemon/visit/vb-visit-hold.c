@@ -256,6 +256,9 @@ vb_door_authorize_timeout_cb(gpointer user_data)
 	g_autoptr(GError) error = NULL;
 
 	g_clear_pointer(&door->auth_timer, g_source_unref);
+	vb_alert_log(G_LOG_LEVEL_MESSAGE, VB_ALERT_KIND_PROCESSOR_UNREACHABLE,
+		     self->payment_instance, door->name, door->visit_id,
+		     "the payment processor did not answer in time; the visit is refused");
 	/* the processor may still place the hold: the outbox replays the
 	 * authorization with its key to learn it, and cancels it */
 	tx = vb_store_transaction_begin(self->store, &error);

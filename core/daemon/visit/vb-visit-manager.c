@@ -161,8 +161,20 @@ vb_door_fail(VbDoor *door, const gchar *state, const gchar *detail, VbPrompt pro
 void
 vb_door_deny(VbDoor *door, const gchar *state, const gchar *detail, VbPrompt prompt)
 {
-	g_message("door %s: visit %s %s%s%s", door->name, door->visit_id, state,
-		  detail != NULL ? ": " : "", detail != NULL ? detail : "");
+	g_autofree gchar *line =
+	    g_strdup_printf("door %s: visit %s %s%s%s", door->name, door->visit_id, state,
+			    detail != NULL ? ": " : "", detail != NULL ? detail : "");
+	VbAlertKind kind = VB_ALERT_KIND_OTHER;
+	const gchar *processor = NULL;
+
+	/* the refusals an operator queries by id carry the processor's instance */
+	if (g_strcmp0(state, "declined") == 0)
+		kind = VB_ALERT_KIND_HOLD_DECLINED;
+	else if (g_strcmp0(state, "processor-unavailable") == 0)
+		kind = VB_ALERT_KIND_PROCESSOR_UNREACHABLE;
+	if (kind != VB_ALERT_KIND_OTHER && door->self != NULL)
+		processor = door->self->payment_instance;
+	vb_alert_log(G_LOG_LEVEL_MESSAGE, kind, processor, door->name, door->visit_id, line);
 	vb_door_fail(door, state, detail, prompt);
 }
 

@@ -367,10 +367,11 @@ vb_visit_sms_complete(VbOutbox *outbox,
 		g_source_attach(self->owed_source, NULL);
 	}
 	if (outcome != VB_OUTBOX_OUTCOME_DONE)
-		vb_context_alert(self->context, VB_ALERT_WARNING, NULL,
-				 "an SMS for visit %s could not be sent; see vestibulectl outbox",
-				 vb_outbox_item_get_visit_id(item) != NULL
-				     ? vb_outbox_item_get_visit_id(item)
-				     : "(none)");
+		vb_context_alert_full(
+		    self->context, VB_ALERT_WARNING, VB_ALERT_KIND_SMS_DEAD_LETTER, NULL, NULL,
+		    vb_outbox_item_get_visit_id(item),
+		    "an SMS for visit %s could not be sent; see vestibulectl outbox",
+		    vb_outbox_item_get_visit_id(item) != NULL ? vb_outbox_item_get_visit_id(item)
+							      : "(none)");
 	return TRUE;
 }

@@ -87,8 +87,9 @@ vb_visit_payment_complete(VbOutbox *outbox,
 
 	if (g_strcmp0(op, "capture") == 0) {
 		if (!approved) {
-			vb_context_alert(
-			    self->context, VB_ALERT_CRITICAL, NULL,
+			vb_context_alert_full(
+			    self->context, VB_ALERT_CRITICAL, VB_ALERT_KIND_HOLD_DECLINED, NULL,
+			    NULL, visit,
 			    "visit %s: the processor declined the capture of %" G_GINT64_FORMAT
 			    " %s",
 			    visit, json_object_get_int_member_with_default(payload, "amount", 0),
@@ -119,8 +120,8 @@ vb_visit_payment_complete(VbOutbox *outbox,
 							"capture", error);
 		}
 		/* the processor refused more: take what the hold covers, and tell */
-		vb_context_alert(
-		    self->context, VB_ALERT_WARNING, NULL,
+		vb_context_alert_full(
+		    self->context, VB_ALERT_WARNING, VB_ALERT_KIND_HOLD_DECLINED, NULL, NULL, visit,
 		    "visit %s: the processor declined raising the hold to %" G_GINT64_FORMAT
 		    " %s; the hold of %" G_GINT64_FORMAT " is captured instead",
 		    visit, row->total, row->currency, row->hold_amount);
@@ -134,9 +135,10 @@ vb_visit_payment_complete(VbOutbox *outbox,
 	}
 	if (g_strcmp0(op, "cancel") == 0) {
 		if (!approved) {
-			vb_context_alert(self->context, VB_ALERT_CRITICAL, NULL,
-					 "visit %s: the processor refused to cancel its hold",
-					 visit);
+			vb_context_alert_full(self->context, VB_ALERT_CRITICAL,
+					      VB_ALERT_KIND_HOLD_DECLINED, NULL, NULL, visit,
+					      "visit %s: the processor refused to cancel its hold",
+					      visit);
 			return vb_visit_set_state(self, visit, "cancel-declined", NULL, error);
 		}
 		if (g_strcmp0(row->state, "settling") == 0) {
