@@ -13,6 +13,8 @@
 
 #include "vestibule.h"
 
+#include "vb-http-sms-hook.h"
+
 /*
  * http-sms sends SMS through a self-hosted HTTP gateway: one request per
  * message, built from a template of fields, with a preset for Kannel's
@@ -289,54 +291,18 @@ vb_http_sms_new_local_id(void)
 	return g_string_free(str, FALSE);
 }
 
-/* the fields of the body, for a form POST, then of the query, in a single
- * array: vb_secure_form_lookup() finds the body's first. Values may be any
- * bytes, as UTF-16 text is */
+/* the fields of the body, for a form POST, then of the query */
 static GPtrArray *
-vb_http_sms_hook_params(SoupServerMessage *msg, GError **error)
+vb_http_sms_request_params(SoupServerMessage *msg, GError **error)
 {
-	g_autoptr(GPtrArray) params = NULL;
-	g_autoptr(GPtrArray) query_params = NULL;
-	GUri *uri = soup_server_message_get_uri(msg);
-	const gchar *query = g_uri_get_query(uri);
+	SoupMessageBody *body = soup_server_message_get_request_body(msg);
+	const gchar *type = soup_message_headers_get_content_type(
+	    soup_server_message_get_request_headers(msg), NULL);
+	gboolean post = g_strcmp0(soup_server_message_get_method(msg), SOUP_METHOD_POST) == 0;
 
-	if (g_strcmp0(soup_server_message_get_method(msg), SOUP_METHOD_POST) == 0) {
-		SoupMessageBody *body = soup_server_message_get_request_body(msg);
-		const gchar *type = soup_message_headers_get_content_type(
-		    soup_server_message_get_request_headers(msg), NULL);
-		if (body->length > 0 && g_strcmp0(type, "application/x-www-form-urlencoded") != 0) {
-			g_set_error_literal(
-			    error, VB_ERROR, VB_ERROR_INVALID_DATA,
-			    _("post the fields as application/x-www-form-urlencoded"));
-			return NULL;
-		}
-		params = vb_secure_form_decode(body->data, (gssize)body->length,
-					       VB_SECURE_FORM_BINARY_VALUES, error);
-		if (params == NULL)
-			return NULL;
-	} else {
-		params = vb_secure_form_decode(NULL, 0, VB_SECURE_FORM_NONE, NULL);
-	}
-	if (query != NULL) {
-		query_params =
-		    vb_secure_form_decode(query, -1, VB_SECURE_FORM_BINARY_VALUES, error);
-		if (query_params == NULL)
-			return NULL;
-		g_ptr_array_extend_and_steal(params, g_steal_pointer(&query_params));
-	}
-	return g_steal_pointer(&params);
-}
-
-/* a form value as UTF-8 text, or NULL */
-static gchar *
-vb_http_sms_param_text(GPtrArray *params, const gchar *name)
-{
-	const VbSecureFormField *field = vb_secure_form_lookup(params, name);
-
-	/* with a length, g_utf8_validate() refuses a NUL too */
-	if (field == NULL || !g_utf8_validate(field->value, (gssize)field->value_len, NULL))
-		return NULL;
-	return g_strndup(field->value, field->value_len);
+	return vb_http_sms_hook_params(post, type, post ? body->data : NULL,
+				       post ? (gsize)body->length : 0,
+				       g_uri_get_query(soup_server_message_get_uri(msg)), error);
 }
 
 static VbStore *
@@ -1274,7 +1240,7 @@ vb_http_sms_hook_begin(VbHttpSms *self, SoupServerMessage *msg, const gchar *hoo
 		return NULL;
 	}
 	secret = g_bytes_get_data(self->config->hook_secret, &secret_len);
-	params = vb_http_sms_hook_params(msg, &error);
+	params = vb_http_sms_request_params(msg, &error);
 	/* the secret is checked first: a stranger learns nothing about the input */
 	header = soup_message_headers_get_one(soup_server_message_get_request_headers(msg),
 					      "X-Vestibule-Secret");
@@ -1292,25 +1258,6 @@ vb_http_sms_hook_begin(VbHttpSms *self, SoupServerMessage *msg, const gchar *hoo
 		return NULL;
 	}
 	return g_steal_pointer(&params);
-}
-
-static const gchar *
-vb_http_sms_kannel_state(gint64 type)
-{
-	switch (type) {
-	case 1:
-		return "delivered";
-	case 2:
-		return "undelivered";
-	case 4:
-		return "queued";
-	case 8:
-		return "sent";
-	case 16:
-		return "failed";
-	default:
-		return NULL;
-	}
 }
 
 static void
@@ -1331,26 +1278,20 @@ vb_http_sms_dlr_cb(VbHttpServer *server,
 	g_autoptr(GError) error = NULL;
 	g_autoptr(VbStoreStmt) stmt = NULL;
 	const gchar *state = NULL;
-	guint64 type = 0;
 	VbStoreStep step;
 	GVariantBuilder payload;
 
 	if (params == NULL)
 		return;
-	id = vb_http_sms_param_text(params, "id");
-	status = vb_http_sms_param_text(params, "status");
+	id = vb_http_sms_hook_param_text(params, "id");
+	status = vb_http_sms_hook_param_text(params, "status");
 	if (id == NULL || id[0] == '\0' || status == NULL) {
 		vb_http_reply_error(msg, SOUP_STATUS_BAD_REQUEST,
 				    vb_error_to_code(VB_ERROR_INVALID_DATA), "%s",
 				    _("a delivery report needs id and status"));
 		return;
 	}
-	if (g_ascii_string_to_unsigned(status, 10, 0, 255, &type, NULL))
-		state = vb_http_sms_kannel_state((gint64)type);
-	else if (g_strv_contains((const gchar *const[]){"queued", "sent", "delivered",
-							"undelivered", "failed", NULL},
-				 status))
-		state = status;
+	state = vb_http_sms_hook_dlr_state(status);
 	if (state == NULL) {
 		vb_http_reply_error(msg, SOUP_STATUS_BAD_REQUEST,
 				    vb_error_to_code(VB_ERROR_INVALID_DATA), "%s",
@@ -1405,35 +1346,6 @@ vb_http_sms_dlr_cb(VbHttpServer *server,
 	vb_http_sms_reply_text(msg, SOUP_STATUS_OK, "ok\n");
 }
 
-/* the sender as the core wants it: E.164 when the gateway gives an
- * international form, as given when national (the core reads it with the
- * store's country); NULL if it is not a phone number */
-static gchar *
-vb_http_sms_sender(const gchar *raw)
-{
-	g_autoptr(GString) out = g_string_new(NULL);
-	const gchar *p = raw;
-
-	while (*p == ' ')
-		p++;
-	if (p[0] == '0' && p[1] == '0') {
-		g_string_append_c(out, '+');
-		p += 2;
-	} else if (p[0] == '+') {
-		g_string_append_c(out, '+');
-		p++;
-	}
-	for (; *p != '\0'; p++) {
-		if (g_ascii_isdigit(*p))
-			g_string_append_c(out, *p);
-		else if (*p != ' ' && *p != '-')
-			return NULL;
-	}
-	if (out->len < 3 || out->len > 16)
-		return NULL;
-	return g_string_free(g_steal_pointer(&out), FALSE);
-}
-
 static void
 vb_http_sms_inbound_cb(VbHttpServer *server,
 		       SoupServerMessage *msg,
@@ -1455,7 +1367,7 @@ vb_http_sms_inbound_cb(VbHttpServer *server,
 
 	if (params == NULL)
 		return;
-	raw_from = vb_http_sms_param_text(params, config->from_field);
+	raw_from = vb_http_sms_hook_param_text(params, config->from_field);
 	raw_text = vb_secure_form_lookup(params, config->text_field);
 	if (raw_from == NULL || raw_text == NULL) {
 		vb_http_reply_error(msg, SOUP_STATUS_BAD_REQUEST,
@@ -1464,26 +1376,15 @@ vb_http_sms_inbound_cb(VbHttpServer *server,
 				    config->from_field, config->text_field);
 		return;
 	}
-	from = vb_http_sms_sender(raw_from);
+	from = vb_http_sms_hook_sender(raw_from);
 	if (from == NULL) {
 		vb_http_reply_error(
 		    msg, SOUP_STATUS_BAD_REQUEST, vb_error_to_code(VB_ERROR_INVALID_DATA),
 		    _("%s is not a phone number, such as +33612345678"), config->from_field);
 		return;
 	}
-	/* Kannel gives the charset of %b with %C; UTF-16BE for a UCS-2 message */
-	charset = vb_http_sms_param_text(params, "charset");
-	{
-		gsize len = raw_text->value_len;
-		const gchar *data = raw_text->value;
-		if (charset != NULL && charset[0] != '\0' &&
-		    g_ascii_strcasecmp(charset, "UTF-8") != 0) {
-			text = g_convert(data, (gssize)len, "UTF-8", charset, NULL, NULL, NULL);
-		} else if (memchr(data, '\0', len) == NULL &&
-			   g_utf8_validate(data, (gssize)len, NULL)) {
-			text = g_strndup(data, len);
-		}
-	}
+	charset = vb_http_sms_hook_param_text(params, "charset");
+	text = vb_http_sms_hook_text(raw_text, charset);
 	if (text == NULL || text[0] == '\0' || strlen(text) > VB_HTTP_SMS_BODY_MAX) {
 		vb_http_reply_error(
 		    msg, SOUP_STATUS_BAD_REQUEST, vb_error_to_code(VB_ERROR_INVALID_DATA),
@@ -1493,7 +1394,7 @@ vb_http_sms_inbound_cb(VbHttpServer *server,
 		return;
 	}
 	if (config->id_field[0] != '\0')
-		id = vb_http_sms_param_text(params, config->id_field);
+		id = vb_http_sms_hook_param_text(params, config->id_field);
 	if (id == NULL || id[0] == '\0') {
 		g_free(id);
 		id = vb_http_sms_new_local_id();
