@@ -12,6 +12,7 @@
 
 #include "vb-i18n.h"
 #include "vb-prompts-private.h"
+#include "vb-secure.h"
 
 static const struct {
 	const gchar *id;
@@ -99,8 +100,15 @@ vb_sms_render(VbSmsTemplate template_, const gchar *language, GHashTable *params
 			g_autofree gchar *name = g_strndup(p + 1, (gsize)(end - p - 1));
 			const gchar *value =
 			    params != NULL ? g_hash_table_lookup(params, name) : NULL;
-			if (value != NULL)
+			/* the text is UTF-8 whatever a value holds: a broken byte
+			 * becomes U+FFFD, as the SMS would show it */
+			if (value != NULL && g_utf8_validate(value, -1, NULL)) {
 				g_string_append(out, value);
+			} else if (value != NULL) {
+				gchar *valid = g_utf8_make_valid(value, -1);
+				g_string_append(out, valid);
+				vb_secure_free_string(valid);
+			}
 			p = end;
 			continue;
 		}

@@ -171,7 +171,9 @@ vb_sms_render_fitted(VbSmsTemplate template_,
 
 		if (g_hash_table_lookup(params, name) == NULL)
 			continue;
-		original = g_strdup(g_hash_table_lookup(params, name));
+		/* the words are counted and cut a character at a time, which
+		 * needs valid UTF-8 to stop at the end of the string */
+		original = g_utf8_make_valid(g_hash_table_lookup(params, name), -1);
 		hi = vb_sms_count_words(original);
 		/* the most words that fit: lo fits (0 words is only the ellipsis) */
 		while (lo < hi) {
