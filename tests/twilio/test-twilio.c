@@ -571,6 +571,23 @@ fake_count(Fake *fake, const gchar *method)
 	return n;
 }
 
+/* lookups that asked for a page after the first */
+static guint
+fake_count_later_pages(Fake *fake)
+{
+	G_GNUC_UNUSED g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&fake->lock);
+	guint n = 0;
+
+	for (guint i = 0; i < fake->requests->len; i++) {
+		FakeRequest *r = g_ptr_array_index(fake->requests, i);
+		if (g_strcmp0(r->method, "GET") == 0 && r->query != NULL &&
+		    (g_hash_table_contains(r->query, "PageToken") ||
+		     g_strcmp0(g_hash_table_lookup(r->query, "Page"), "0") > 0))
+			n++;
+	}
+	return n;
+}
+
 static guint
 fake_n_messages(Fake *fake)
 {
@@ -1094,7 +1111,10 @@ test_lookup_bad_next_page(void)
 		g_test_message("the outbox item: %s", item);
 		g_assert_false(g_str_has_prefix(item, "done|"));
 		tw_assert_not_contains(item, PHONE_A);
-		g_assert_cmpuint(fake_count(fake, "GET"), ==, 1);
+		/* the lookup may have been tried again by now, but never past
+		 * its first page */
+		g_assert_cmpuint(fake_count(fake, "GET"), >=, 1);
+		g_assert_cmpuint(fake_count_later_pages(fake), ==, 0);
 		g_assert_cmpuint(fake_count(fake, "POST"), ==, 1);
 		g_assert_cmpuint(fake_n_received(fake, PHONE_A, NOTICE_EN), ==, 0);
 		tw_stop(d);
