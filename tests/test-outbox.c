@@ -21,6 +21,31 @@
 
 #define T0 ((gint64)1700000000 * G_USEC_PER_SEC)
 
+/* the MESSAGE_ID of every alert logged, in order */
+static GPtrArray *alerts;
+
+static GLogWriterOutput
+alert_writer(GLogLevelFlags level, const GLogField *fields, gsize n_fields, gpointer user_data)
+{
+	for (gsize i = 0; i < n_fields; i++) {
+		if (g_strcmp0(fields[i].key, "MESSAGE_ID") == 0)
+			g_ptr_array_add(alerts, fields[i].length < 0
+						    ? g_strdup(fields[i].value)
+						    : g_strndup(fields[i].value, (gsize)fields[i].length));
+	}
+	return g_log_writer_default(level, fields, n_fields, user_data);
+}
+
+static guint
+count_alerts(VbAlertKind kind)
+{
+	guint n = 0;
+
+	for (guint i = 0; i < alerts->len; i++)
+		n += g_strcmp0(g_ptr_array_index(alerts, i), vb_alert_kind_get_message_id(kind)) == 0;
+	return n;
+}
+
 typedef enum {
 	RANDOM_MAX,
 	RANDOM_ZERO,
@@ -46,6 +71,8 @@ typedef struct {
 	GPtrArray *held;	  /* items dispatched and not completed yet */
 	GPtrArray *cancellables;  /* the cancellable of each held item */
 	guint refuse_completions; /* the complete func refuses this many times */
+	VbOutboxUnknownPolicy policy; /* what the kind's policy decides */
+	GPtrArray *policy_calls;      /* "key@seconds unknown", every policy call */
 	gboolean follow_up;	  /* the complete func queues a follow-up */
 } Fixture;
 
@@ -142,7 +169,9 @@ fake_sms_dispatch(VbOutbox *outbox,
 {
 	Fixture *fx = user_data;
 	const gchar *key = vb_outbox_item_get_idempotency_key(item);
-	const gchar *script = g_hash_table_lookup(fx->scripts, key);
+	const gchar *send_key = vb_outbox_item_get_send_key(item);
+	/* a resend under a new key follows a script of its own, if any */
+	const gchar *script = g_hash_table_lookup(fx->scripts, send_key);
 	guint attempt = vb_outbox_item_get_attempts(item);
 	const gchar *secret = vb_outbox_get_ephemeral(outbox, key);
 	gchar action = 'd';
@@ -162,25 +191,39 @@ fake_sms_dispatch(VbOutbox *outbox,
 	}
 	if (script != NULL && attempt <= strlen(script))
 		action = script[attempt - 1];
-	g_ptr_array_add(fx->calls, g_strdup_printf("%s#%u", key, attempt));
+	g_ptr_array_add(fx->calls, g_strdup_printf("%s#%u", send_key, attempt));
 	g_ptr_array_add(fx->secrets, g_strdup(secret != NULL ? secret : ""));
 
 	if (action == 's')
 		action = secret != NULL ? 'd' : 'x';
 	switch (action) {
 	case 'd':
-		fake_provider_accept(fx, key);
+		fake_provider_accept(fx, send_key);
+		/* the provider answered about an unknown outcome: no fault */
+		if (vb_outbox_item_get_unknown_for(item) > 0)
+			vb_outbox_item_clear_fault(item, "fake-sms");
 		result = json_from_string("{\"sid\": \"SM1\"}", NULL);
 		vb_outbox_item_complete(item, VB_OUTBOX_OUTCOME_DONE, result, NULL, 0);
 		break;
 	case 't':
-		fake_provider_accept(fx, key);
+		fake_provider_accept(fx, send_key);
 		vb_outbox_item_complete(item, VB_OUTBOX_OUTCOME_RETRY, NULL,
 					"the provider did not answer in time", 0);
 		break;
 	case 'r':
 		vb_outbox_item_complete(item, VB_OUTBOX_OUTCOME_RETRY, NULL,
 					"the provider is unreachable", 0);
+		break;
+	case 'u':
+		fake_provider_accept(fx, send_key);
+		vb_outbox_item_complete(item, VB_OUTBOX_OUTCOME_UNKNOWN, NULL,
+					"the lookup answered HTTP 503", 0);
+		break;
+	case 'k':
+		fake_provider_accept(fx, send_key);
+		vb_outbox_item_set_fault(item, "fake-sms", "the lookup answered HTTP 404");
+		vb_outbox_item_complete(item, VB_OUTBOX_OUTCOME_UNKNOWABLE, NULL,
+					"the lookup answered HTTP 404", 0);
 		break;
 	case 'a':
 		vb_outbox_item_complete(item, VB_OUTBOX_OUTCOME_RETRY, NULL, "rate limited", 30000);
@@ -190,7 +233,7 @@ fake_sms_dispatch(VbOutbox *outbox,
 					"the number cannot receive SMS", 0);
 		break;
 	case 'h':
-		fake_provider_accept(fx, key);
+		fake_provider_accept(fx, send_key);
 		g_ptr_array_add(fx->held, item);
 		g_ptr_array_add(fx->cancellables, g_object_ref(cancellable));
 		break;
@@ -246,6 +289,18 @@ fake_sms_complete(VbOutbox *outbox,
 	return TRUE;
 }
 
+static VbOutboxUnknownPolicy
+fake_unknown_policy(VbOutbox *outbox, VbOutboxItem *item, gpointer user_data)
+{
+	Fixture *fx = user_data;
+
+	g_assert_cmpint(vb_outbox_item_get_unknown_for(item), >, 0);
+	g_ptr_array_add(fx->policy_calls,
+			g_strdup_printf("%s@%" G_GINT64_FORMAT, vb_outbox_item_get_idempotency_key(item),
+					vb_outbox_item_get_unknown_for(item) / G_USEC_PER_SEC));
+	return fx->policy;
+}
+
 static void
 fixture_new_outbox(Fixture *fx)
 {
@@ -254,6 +309,8 @@ fixture_new_outbox(Fixture *fx)
 	vb_outbox_set_random(fx->outbox, fake_random, fx);
 	vb_outbox_set_limits(fx->outbox, 100, 3600, 10, 1000, 8000);
 	vb_outbox_register(fx->outbox, "sms", fake_sms_dispatch, fake_sms_complete, fx, NULL);
+	vb_outbox_set_unknown_policy(fx->outbox, "sms", FALSE, fake_unknown_policy);
+	vb_outbox_set_unknown_limits(fx->outbox, 60, 600, 900);
 }
 
 static void
@@ -285,6 +342,9 @@ fixture_setup(Fixture *fx, gconstpointer user_data)
 	fx->secrets = g_ptr_array_new_with_free_func(g_free);
 	fx->held = g_ptr_array_new();
 	fx->cancellables = g_ptr_array_new_with_free_func(g_object_unref);
+	fx->policy_calls = g_ptr_array_new_with_free_func(g_free);
+	fx->policy = VB_OUTBOX_UNKNOWN_ASK_AGAIN;
+	g_ptr_array_set_size(alerts, 0);
 	fx->metrics = vb_metrics_new();
 	fixture_open_store(fx);
 	fixture_new_outbox(fx);
@@ -320,6 +380,7 @@ fixture_teardown(Fixture *fx, gconstpointer user_data)
 	g_ptr_array_unref(fx->secrets);
 	g_ptr_array_unref(fx->held);
 	g_ptr_array_unref(fx->cancellables);
+	g_ptr_array_unref(fx->policy_calls);
 	vb_test_remove_tree(fx->dir);
 	g_free(fx->path);
 	g_free(fx->dir);
@@ -1525,6 +1586,315 @@ test_prune_keeps_dead_letters(Fixture *fx, gconstpointer user_data)
 	g_assert_cmpint(vb_outbox_prune(fx->outbox, 0, &error), ==, 0);
 }
 
+/* unknown outcomes */
+
+static gchar *
+repeat(gchar letter, guint n)
+{
+	return g_strnfill(n, letter);
+}
+
+/* room for the many attempts of an unknown outcome */
+static void
+many_attempts(Fixture *fx)
+{
+	vb_outbox_set_limits(fx->outbox, 100, 24 * 3600, 1000, 1000, 8000);
+}
+
+/* a figure of the "sms" kind in vb_outbox_get_health() */
+static gint64
+health_of(Fixture *fx, const gchar *figure)
+{
+	g_autoptr(GVariant) health = vb_outbox_get_health(fx->outbox);
+	g_autoptr(GVariant) kinds = g_variant_lookup_value(health, "kinds", NULL);
+	g_autoptr(GVariant) sms = g_variant_lookup_value(kinds, "sms", NULL);
+	g_autoptr(GVariant) value = NULL;
+
+	g_assert_nonnull(sms);
+	value = g_variant_lookup_value(sms, figure, NULL);
+	g_assert_nonnull(value);
+	if (g_variant_is_of_type(value, G_VARIANT_TYPE_BOOLEAN))
+		return g_variant_get_boolean(value);
+	return g_variant_get_int64(value);
+}
+
+static gchar *
+fault_of(Fixture *fx, const gchar *source)
+{
+	g_autoptr(GVariant) health = vb_outbox_get_health(fx->outbox);
+	g_autoptr(GVariant) faults = g_variant_lookup_value(health, "faults", NULL);
+	gchar *why = NULL;
+
+	g_variant_lookup(faults, source, "s", &why);
+	return why;
+}
+
+static gdouble
+kind_gauge(Fixture *fx, const gchar *name)
+{
+	return vb_metrics_get(fx->metrics, name, "kind=\"sms\"");
+}
+
+/* an item whose outcome stays unknown holds back the later items of its
+ * recipient for unknown-hold-s, no longer: then they go, in their order,
+ * while it is asked about; once the provider answers it is done, sent once */
+static void
+test_unknown_hold_bound(Fixture *fx, gconstpointer user_data)
+{
+	g_autofree gchar *script = repeat('u', 12);
+	g_autofree gchar *delivered = NULL;
+	g_auto(Row) row = {0};
+	gint64 a1;
+
+	many_attempts(fx);
+	fx->random_mode = RANDOM_MAX;
+	a1 = enqueue(fx, "A", "A1", script);
+	enqueue(fx, "A", "A2", NULL);
+	enqueue(fx, "A", "A3", NULL);
+	enqueue(fx, "B", "B1", NULL);
+	vb_outbox_start(fx->outbox);
+	drain();
+	for (guint i = 0; i < 59; i++)
+		advance(fx, 1000);
+	delivered = joined(fx->delivered);
+	g_assert_cmpstr(delivered, ==, "B1");
+	g_clear_pointer(&delivered, g_free);
+	g_assert_cmpint(health_of(fx, "queued"), ==, 3);
+	g_assert_cmpint(health_of(fx, "unknown"), ==, 1);
+	g_assert_cmpint(health_of(fx, "oldest-age-s"), ==, 59);
+	vb_outbox_check_health(fx->outbox);
+	g_assert_cmpfloat(kind_gauge(fx, "vestibule_outbox_unknown_outcome"), ==, 1);
+	g_assert_cmpfloat(kind_gauge(fx, "vestibule_outbox_queued"), ==, 3);
+	g_assert_cmpfloat(kind_gauge(fx, "vestibule_outbox_oldest_age_seconds"), ==, 59);
+
+	/* the hold ends */
+	advance(fx, 1000);
+	delivered = joined(fx->delivered);
+	g_assert_cmpstr(delivered, ==, "B1 A2 A3");
+	g_clear_pointer(&delivered, g_free);
+	read_row(fx, a1, &row);
+	g_assert_cmpstr(row.state, ==, "pending");
+	g_assert_nonnull(strstr(row.last_error, "HTTP 503"));
+	g_assert_cmpint(health_of(fx, "unknown"), ==, 1);
+	/* no policy before unknown-give-up-s */
+	g_assert_cmpuint(fx->policy_calls->len, ==, 0);
+
+	/* the provider answers at last: sent once */
+	for (guint i = 0; i < 120; i++)
+		advance(fx, 1000);
+	delivered = joined(fx->delivered);
+	g_assert_cmpstr(delivered, ==, "B1 A2 A3 A1");
+	g_assert_cmpuint(count_of(fx->deliveries, "A1"), ==, 1);
+	g_assert_cmpint(health_of(fx, "queued"), ==, 0);
+	g_assert_cmpfloat(vb_metrics_get(fx->metrics, "vestibule_outbox_unknown_settled_total",
+					 "kind=\"sms\",how=\"resolved\""),
+			  ==, 1);
+}
+
+/* a kind that keeps its order (money) lets nothing pass an unknown item */
+static void
+test_unknown_keep_order(Fixture *fx, gconstpointer user_data)
+{
+	g_autofree gchar *script = repeat('u', 30);
+	g_autofree gchar *delivered = NULL;
+
+	vb_outbox_set_unknown_policy(fx->outbox, "sms", TRUE, NULL);
+	many_attempts(fx);
+	fx->random_mode = RANDOM_MAX;
+	enqueue(fx, "A", "capture", script);
+	enqueue(fx, "A", "cancel", NULL);
+	vb_outbox_start(fx->outbox);
+	drain();
+	for (guint i = 0; i < 200; i++)
+		advance(fx, 1000);
+	g_assert_cmpuint(fx->delivered->len, ==, 0);
+	g_assert_cmpint(health_of(fx, "unknown"), ==, 1);
+	/* asked again, never sent again on a guess */
+	g_assert_cmpuint(fx->calls->len, >=, 20);
+	g_assert_cmpuint(count_of(fx->deliveries, "capture"), ==, 1);
+	for (guint i = 0; i < 600 && fx->delivered->len < 2; i++)
+		advance(fx, 1000);
+	delivered = joined(fx->delivered);
+	g_assert_cmpstr(delivered, ==, "capture cancel");
+}
+
+/* past unknown-give-up-s the kind's policy decides; a resend goes under a
+ * new key, once */
+static void
+test_unknown_policy_resend(Fixture *fx, gconstpointer user_data)
+{
+	g_autofree gchar *script = repeat('u', 200);
+	g_auto(Row) row = {0};
+	gint64 id;
+
+	fx->policy = VB_OUTBOX_UNKNOWN_RESEND;
+	many_attempts(fx);
+	fx->random_mode = RANDOM_MAX;
+	id = enqueue(fx, "A", "receipt", script);
+	vb_outbox_start(fx->outbox);
+	drain();
+	for (guint i = 0; i < 599; i++)
+		advance(fx, 1000);
+	g_assert_cmpuint(fx->policy_calls->len, ==, 0);
+	g_assert_cmpuint(fx->delivered->len, ==, 0);
+	for (guint i = 0; i < 20 && fx->delivered->len == 0; i++)
+		advance(fx, 1000);
+	g_assert_cmpuint(fx->policy_calls->len, ==, 1);
+	g_assert_true(g_str_has_prefix(g_ptr_array_index(fx->policy_calls, 0), "receipt@60"));
+	/* the first may have gone, and the second did: a duplicate rather than a loss */
+	g_assert_cmpuint(count_of(fx->deliveries, "receipt"), ==, 1);
+	g_assert_cmpuint(count_of(fx->deliveries, "receipt~1"), ==, 1);
+	g_assert_cmpuint(fx->delivered->len, ==, 1);
+	read_row(fx, id, &row);
+	g_assert_cmpstr(row.state, ==, "done");
+	g_assert_cmpfloat(vb_metrics_get(fx->metrics, "vestibule_outbox_unknown_settled_total",
+					 "kind=\"sms\",how=\"resent\""),
+			  ==, 1);
+}
+
+/* or it gives up: a dead letter that says why, and nothing sent again */
+static void
+test_unknown_policy_give_up(Fixture *fx, gconstpointer user_data)
+{
+	g_autofree gchar *script = repeat('u', 200);
+	g_autofree gchar *completions = NULL;
+	g_auto(Row) row = {0};
+	gint64 id;
+
+	fx->policy = VB_OUTBOX_UNKNOWN_GIVE_UP;
+	many_attempts(fx);
+	fx->random_mode = RANDOM_MAX;
+	id = enqueue(fx, "A", "notice", script);
+	enqueue(fx, "A", "later", NULL);
+	vb_outbox_start(fx->outbox);
+	drain();
+	for (guint i = 0; i < 700; i++)
+		advance(fx, 1000);
+	read_row(fx, id, &row);
+	g_assert_cmpstr(row.state, ==, "dead");
+	g_assert_nonnull(strstr(row.last_error, "given up"));
+	g_assert_cmpuint(count_of(fx->deliveries, "notice"), ==, 1);
+	g_assert_cmpuint(count_of(fx->deliveries, "notice~1"), ==, 0);
+	completions = joined(fx->completions);
+	g_assert_cmpstr(completions, ==, "later:done notice:failed");
+}
+
+/* an attempt that did not reach the provider leaves the outcome unknown */
+static void
+test_unknown_retry_stays_unknown(Fixture *fx, gconstpointer user_data)
+{
+	g_autofree gchar *script = g_strconcat("u", g_strnfill(40, 'r'), NULL);
+	g_autofree gchar *delivered = NULL;
+
+	many_attempts(fx);
+	fx->random_mode = RANDOM_MAX;
+	enqueue(fx, "A", "A1", script);
+	enqueue(fx, "A", "A2", NULL);
+	vb_outbox_start(fx->outbox);
+	drain();
+	for (guint i = 0; i < 30; i++)
+		advance(fx, 1000);
+	g_assert_cmpint(health_of(fx, "unknown"), ==, 1);
+	g_assert_cmpuint(fx->delivered->len, ==, 0);
+	for (guint i = 0; i < 31; i++)
+		advance(fx, 1000);
+	delivered = joined(fx->delivered);
+	g_assert_cmpstr(delivered, ==, "A2");
+}
+
+/* a provider that refuses lookups is a fault: one critical alert however
+ * many attempts, a metric and the status; the policy applies at
+ * unknown-hold-s, and the fault ends when a lookup answers */
+static void
+test_unknown_unknowable(Fixture *fx, gconstpointer user_data)
+{
+	g_autofree gchar *script = g_strconcat(g_strnfill(30, 'k'), "d", NULL);
+	g_autofree gchar *why = NULL;
+	g_autofree gchar *delivered = NULL;
+
+	fx->policy = VB_OUTBOX_UNKNOWN_RESEND;
+	many_attempts(fx);
+	fx->random_mode = RANDOM_MAX;
+	enqueue(fx, "A", "receipt", script);
+	enqueue(fx, "A", "later", NULL);
+	vb_outbox_start(fx->outbox);
+	drain();
+	g_assert_cmpuint(count_alerts(VB_ALERT_KIND_OUTCOME_UNKNOWABLE), ==, 1);
+	why = fault_of(fx, "fake-sms");
+	g_assert_cmpstr(why, ==, "the lookup answered HTTP 404");
+	g_assert_cmpfloat(vb_metrics_get(fx->metrics, "vestibule_outbox_lookup_faults",
+					 "source=\"fake-sms\""),
+			  ==, 1);
+	for (guint i = 0; i < 59; i++)
+		advance(fx, 1000);
+	g_assert_cmpuint(fx->policy_calls->len, ==, 0);
+	for (guint i = 0; i < 20 && fx->policy_calls->len == 0; i++)
+		advance(fx, 1000);
+	/* at unknown-hold-s, not unknown-give-up-s: waiting cures nothing */
+	g_assert_cmpuint(fx->policy_calls->len, ==, 1);
+	for (guint i = 0; i < 10; i++)
+		advance(fx, 1000);
+	delivered = joined(fx->delivered);
+	g_assert_cmpstr(delivered, ==, "later receipt");
+	g_assert_cmpuint(count_of(fx->deliveries, "receipt~1"), ==, 1);
+	/* one alert, however many refused lookups */
+	g_assert_cmpuint(count_alerts(VB_ALERT_KIND_OUTCOME_UNKNOWABLE), ==, 1);
+}
+
+/* a lookup that answers ends the fault */
+static void
+test_unknown_fault_clears(Fixture *fx, gconstpointer user_data)
+{
+	g_autofree gchar *why = NULL;
+
+	many_attempts(fx);
+	fx->random_mode = RANDOM_MAX;
+	enqueue(fx, "A", "A1", "kkd");
+	vb_outbox_start(fx->outbox);
+	drain();
+	why = fault_of(fx, "fake-sms");
+	g_assert_nonnull(why);
+	for (guint i = 0; i < 10; i++)
+		advance(fx, 1000);
+	g_assert_cmpuint(fx->delivered->len, ==, 1);
+	g_clear_pointer(&why, g_free);
+	why = fault_of(fx, "fake-sms");
+	g_assert_null(why);
+	g_assert_cmpfloat(vb_metrics_get(fx->metrics, "vestibule_outbox_lookup_faults",
+					 "source=\"fake-sms\""),
+			  ==, 0);
+}
+
+/* an item queued past stuck-alert-s raises one alert for its kind, not one
+ * per attempt or per check; one more once nothing is stuck */
+static void
+test_stuck_alert_once(Fixture *fx, gconstpointer user_data)
+{
+	g_autofree gchar *script = repeat('r', 100);
+
+	vb_outbox_set_unknown_limits(fx->outbox, 60, 600, 120);
+	many_attempts(fx);
+	fx->random_mode = RANDOM_MAX;
+	enqueue(fx, "A", "A1", script);
+	enqueue(fx, "B", "B1", "rrr");
+	vb_outbox_start(fx->outbox);
+	drain();
+	for (guint i = 0; i < 119; i++) {
+		advance(fx, 1000);
+		vb_outbox_check_health(fx->outbox);
+	}
+	g_assert_cmpuint(count_alerts(VB_ALERT_KIND_ITEM_STUCK), ==, 0);
+	g_assert_false(health_of(fx, "stuck"));
+	for (guint i = 0; i < 300; i++) {
+		advance(fx, 1000);
+		vb_outbox_check_health(fx->outbox);
+	}
+	g_assert_cmpuint(count_alerts(VB_ALERT_KIND_ITEM_STUCK), ==, 1);
+	g_assert_true(health_of(fx, "stuck"));
+	g_assert_cmpint(health_of(fx, "oldest-age-s"), ==, 419);
+	g_assert_cmpfloat(kind_gauge(fx, "vestibule_outbox_oldest_age_seconds"), ==, 419);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -1533,6 +1903,8 @@ main(int argc, char **argv)
 
 	g_test_init(&argc, &argv, NULL);
 	g_log_set_always_fatal(G_LOG_FATAL_MASK | G_LOG_LEVEL_CRITICAL);
+	alerts = g_ptr_array_new_with_free_func(g_free);
+	g_log_set_writer_func(alert_writer, NULL, NULL);
 
 #define ADD(path, func) g_test_add(path, Fixture, NULL, fixture_setup, func, fixture_teardown)
 	ADD("/outbox/prune/keeps-dead-letters", test_prune_keeps_dead_letters);
@@ -1559,6 +1931,14 @@ main(int argc, char **argv)
 	ADD("/outbox/ephemeral/secret", test_ephemeral);
 	ADD("/outbox/counts", test_counts);
 	ADD("/outbox/order/long-history-no-sorting", test_order_no_sorting);
+	ADD("/outbox/unknown/hold-bound", test_unknown_hold_bound);
+	ADD("/outbox/unknown/keep-order", test_unknown_keep_order);
+	ADD("/outbox/unknown/policy-resend", test_unknown_policy_resend);
+	ADD("/outbox/unknown/policy-give-up", test_unknown_policy_give_up);
+	ADD("/outbox/unknown/retry-stays-unknown", test_unknown_retry_stays_unknown);
+	ADD("/outbox/unknown/unknowable", test_unknown_unknowable);
+	ADD("/outbox/unknown/fault-clears", test_unknown_fault_clears);
+	ADD("/outbox/health/stuck-alert-once", test_stuck_alert_once);
 #undef ADD
 
 	return g_test_run();

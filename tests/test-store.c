@@ -187,7 +187,7 @@ test_open_wal_and_pragmas(Fixture *f, gconstpointer user_data)
 	g_assert_cmpint(query_int(store, "PRAGMA synchronous"), ==, 2);
 	g_assert_cmpint(query_int(store, "PRAGMA foreign_keys"), ==, 1);
 	g_assert_cmpint(query_int(store, "PRAGMA busy_timeout"), ==, 5000);
-	g_assert_cmpuint(vb_store_schema_version_latest(), ==, 7);
+	g_assert_cmpuint(vb_store_schema_version_latest(), ==, 8);
 	g_assert_cmpuint(vb_store_get_schema_version(store), ==, vb_store_schema_version_latest());
 	g_assert_cmpstr(vb_store_get_path(store), ==, f->path);
 	g_assert_null(vb_store_get_quarantined_path(store));

@@ -107,6 +107,44 @@ vb_ctl_print_instance_status(JsonObject *inst)
 	g_print("\n");
 }
 
+/* one line per kind of the outbox, then each peer that refuses lookups */
+static void
+vb_ctl_print_outbox_health(JsonObject *outbox)
+{
+	JsonObject *kinds = json_object_has_member(outbox, "kinds")
+				? json_object_get_object_member(outbox, "kinds")
+				: NULL;
+	JsonObject *faults = json_object_has_member(outbox, "faults")
+				 ? json_object_get_object_member(outbox, "faults")
+				 : NULL;
+	g_autoptr(GList) names = kinds != NULL ? json_object_get_members(kinds) : NULL;
+	g_autoptr(GList) sources = faults != NULL ? json_object_get_members(faults) : NULL;
+
+	names = g_list_sort(names, (GCompareFunc)g_strcmp0);
+	for (GList *l = names; l != NULL; l = l->next) {
+		JsonObject *kind = json_object_get_object_member(kinds, l->data);
+		if (kind == NULL)
+			continue;
+		/* TRANSLATORS: vestibulectl status: an outbox kind (sms, payment),
+		 * how many of its items wait, how many of those have an unknown
+		 * outcome, and the age of the oldest in seconds */
+		g_print(_("outbox %s: %" PRId64 " waiting, %" PRId64 " with an unknown outcome, "
+			  "oldest %" PRId64 " s"),
+			(const gchar *)l->data,
+			json_object_get_int_member_with_default(kind, "queued", 0),
+			json_object_get_int_member_with_default(kind, "unknown", 0),
+			json_object_get_int_member_with_default(kind, "oldest-age-s", 0));
+		if (json_object_get_boolean_member_with_default(kind, "stuck", FALSE))
+			g_print(_(", STUCK"));
+		g_print("\n");
+	}
+	for (GList *l = sources; l != NULL; l = l->next)
+		/* TRANSLATORS: vestibulectl status: an SMS provider's instance name
+		 * and why it cannot resolve unknown outcomes */
+		g_print(_("FAULT %s: %s\n"), (const gchar *)l->data,
+			json_object_get_string_member_with_default(faults, l->data, ""));
+}
+
 static gint
 vb_ctl_status(VbCtl *ctl)
 {
@@ -153,6 +191,9 @@ vb_ctl_status(VbCtl *ctl)
 		if (json_object_has_member(door, "last-read"))
 			vb_ctl_print_last_read(json_object_get_object_member(door, "last-read"));
 	}
+	if (json_object_has_member(obj, "outbox") &&
+	    JSON_NODE_HOLDS_OBJECT(json_object_get_member(obj, "outbox")))
+		vb_ctl_print_outbox_health(json_object_get_object_member(obj, "outbox"));
 	instances = json_object_has_member(obj, "instances")
 			? json_object_get_array_member(obj, "instances")
 			: NULL;

@@ -254,6 +254,27 @@ static const VbSettingSpec vb_config_specs_outbox[] = {
      .min = 1,
      .max = 86400000,
      .blurb = N_("The longest retry delay, in milliseconds")},
+    {.key = "unknown-hold-s",
+     .type = VB_SETTING_INT,
+     .default_value = "300",
+     .min = 1,
+     .max = 86400,
+     .blurb = N_("How long an item whose outcome is unknown holds back the later items "
+		 "of its recipient, in seconds")},
+    {.key = "unknown-give-up-s",
+     .type = VB_SETTING_INT,
+     .default_value = "3600",
+     .min = 1,
+     .max = 604800,
+     .blurb = N_("How long an outcome may stay unknown before the item's kind decides: "
+		 "ask again, send again or give up, in seconds")},
+    {.key = "stuck-alert-s",
+     .type = VB_SETTING_INT,
+     .default_value = "900",
+     .min = 1,
+     .max = 604800,
+     .blurb = N_("How long an item may wait before an alert says that its kind is stuck, "
+		 "in seconds")},
     {NULL},
 };
 

@@ -76,6 +76,9 @@ vb_customers_link_card(VbCustomers *self, const gchar *token, gint64 customer_id
 guint
 vb_customers_count_cards(VbCustomers *self, gint64 customer_id);
 
+/* how long a one-time code is good for, from its issue, in µs */
+#define VB_CUSTOMERS_OTP_LIFETIME (10 * G_TIME_SPAN_MINUTE)
+
 /* one-time codes: 6 digits from the CSPRNG, valid 10 minutes, single use, only
  * the latest counts, at most 3 wrong tries; a resend within 30 s of the last
  * send, or a sixth send within an hour, is VB_ERROR_RATE_LIMITED. Returns the

@@ -327,6 +327,7 @@ vb_daemon_start(VbDaemon *self, GError **error)
 	 * outbox last, once every kind it carries has its handler */
 	self->customers = vb_customers_new(self->context, self->host);
 	self->outbox = vb_outbox_new(self->store, self->metrics);
+	vb_outbox_set_context(self->outbox, self->context);
 	self->visits = vb_visit_manager_new(self->context, self->host, self->loader,
 					    self->customers, self->outbox);
 	vb_visit_manager_set_config(self->visits, self->config);
@@ -673,6 +674,10 @@ vb_daemon_get_status(VbDaemon *self)
 	g_variant_dict_insert(&dict, "plugins-disabled", "u", disabled);
 	g_variant_dict_insert(&dict, "events-emitted", "t", vb_bus_get_emitted(self->bus));
 	g_variant_dict_insert_value(&dict, "doors", vb_daemon_get_doors(self));
+	if (self->outbox != NULL) {
+		g_autoptr(GVariant) health = vb_outbox_get_health(self->outbox);
+		g_variant_dict_insert_value(&dict, "outbox", health);
+	}
 	/* each instance's own figures: a reader's device, a modem's signal */
 	g_variant_dict_insert_value(&dict, "instances", g_steal_pointer(&instances));
 	return g_variant_dict_end(&dict);

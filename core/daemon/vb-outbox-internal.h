@@ -17,6 +17,11 @@ G_BEGIN_DECLS
 #define VB_OUTBOX_METRIC_ITEMS "vb_outbox_items"
 #define VB_OUTBOX_METRIC_DISPATCH "vb_outbox_dispatch_total"
 #define VB_OUTBOX_METRIC_REFUSED "vb_outbox_refused_total"
+#define VB_OUTBOX_METRIC_QUEUED "vestibule_outbox_queued"
+#define VB_OUTBOX_METRIC_UNKNOWN "vestibule_outbox_unknown_outcome"
+#define VB_OUTBOX_METRIC_OLDEST "vestibule_outbox_oldest_age_seconds"
+#define VB_OUTBOX_METRIC_FAULTS "vestibule_outbox_lookup_faults"
+#define VB_OUTBOX_METRIC_SETTLED "vestibule_outbox_unknown_settled_total"
 
 /* only the first live item of each recipient may go out: a pending item is
  * a head when no older item of its recipient is still pending or sending.
@@ -24,9 +29,21 @@ G_BEGIN_DECLS
  * (outbox_live) read partial indexes of the live items only, so neither the
  * cost nor the memory of a tick grows with the history of sent items, and no
  * query needs a temporary table */
+/* An item whose outcome stayed unknown holds back no one once its
+ * passable_after is past (?9, the time now) */
 #define VB_OUTBOX_SQL_HEAD                                                                         \
 	"NOT EXISTS (SELECT 1 FROM outbox AS e WHERE e.state IN ('pending', 'sending') "           \
-	"AND e.recipient = o.recipient AND e.id < o.id)"
+	"AND e.recipient = o.recipient AND e.id < o.id "                                           \
+	"AND (e.passable_after IS NULL OR e.passable_after > ?9))"
+/* the columns an item is read from, in the order vb_outbox_item_new_from_row() takes them */
+#define VB_OUTBOX_SQL_ITEM_COLUMNS                                                                 \
+	"o.id, o.kind, o.recipient, o.idempotency_key, o.payload, o.attempts, o.created, "         \
+	"o.visit_id, o.unknown_since, o.resends"
+
+typedef struct {
+	gboolean keep_order;
+	VbOutboxUnknownFunc func;
+} VbOutboxUnknownHandling;
 
 typedef struct {
 	VbOutboxDispatchFunc dispatch;
@@ -47,6 +64,9 @@ struct _VbOutboxItem {
 	JsonObject *payload; /* NULL if the stored text is not a JSON object */
 	guint attempts;	     /* including this one */
 	gint64 created;
+	gint64 unknown_since; /* µs since the epoch; 0 while the outcome is known */
+	guint resends;	      /* sent again under a new key, by its kind's policy */
+	gchar *send_key;      /* NULL until resent */
 };
 
 struct _VbOutbox {
@@ -55,6 +75,11 @@ struct _VbOutbox {
 	VbMetrics *metrics;
 	GMainContext *context;
 	GHashTable *handlers;  /* kind -> VbOutboxHandler */
+	GHashTable *unknown;   /* kind -> VbOutboxUnknownHandling */
+	GHashTable *faults;    /* source -> why: peers refusing to resolve unknown outcomes */
+	GHashTable *stuck;     /* kinds alerted about, as stuck, until they are not */
+	VbContext *context_alerts; /* weak: it owns the daemon that owns the outbox */
+	GSource *health_source;	   /* the gauges that age, and the stuck alert */
 	GHashTable *in_flight; /* &item->id -> VbOutboxItem, unowned: freed by its completion */
 	GHashTable *ephemeral; /* idempotency key -> secret, wiped when removed */
 	GSource *source;       /* the next look for due items */
@@ -67,6 +92,9 @@ struct _VbOutbox {
 	guint max_attempts;
 	guint base_delay_ms;
 	guint max_delay_ms;
+	gint64 hold_us;
+	gint64 give_up_us;
+	gint64 stuck_us;
 	VbOutboxClockFunc clock_func;
 	gpointer clock_data;
 	VbOutboxRandomFunc random_func;
@@ -109,5 +137,12 @@ vb_outbox_clear_source(VbOutbox *self);
 /* vb-outbox-view.c */
 G_GNUC_INTERNAL void
 vb_outbox_update_gauges(VbOutbox *self);
+G_GNUC_INTERNAL void
+vb_outbox_alert(VbOutbox *self,
+		VbAlertSeverity severity,
+		VbAlertKind kind,
+		const gchar *source,
+		const gchar *format,
+		...) G_GNUC_PRINTF(5, 6);
 
 G_END_DECLS

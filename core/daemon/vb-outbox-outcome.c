@@ -17,11 +17,20 @@
 static const gchar *
 vb_outbox_outcome_to_string(VbOutboxOutcome outcome)
 {
-	if (outcome == VB_OUTBOX_OUTCOME_DONE)
-		return "done";
-	if (outcome == VB_OUTBOX_OUTCOME_RETRY)
-		return "retry";
-	return "failed";
+	static const gchar *names[] = {
+	    [VB_OUTBOX_OUTCOME_DONE] = "done",
+	    [VB_OUTBOX_OUTCOME_RETRY] = "retry",
+	    [VB_OUTBOX_OUTCOME_FAILED] = "failed",
+	    [VB_OUTBOX_OUTCOME_UNKNOWN] = "unknown",
+	    [VB_OUTBOX_OUTCOME_UNKNOWABLE] = "unknowable",
+	};
+	return names[outcome];
+}
+
+static gboolean
+vb_outbox_outcome_is_unknown(VbOutboxOutcome outcome)
+{
+	return outcome == VB_OUTBOX_OUTCOME_UNKNOWN || outcome == VB_OUTBOX_OUTCOME_UNKNOWABLE;
 }
 
 /* what a peer or a handler says may be long or broken UTF-8; keep it readable */
@@ -79,12 +88,18 @@ vb_outbox_give_up_reason(VbOutbox *self, VbOutboxItem *item, gint64 now, const g
 	return NULL;
 }
 
+/* the item goes back to the queue. @unknown_since: 0 leaves what is recorded
+ * of an unknown outcome as it is; else the outcome is unknown since then, and
+ * the later items of the recipient may pass it from @passable_after (0:
+ * never) */
 static void
 vb_outbox_reschedule(VbOutbox *self,
 		     VbOutboxItem *item,
 		     gint64 now,
 		     guint retry_after_ms,
-		     const gchar *last_error)
+		     const gchar *last_error,
+		     gint64 unknown_since,
+		     gint64 passable_after)
 {
 	g_autoptr(GError) error = NULL;
 	g_autoptr(VbStoreStmt) stmt = NULL;
@@ -93,14 +108,23 @@ vb_outbox_reschedule(VbOutbox *self,
 
 	stmt = vb_store_prepare(
 	    self->store,
-	    "UPDATE outbox SET state = 'pending', next_attempt = ?2, updated = ?3, "
-	    "last_error = ?4 WHERE id = ?1 AND state = 'sending'",
+	    unknown_since == 0
+		? "UPDATE outbox SET state = 'pending', next_attempt = ?2, updated = ?3, "
+		  "last_error = ?4 WHERE id = ?1 AND state = 'sending'"
+		: "UPDATE outbox SET state = 'pending', next_attempt = ?2, updated = ?3, "
+		  "last_error = ?4, unknown_since = ?5, passable_after = ?6 "
+		  "WHERE id = ?1 AND state = 'sending'",
 	    &error);
 	if (stmt != NULL) {
 		vb_store_stmt_bind_int64(stmt, 1, item->id);
 		vb_store_stmt_bind_int64(stmt, 2, now + (gint64)delay_ms * 1000);
 		vb_store_stmt_bind_int64(stmt, 3, now);
 		vb_store_stmt_bind_text(stmt, 4, last_error);
+		if (unknown_since != 0) {
+			vb_store_stmt_bind_int64(stmt, 5, unknown_since);
+			if (passable_after != 0)
+				vb_store_stmt_bind_int64(stmt, 6, passable_after);
+		}
 	}
 	if (stmt == NULL || !vb_store_stmt_exec(stmt, &error)) {
 		g_warning("cannot put outbox item %" G_GINT64_FORMAT " back in the queue, it "
@@ -110,6 +134,51 @@ vb_outbox_reschedule(VbOutbox *self,
 	}
 	g_debug("outbox item %" G_GINT64_FORMAT " (%s) is retried in %u ms: %s", item->id,
 		item->kind, delay_ms, last_error);
+}
+
+/* the kind's policy sends the item again, at once, under a new key */
+static gboolean
+vb_outbox_resend(VbOutbox *self, VbOutboxItem *item, gint64 now, const gchar *why)
+{
+	g_autoptr(GError) error = NULL;
+	g_autoptr(VbStoreStmt) stmt = NULL;
+
+	stmt = vb_store_prepare(self->store,
+				"UPDATE outbox SET state = 'pending', next_attempt = ?2, "
+				"updated = ?2, last_error = ?3, unknown_since = NULL, "
+				"passable_after = NULL, resends = resends + 1 "
+				"WHERE id = ?1 AND state = 'sending'",
+				&error);
+	if (stmt != NULL) {
+		vb_store_stmt_bind_int64(stmt, 1, item->id);
+		vb_store_stmt_bind_int64(stmt, 2, now);
+		vb_store_stmt_bind_text(stmt, 3, why);
+	}
+	if (stmt == NULL || !vb_store_stmt_exec(stmt, &error)) {
+		g_warning("cannot send outbox item %" G_GINT64_FORMAT " again: %s", item->id,
+			  error->message);
+		return FALSE;
+	}
+	return TRUE;
+}
+
+static void
+vb_outbox_count_settled(VbOutbox *self, VbOutboxItem *item, const gchar *how)
+{
+	g_autofree gchar *labels = g_strdup_printf("kind=\"%s\",how=\"%s\"", item->kind, how);
+	vb_metrics_add(self->metrics, VB_OUTBOX_METRIC_SETTLED, labels, 1);
+}
+
+static gchar *
+vb_outbox_format_span(gint64 us)
+{
+	gint64 s = us / G_USEC_PER_SEC;
+
+	if (s < 120)
+		return g_strdup_printf("%" G_GINT64_FORMAT " s", s);
+	if (s < 7200)
+		return g_strdup_printf("%" G_GINT64_FORMAT " min", s / 60);
+	return g_strdup_printf("%" G_GINT64_FORMAT " h", s / 3600);
 }
 
 /* records done or dead together with what the kind's complete func does */
@@ -180,6 +249,71 @@ vb_outbox_finished(VbOutbox *self, VbOutboxItem *item, VbOutboxOutcome outcome)
 		  item->id, item->kind, item->attempts);
 }
 
+/* an outcome still unknown: asked again, sent again or given up, as the
+ * kind's policy says once the item is past its bound. Returns TRUE when it
+ * is settled for now; else @reason says why it is a dead letter */
+static gboolean
+vb_outbox_settle_unknown(VbOutbox *self,
+			 VbOutboxItem *item,
+			 VbOutboxOutcome outcome,
+			 const gchar *last,
+			 guint retry_after_ms,
+			 gint64 now,
+			 gchar **reason)
+{
+	const VbOutboxUnknownHandling *handling = g_hash_table_lookup(self->unknown, item->kind);
+	VbOutboxHandler *handler = g_hash_table_lookup(self->handlers, item->kind);
+	VbOutboxUnknownPolicy policy = VB_OUTBOX_UNKNOWN_ASK_AGAIN;
+	gint64 since = item->unknown_since != 0 ? item->unknown_since : now;
+	gint64 bound = outcome == VB_OUTBOX_OUTCOME_UNKNOWABLE ? self->hold_us : self->give_up_us;
+	gboolean keep_order = handling != NULL && handling->keep_order;
+	g_autofree gchar *span = NULL;
+
+	if (item->unknown_since == 0)
+		g_message("outbox item %" G_GINT64_FORMAT " (%s): the outcome is unknown (%s); the "
+			  "peer is asked again%s",
+			  item->id, item->kind, last,
+			  keep_order ? ", and the later items of its recipient wait for it"
+				     : ", and the later items of its recipient wait for it for "
+				       "unknown-hold-s at most");
+	item->unknown_since = since;
+	if (now - since >= bound && handling != NULL && handling->func != NULL) {
+		/* the item is the policy's to read, as it is its dispatcher's */
+		item->outbox = self;
+		policy = handling->func(self, item, handler != NULL ? handler->user_data : NULL);
+		item->outbox = NULL;
+	}
+
+	span = vb_outbox_format_span(now - since);
+	if (policy == VB_OUTBOX_UNKNOWN_RESEND) {
+		g_autofree gchar *why = g_strdup_printf(
+		    "the outcome stayed unknown for %s (%s); sent again under a new key, as "
+		    "its kind's policy says: a possible duplicate rather than a loss",
+		    span, last);
+		if (vb_outbox_resend(self, item, now, why)) {
+			g_message("outbox item %" G_GINT64_FORMAT " (%s): %s", item->id, item->kind,
+				  why);
+			vb_outbox_count_settled(self, item, "resent");
+			return TRUE;
+		}
+		vb_outbox_reschedule(self, item, now, 0, last, since, 0);
+		return TRUE;
+	}
+	if (policy == VB_OUTBOX_UNKNOWN_GIVE_UP) {
+		*reason = g_strdup_printf("the outcome stayed unknown for %s (%s); given up and "
+					  "not sent again, as its kind's policy says",
+					  span, last);
+		vb_outbox_count_settled(self, item, "given-up");
+		return FALSE;
+	}
+	*reason = vb_outbox_give_up_reason(self, item, now, last);
+	if (*reason != NULL)
+		return FALSE;
+	vb_outbox_reschedule(self, item, now, retry_after_ms, last, since,
+			     keep_order ? 0 : since + self->hold_us);
+	return TRUE;
+}
+
 static void
 vb_outbox_settle(VbOutbox *self,
 		 VbOutboxItem *item,
@@ -194,10 +328,20 @@ vb_outbox_settle(VbOutbox *self,
 	g_autofree gchar *failure = NULL;
 	gint64 now = vb_outbox_now(self);
 
-	if (outcome == VB_OUTBOX_OUTCOME_RETRY) {
+	/* a retry of an item whose outcome was unknown, that did not reach the
+	 * peer, leaves it unknown */
+	if (outcome == VB_OUTBOX_OUTCOME_RETRY && item->unknown_since != 0)
+		outcome = VB_OUTBOX_OUTCOME_UNKNOWN;
+	if (vb_outbox_outcome_is_unknown(outcome)) {
+		if (vb_outbox_settle_unknown(self, item, outcome, last, retry_after_ms, now,
+					     &reason))
+			return;
+		outcome = VB_OUTBOX_OUTCOME_FAILED;
+		result = NULL;
+	} else if (outcome == VB_OUTBOX_OUTCOME_RETRY) {
 		reason = vb_outbox_give_up_reason(self, item, now, last);
 		if (reason == NULL) {
-			vb_outbox_reschedule(self, item, now, retry_after_ms, last);
+			vb_outbox_reschedule(self, item, now, retry_after_ms, last, 0, 0);
 			return;
 		}
 		outcome = VB_OUTBOX_OUTCOME_FAILED;
@@ -205,6 +349,8 @@ vb_outbox_settle(VbOutbox *self,
 	}
 	if (vb_outbox_record_final(self, item, outcome, result, reason != NULL ? reason : last, now,
 				   &error)) {
+		if (outcome == VB_OUTBOX_OUTCOME_DONE && item->unknown_since != 0)
+			vb_outbox_count_settled(self, item, "resolved");
 		vb_outbox_finished(self, item, outcome);
 		return;
 	}
@@ -226,7 +372,7 @@ vb_outbox_settle(VbOutbox *self,
 			g_warning("cannot record outbox item %" G_GINT64_FORMAT " as dead: %s",
 				  item->id, error->message);
 	}
-	vb_outbox_reschedule(self, item, now, 0, failure);
+	vb_outbox_reschedule(self, item, now, 0, failure, 0, 0);
 }
 
 void
@@ -241,7 +387,7 @@ vb_outbox_item_complete(VbOutboxItem *item,
 	g_autofree gchar *labels = NULL;
 
 	g_return_if_fail(item != NULL);
-	g_return_if_fail(outcome <= VB_OUTBOX_OUTCOME_FAILED);
+	g_return_if_fail(outcome <= VB_OUTBOX_OUTCOME_UNKNOWABLE);
 	g_return_if_fail(vb_outbox_item_in_context(item));
 
 	/* the item is freed on the way out, whatever happens */

@@ -80,6 +80,9 @@ vb_outbox_arm(VbOutbox *self)
 				"SELECT MIN(o.next_attempt) FROM outbox AS o "
 				"WHERE o.state = 'pending' AND " VB_OUTBOX_SQL_HEAD,
 				&error);
+	now = vb_outbox_now(self);
+	if (stmt != NULL)
+		vb_store_stmt_bind_int64(stmt, 9, now);
 	if (stmt == NULL || vb_store_stmt_step(stmt, &error) != VB_STORE_STEP_ROW) {
 		g_warning("cannot read the outbox, trying again in %u s: %s",
 			  VB_OUTBOX_STORE_RETRY_MS / 1000,
@@ -87,10 +90,29 @@ vb_outbox_arm(VbOutbox *self)
 		vb_outbox_arm_timeout(self, VB_OUTBOX_STORE_RETRY_MS);
 		return;
 	}
-	if (vb_store_stmt_column_is_null(stmt, 0))
+	earliest = vb_store_stmt_column_is_null(stmt, 0) ? G_MAXINT64
+							  : vb_store_stmt_column_int64(stmt, 0);
+	g_clear_pointer(&stmt, vb_store_stmt_free);
+
+	/* an item held back by an unknown outcome goes when that one's hold ends */
+	stmt = vb_store_prepare(self->store,
+				"SELECT MIN(passable_after) FROM outbox INDEXED BY outbox_passable "
+				"WHERE state IN ('pending', 'sending') AND passable_after IS NOT NULL "
+				"AND passable_after > ?1",
+				&error);
+	if (stmt != NULL)
+		vb_store_stmt_bind_int64(stmt, 1, now);
+	if (stmt == NULL || vb_store_stmt_step(stmt, &error) != VB_STORE_STEP_ROW) {
+		g_warning("cannot read the outbox, trying again in %u s: %s",
+			  VB_OUTBOX_STORE_RETRY_MS / 1000,
+			  error != NULL ? error->message : "no row");
+		vb_outbox_arm_timeout(self, VB_OUTBOX_STORE_RETRY_MS);
 		return;
-	earliest = vb_store_stmt_column_int64(stmt, 0);
-	now = vb_outbox_now(self);
+	}
+	if (!vb_store_stmt_column_is_null(stmt, 0))
+		earliest = MIN(earliest, vb_store_stmt_column_int64(stmt, 0));
+	if (earliest == G_MAXINT64)
+		return;
 	if (earliest <= now) {
 		vb_outbox_attach(self, g_idle_source_new(), TRUE);
 		return;

@@ -24,10 +24,11 @@ vb_outbox_item_free(VbOutboxItem *item)
 	g_free(item->recipient);
 	g_free(item->idempotency_key);
 	g_free(item->visit_id);
+	g_free(item->send_key);
 	g_free(item);
 }
 
-/* columns: id, kind, recipient, idempotency_key, payload, attempts, created, visit_id */
+/* columns: VB_OUTBOX_SQL_ITEM_COLUMNS */
 static VbOutboxItem *
 vb_outbox_item_new_from_row(VbOutbox *self, VbStoreStmt *stmt)
 {
@@ -46,6 +47,11 @@ vb_outbox_item_new_from_row(VbOutbox *self, VbStoreStmt *stmt)
 	item->attempts = (guint)vb_store_stmt_column_int64(stmt, 5);
 	item->created = vb_store_stmt_column_int64(stmt, 6);
 	item->visit_id = g_strdup(vb_store_stmt_column_text(stmt, 7));
+	item->unknown_since =
+	    vb_store_stmt_column_is_null(stmt, 8) ? 0 : vb_store_stmt_column_int64(stmt, 8);
+	item->resends = (guint)vb_store_stmt_column_int64(stmt, 9);
+	if (item->resends > 0)
+		item->send_key = g_strdup_printf("%s~%u", item->idempotency_key, item->resends);
 	return item;
 }
 
@@ -96,6 +102,36 @@ vb_outbox_item_get_attempts(VbOutboxItem *item)
 {
 	g_return_val_if_fail(item != NULL, 0);
 	return item->attempts;
+}
+
+gint64
+vb_outbox_item_get_created(VbOutboxItem *item)
+{
+	g_return_val_if_fail(item != NULL, 0);
+	return item->created;
+}
+
+const gchar *
+vb_outbox_item_get_send_key(VbOutboxItem *item)
+{
+	g_return_val_if_fail(item != NULL, NULL);
+	return item->send_key != NULL ? item->send_key : item->idempotency_key;
+}
+
+guint
+vb_outbox_item_get_resends(VbOutboxItem *item)
+{
+	g_return_val_if_fail(item != NULL, 0);
+	return item->resends;
+}
+
+gint64
+vb_outbox_item_get_unknown_for(VbOutboxItem *item)
+{
+	g_return_val_if_fail(item != NULL, 0);
+	if (item->unknown_since == 0 || item->outbox == NULL)
+		return 0;
+	return MAX(vb_outbox_now(item->outbox) - item->unknown_since, 1);
 }
 
 static gboolean
@@ -165,8 +201,7 @@ vb_outbox_claim_due(VbOutbox *self, guint room, GError **error)
 	if (tx == NULL)
 		return NULL;
 	stmt = vb_store_prepare(self->store,
-				"SELECT o.id, o.kind, o.recipient, o.idempotency_key, o.payload, "
-				"o.attempts, o.created, o.visit_id "
+				"SELECT " VB_OUTBOX_SQL_ITEM_COLUMNS " "
 				"FROM outbox AS o INDEXED BY outbox_pending "
 				"WHERE o.state = 'pending' AND o.next_attempt <= ?1 "
 				"AND " VB_OUTBOX_SQL_HEAD " ORDER BY o.id LIMIT ?2",
@@ -175,6 +210,7 @@ vb_outbox_claim_due(VbOutbox *self, guint room, GError **error)
 		return NULL;
 	vb_store_stmt_bind_int64(stmt, 1, now);
 	vb_store_stmt_bind_int64(stmt, 2, room);
+	vb_store_stmt_bind_int64(stmt, 9, now);
 	while ((step = vb_store_stmt_step(stmt, error)) == VB_STORE_STEP_ROW)
 		g_ptr_array_add(items, vb_outbox_item_new_from_row(self, stmt));
 	if (step == VB_STORE_STEP_ERROR)

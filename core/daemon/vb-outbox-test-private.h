@@ -26,6 +26,10 @@ vb_outbox_set_random(VbOutbox *self, VbOutboxRandomFunc func, gpointer user_data
 /* looks for due items at the next turn of the main loop, for a test that moved its clock */
 void
 vb_outbox_wake(VbOutbox *self);
+/* the per-kind gauges and the stuck alert, which change as time passes: what
+ * the outbox's health timer runs */
+void
+vb_outbox_check_health(VbOutbox *self);
 /* items handed to a dispatcher and not completed yet */
 guint
 vb_outbox_get_n_in_flight(VbOutbox *self);

@@ -87,6 +87,216 @@ vb_outbox_update_gauges(VbOutbox *self)
 		vb_outbox_set_gauge(self, vb_outbox_states[i], counts[i]);
 }
 
+/* the health of each kind's queue */
+
+typedef struct {
+	gint64 queued;
+	gint64 unknown;
+	gint64 oldest; /* created, µs since the epoch */
+} VbOutboxKindHealth;
+
+/* kind -> VbOutboxKindHealth, for every kind with a handler or an item waiting */
+static GHashTable *
+vb_outbox_read_health(VbOutbox *self, GError **error)
+{
+	g_autoptr(GHashTable) kinds =
+	    g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+	g_autoptr(VbStoreStmt) stmt = NULL;
+	GHashTableIter iter;
+	gpointer key;
+	VbStoreStep step;
+
+	g_hash_table_iter_init(&iter, self->handlers);
+	while (g_hash_table_iter_next(&iter, &key, NULL))
+		g_hash_table_insert(kinds, g_strdup(key), g_new0(VbOutboxKindHealth, 1));
+	stmt = vb_store_prepare(self->store,
+				"SELECT kind, COUNT(*), COUNT(unknown_since), MIN(created) "
+				"FROM outbox INDEXED BY outbox_live "
+				"WHERE state IN ('pending', 'sending') GROUP BY kind",
+				error);
+	if (stmt == NULL)
+		return NULL;
+	while ((step = vb_store_stmt_step(stmt, error)) == VB_STORE_STEP_ROW) {
+		VbOutboxKindHealth *health = g_new0(VbOutboxKindHealth, 1);
+		health->queued = vb_store_stmt_column_int64(stmt, 1);
+		health->unknown = vb_store_stmt_column_int64(stmt, 2);
+		health->oldest = vb_store_stmt_column_int64(stmt, 3);
+		g_hash_table_replace(kinds, g_strdup(vb_store_stmt_column_text(stmt, 0)), health);
+	}
+	if (step == VB_STORE_STEP_ERROR)
+		return NULL;
+	return g_steal_pointer(&kinds);
+}
+
+static gint64
+vb_outbox_health_age_s(const VbOutboxKindHealth *health, gint64 now)
+{
+	if (health->queued == 0)
+		return 0;
+	return MAX(now - health->oldest, 0) / G_USEC_PER_SEC;
+}
+
+static gchar *
+vb_outbox_describe_oldest(VbOutbox *self, const gchar *kind)
+{
+	g_autoptr(GError) error = NULL;
+	g_autoptr(VbStoreStmt) stmt =
+	    vb_store_prepare(self->store,
+			     "SELECT id, last_error FROM outbox INDEXED BY outbox_live "
+			     "WHERE state IN ('pending', 'sending') AND kind = ?1 "
+			     "ORDER BY created LIMIT 1",
+			     &error);
+
+	if (stmt == NULL)
+		return g_strdup(error->message);
+	vb_store_stmt_bind_text(stmt, 1, kind);
+	if (vb_store_stmt_step(stmt, &error) != VB_STORE_STEP_ROW)
+		return g_strdup(error != NULL ? error->message : "gone");
+	return g_strdup_printf("item %" G_GINT64_FORMAT ", last error: %s",
+			       vb_store_stmt_column_int64(stmt, 0),
+			       vb_store_stmt_column_is_null(stmt, 1)
+				   ? "none"
+				   : vb_store_stmt_column_text(stmt, 1));
+}
+
+/* one alert when a kind's oldest item has waited past stuck-alert-s, and one
+ * when none has any more; not one per item or per attempt */
+static void
+vb_outbox_check_stuck(VbOutbox *self, const gchar *kind, const VbOutboxKindHealth *health, gint64 now)
+{
+	const VbOutboxUnknownHandling *handling = g_hash_table_lookup(self->unknown, kind);
+	gint64 stuck_s = self->stuck_us / G_USEC_PER_SEC;
+	gboolean stuck = health->queued > 0 && now - health->oldest >= self->stuck_us;
+	g_autofree gchar *oldest = NULL;
+
+	if (stuck == g_hash_table_contains(self->stuck, kind))
+		return;
+	if (!stuck) {
+		g_hash_table_remove(self->stuck, kind);
+		vb_outbox_alert(self, VB_ALERT_INFO, VB_ALERT_KIND_OTHER, "outbox",
+				"no %s item of the outbox has waited %" G_GINT64_FORMAT
+				" s any more",
+				kind, stuck_s);
+		return;
+	}
+	g_hash_table_add(self->stuck, g_strdup(kind));
+	oldest = vb_outbox_describe_oldest(self, kind);
+	/* a kind that keeps its order carries money */
+	vb_outbox_alert(self,
+			handling != NULL && handling->keep_order ? VB_ALERT_CRITICAL
+								 : VB_ALERT_WARNING,
+			VB_ALERT_KIND_ITEM_STUCK, "outbox",
+			"%" G_GINT64_FORMAT " %s items of the outbox are waiting (%" G_GINT64_FORMAT
+			" with an unknown outcome); the oldest has waited %" G_GINT64_FORMAT
+			" s, past stuck-alert-s (%" G_GINT64_FORMAT " s): %s. `vestibulectl "
+			"outbox` lists them",
+			health->queued, kind, health->unknown, vb_outbox_health_age_s(health, now),
+			stuck_s, oldest);
+}
+
+void
+vb_outbox_check_health(VbOutbox *self)
+{
+	g_autoptr(GError) error = NULL;
+	g_autoptr(GHashTable) kinds = vb_outbox_read_health(self, &error);
+	gint64 now = vb_outbox_now(self);
+	GHashTableIter iter;
+	gpointer key, value;
+
+	if (kinds == NULL) {
+		g_warning("cannot read the health of the outbox: %s", error->message);
+		return;
+	}
+	g_hash_table_iter_init(&iter, kinds);
+	while (g_hash_table_iter_next(&iter, &key, &value)) {
+		const VbOutboxKindHealth *health = value;
+		g_autofree gchar *labels = g_strdup_printf("kind=\"%s\"", (const gchar *)key);
+		vb_metrics_set(self->metrics, VB_OUTBOX_METRIC_QUEUED, labels,
+			       (gdouble)health->queued);
+		vb_metrics_set(self->metrics, VB_OUTBOX_METRIC_UNKNOWN, labels,
+			       (gdouble)health->unknown);
+		vb_metrics_set(self->metrics, VB_OUTBOX_METRIC_OLDEST, labels,
+			       (gdouble)vb_outbox_health_age_s(health, now));
+		vb_outbox_check_stuck(self, key, health, now);
+	}
+	/* a kind with no handler whose items all went since */
+	{
+		g_autoptr(GPtrArray) gone = g_ptr_array_new_with_free_func(g_free);
+		VbOutboxKindHealth none = {0};
+		g_hash_table_iter_init(&iter, self->stuck);
+		while (g_hash_table_iter_next(&iter, &key, NULL)) {
+			if (!g_hash_table_contains(kinds, key))
+				g_ptr_array_add(gone, g_strdup(key));
+		}
+		for (guint i = 0; i < gone->len; i++)
+			vb_outbox_check_stuck(self, g_ptr_array_index(gone, i), &none, now);
+	}
+}
+
+GVariant *
+vb_outbox_get_health(VbOutbox *self)
+{
+	g_autoptr(GError) error = NULL;
+	g_autoptr(GHashTable) kinds = NULL;
+	gint64 now;
+	GVariantBuilder builder, kinds_builder, faults_builder;
+	GHashTableIter iter;
+	gpointer key, value;
+
+	g_return_val_if_fail(VB_IS_OUTBOX(self), NULL);
+
+	now = vb_outbox_now(self);
+	kinds = vb_outbox_read_health(self, &error);
+	if (kinds == NULL)
+		g_warning("cannot read the health of the outbox: %s", error->message);
+	g_variant_builder_init(&kinds_builder, G_VARIANT_TYPE("a{sa{sv}}"));
+	if (kinds != NULL) {
+		g_hash_table_iter_init(&iter, kinds);
+		while (g_hash_table_iter_next(&iter, &key, &value)) {
+			const VbOutboxKindHealth *health = value;
+			GVariantDict dict;
+			g_variant_dict_init(&dict, NULL);
+			g_variant_dict_insert(&dict, "queued", "x", health->queued);
+			g_variant_dict_insert(&dict, "unknown", "x", health->unknown);
+			g_variant_dict_insert(&dict, "oldest-age-s", "x",
+					      vb_outbox_health_age_s(health, now));
+			g_variant_dict_insert(&dict, "stuck", "b",
+					      g_hash_table_contains(self->stuck, key));
+			g_variant_builder_add(&kinds_builder, "{s@a{sv}}", (const gchar *)key,
+					      g_variant_dict_end(&dict));
+		}
+	}
+	g_variant_builder_init(&faults_builder, G_VARIANT_TYPE("a{ss}"));
+	g_hash_table_iter_init(&iter, self->faults);
+	while (g_hash_table_iter_next(&iter, &key, &value))
+		g_variant_builder_add(&faults_builder, "{ss}", (const gchar *)key,
+				      (const gchar *)value);
+	g_variant_builder_init(&builder, G_VARIANT_TYPE_VARDICT);
+	g_variant_builder_add(&builder, "{sv}", "kinds", g_variant_builder_end(&kinds_builder));
+	g_variant_builder_add(&builder, "{sv}", "faults", g_variant_builder_end(&faults_builder));
+	return g_variant_ref_sink(g_variant_builder_end(&builder));
+}
+
+gchar *
+vb_outbox_get_state_by_key(VbOutbox *self, const gchar *idempotency_key, GError **error)
+{
+	g_autoptr(VbStoreStmt) stmt = NULL;
+	VbStoreStep step;
+
+	g_return_val_if_fail(VB_IS_OUTBOX(self), NULL);
+	g_return_val_if_fail(idempotency_key != NULL, NULL);
+
+	stmt = vb_store_prepare(self->store,
+				"SELECT state FROM outbox WHERE idempotency_key = ?1", error);
+	if (stmt == NULL)
+		return NULL;
+	vb_store_stmt_bind_text(stmt, 1, idempotency_key);
+	step = vb_store_stmt_step(stmt, error);
+	if (step != VB_STORE_STEP_ROW)
+		return NULL;
+	return g_strdup(vb_store_stmt_column_text(stmt, 0));
+}
+
 static GVariant *
 vb_outbox_row_to_variant(VbStoreStmt *stmt)
 {
@@ -203,7 +413,8 @@ vb_outbox_retry(VbOutbox *self, gint64 id, GError **error)
 	stmt = vb_store_prepare(
 	    self->store,
 	    "UPDATE outbox SET state = 'pending', attempts = 0, next_attempt = ?2, "
-	    "updated = ?2, last_error = NULL WHERE id = ?1 AND state = 'dead'",
+	    "updated = ?2, last_error = NULL, unknown_since = NULL, passable_after = NULL "
+	    "WHERE id = ?1 AND state = 'dead'",
 	    error);
 	if (stmt == NULL) {
 		g_prefix_error(error, "cannot retry outbox item %" G_GINT64_FORMAT ": ", id);

@@ -22,8 +22,12 @@
 
 #include <string.h>
 
+#include "vb-context-private.h"
 #include "vb-crypto-private.h"
 #include "vb-outbox-internal.h"
+
+#define VB_OUTBOX_HEALTH_MAX_PERIOD_MS 15000 /* the age gauges are this fresh */
+#define VB_OUTBOX_HEALTH_MIN_PERIOD_MS 250
 
 G_DEFINE_FINAL_TYPE(VbOutbox, vb_outbox, G_TYPE_OBJECT)
 
@@ -71,6 +75,16 @@ vb_outbox_new(VbStore *store, VbMetrics *metrics)
 			   "Outbox dispatch attempts by kind and outcome");
 	vb_metrics_declare(metrics, VB_OUTBOX_METRIC_REFUSED, VB_METRIC_COUNTER,
 			   "Outbox items refused because the queue was full");
+	vb_metrics_declare(metrics, VB_OUTBOX_METRIC_QUEUED, VB_METRIC_GAUGE,
+			   "Outbox items waiting to go (pending or being sent), by kind");
+	vb_metrics_declare(metrics, VB_OUTBOX_METRIC_UNKNOWN, VB_METRIC_GAUGE,
+			   "Outbox items waiting whose last outcome is unknown, by kind");
+	vb_metrics_declare(metrics, VB_OUTBOX_METRIC_OLDEST, VB_METRIC_GAUGE,
+			   "Age of the oldest outbox item waiting, by kind");
+	vb_metrics_declare(metrics, VB_OUTBOX_METRIC_FAULTS, VB_METRIC_GAUGE,
+			   "1 while a peer refuses the lookups that resolve unknown outcomes");
+	vb_metrics_declare(metrics, VB_OUTBOX_METRIC_SETTLED, VB_METRIC_COUNTER,
+			   "Unknown outcomes settled: resolved by the peer, resent or given up");
 	return self;
 }
 
@@ -92,6 +106,120 @@ vb_outbox_set_limits(VbOutbox *self,
 	self->max_attempts = max_attempts;
 	self->base_delay_ms = base_delay_ms;
 	self->max_delay_ms = max_delay_ms;
+}
+
+void
+vb_outbox_set_unknown_limits(VbOutbox *self, gint64 hold_s, gint64 give_up_s, gint64 stuck_s)
+{
+	g_return_if_fail(VB_IS_OUTBOX(self));
+	g_return_if_fail(hold_s > 0 && give_up_s > 0 && stuck_s > 0);
+
+	self->hold_us = MIN(hold_s, G_MAXINT64 / G_USEC_PER_SEC / 2) * G_USEC_PER_SEC;
+	self->give_up_us = MIN(give_up_s, G_MAXINT64 / G_USEC_PER_SEC / 2) * G_USEC_PER_SEC;
+	self->stuck_us = MIN(stuck_s, G_MAXINT64 / G_USEC_PER_SEC / 2) * G_USEC_PER_SEC;
+}
+
+void
+vb_outbox_set_context(VbOutbox *self, VbContext *context)
+{
+	g_return_if_fail(VB_IS_OUTBOX(self));
+	g_return_if_fail(context == NULL || VB_IS_CONTEXT(context));
+
+	if (self->context_alerts != NULL)
+		g_object_remove_weak_pointer(G_OBJECT(self->context_alerts),
+					     (gpointer *)&self->context_alerts);
+	self->context_alerts = context;
+	if (context != NULL)
+		g_object_add_weak_pointer(G_OBJECT(context), (gpointer *)&self->context_alerts);
+}
+
+void
+vb_outbox_alert(VbOutbox *self,
+		VbAlertSeverity severity,
+		VbAlertKind kind,
+		const gchar *source,
+		const gchar *format,
+		...)
+{
+	g_autofree gchar *line = NULL;
+	va_list args;
+
+	va_start(args, format);
+	line = g_strdup_vprintf(format, args);
+	va_end(args);
+	if (self->context_alerts != NULL) {
+		vb_context_alert_full(self->context_alerts, severity, kind, source, NULL, NULL,
+				      "%s", line);
+		return;
+	}
+	vb_alert_log(severity == VB_ALERT_INFO ? G_LOG_LEVEL_MESSAGE : G_LOG_LEVEL_WARNING, kind,
+		     source, NULL, NULL, line);
+}
+
+void
+vb_outbox_set_unknown_policy(VbOutbox *self,
+			     const gchar *kind,
+			     gboolean keep_order,
+			     VbOutboxUnknownFunc func)
+{
+	VbOutboxUnknownHandling *handling;
+
+	g_return_if_fail(VB_IS_OUTBOX(self));
+	g_return_if_fail(kind != NULL && kind[0] != '\0');
+
+	handling = g_new0(VbOutboxUnknownHandling, 1);
+	handling->keep_order = keep_order;
+	handling->func = func;
+	g_hash_table_replace(self->unknown, g_strdup(kind), handling);
+}
+
+static void
+vb_outbox_set_fault_gauge(VbOutbox *self, const gchar *source, gdouble value)
+{
+	g_autofree gchar *labels = g_strdup_printf("source=\"%s\"", source);
+	vb_metrics_set(self->metrics, VB_OUTBOX_METRIC_FAULTS, labels, value);
+}
+
+void
+vb_outbox_item_set_fault(VbOutboxItem *item, const gchar *source, const gchar *message)
+{
+	VbOutbox *self;
+
+	g_return_if_fail(item != NULL);
+	g_return_if_fail(source != NULL);
+	g_return_if_fail(message != NULL);
+
+	self = item->outbox;
+	if (self == NULL)
+		return;
+	if (g_hash_table_contains(self->faults, source)) {
+		g_hash_table_replace(self->faults, g_strdup(source), g_strdup(message));
+		return;
+	}
+	g_hash_table_replace(self->faults, g_strdup(source), g_strdup(message));
+	vb_outbox_set_fault_gauge(self, source, 1);
+	vb_outbox_alert(self, VB_ALERT_CRITICAL, VB_ALERT_KIND_OUTCOME_UNKNOWABLE, source,
+			"%s refuses to say what became of a message whose outcome is unknown, "
+			"so such messages cannot be resolved: %s. Until this is fixed, each "
+			"follows its kind's policy after unknown-hold-s (a receipt is sent "
+			"again, possibly twice)",
+			source, message);
+}
+
+void
+vb_outbox_item_clear_fault(VbOutboxItem *item, const gchar *source)
+{
+	VbOutbox *self;
+
+	g_return_if_fail(item != NULL);
+	g_return_if_fail(source != NULL);
+
+	self = item->outbox;
+	if (self == NULL || !g_hash_table_remove(self->faults, source))
+		return;
+	vb_outbox_set_fault_gauge(self, source, 0);
+	vb_outbox_alert(self, VB_ALERT_INFO, VB_ALERT_KIND_OTHER, source,
+			"%s answers the lookups of unknown outcomes again", source);
 }
 
 void
@@ -137,6 +265,27 @@ vb_outbox_get_ephemeral(VbOutbox *self, const gchar *idempotency_key)
 	return g_hash_table_lookup(self->ephemeral, idempotency_key);
 }
 
+static gboolean
+vb_outbox_health_cb(gpointer user_data)
+{
+	vb_outbox_check_health(VB_OUTBOX(user_data));
+	return G_SOURCE_CONTINUE;
+}
+
+static void
+vb_outbox_start_health(VbOutbox *self)
+{
+	gint64 period_ms = CLAMP(self->stuck_us / 1000 / 4, VB_OUTBOX_HEALTH_MIN_PERIOD_MS,
+				 VB_OUTBOX_HEALTH_MAX_PERIOD_MS);
+
+	vb_outbox_check_health(self);
+	self->health_source = g_timeout_source_new((guint)period_ms);
+	g_source_set_priority(self->health_source, G_PRIORITY_LOW);
+	g_source_set_callback(self->health_source, vb_outbox_health_cb, self, NULL);
+	g_source_set_static_name(self->health_source, "[vestibule] outbox health");
+	g_source_attach(self->health_source, self->context);
+}
+
 void
 vb_outbox_start(VbOutbox *self)
 {
@@ -167,6 +316,7 @@ vb_outbox_start(VbOutbox *self)
 			  vb_store_changes(self->store));
 	self->n_done = -1;
 	vb_outbox_update_gauges(self);
+	vb_outbox_start_health(self);
 	vb_outbox_wake(self);
 }
 
@@ -197,6 +347,10 @@ vb_outbox_stop(VbOutbox *self)
 
 	self->started = FALSE;
 	vb_outbox_clear_source(self);
+	if (self->health_source != NULL) {
+		g_source_destroy(self->health_source);
+		g_clear_pointer(&self->health_source, g_source_unref);
+	}
 	vb_outbox_orphan_in_flight(self);
 }
 
@@ -231,6 +385,7 @@ vb_outbox_dispose(GObject *object)
 	VbOutbox *self = VB_OUTBOX(object);
 
 	vb_outbox_stop(self);
+	vb_outbox_set_context(self, NULL);
 	g_clear_object(&self->store);
 	g_clear_object(&self->metrics);
 	G_OBJECT_CLASS(vb_outbox_parent_class)->dispose(object);
@@ -242,6 +397,9 @@ vb_outbox_finalize(GObject *object)
 	VbOutbox *self = VB_OUTBOX(object);
 
 	g_hash_table_unref(self->handlers);
+	g_hash_table_unref(self->unknown);
+	g_hash_table_unref(self->faults);
+	g_hash_table_unref(self->stuck);
 	g_hash_table_unref(self->in_flight);
 	g_hash_table_unref(self->ephemeral);
 	g_main_context_unref(self->context);
@@ -263,6 +421,9 @@ vb_outbox_init(VbOutbox *self)
 	self->context = g_main_context_ref_thread_default();
 	self->handlers = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
 					       (GDestroyNotify)vb_outbox_handler_free);
+	self->unknown = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+	self->faults = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+	self->stuck = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
 	self->in_flight = g_hash_table_new(g_int64_hash, g_int64_equal);
 	self->ephemeral = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
 						(GDestroyNotify)vb_outbox_secret_free);
@@ -272,4 +433,7 @@ vb_outbox_init(VbOutbox *self)
 	self->max_attempts = 200;
 	self->base_delay_ms = 1000;
 	self->max_delay_ms = 3600 * 1000;
+	self->hold_us = (gint64)300 * G_USEC_PER_SEC;
+	self->give_up_us = (gint64)3600 * G_USEC_PER_SEC;
+	self->stuck_us = (gint64)900 * G_USEC_PER_SEC;
 }

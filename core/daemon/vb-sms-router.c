@@ -76,6 +76,7 @@ struct _VbSmsCall {
 	VbSmsEncoding encoding;
 	guint segments;
 	GSource *timer;
+	gboolean asking; /* the outcome of an earlier attempt was unknown */
 };
 
 static void
@@ -674,6 +675,9 @@ vb_sms_router_sent_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 	if (id != NULL) {
 		g_autoptr(JsonNode) result = vb_sms_router_result(call, id);
 		g_hash_table_remove(self->down_until, call->provider);
+		/* an unknown outcome was resolved: the provider answers lookups */
+		if (call->asking)
+			vb_outbox_item_clear_fault(item, call->provider);
 		vb_sms_router_sent(self, call, id);
 		vb_outbox_item_complete(item, VB_OUTBOX_OUTCOME_DONE, result, NULL, 0);
 	} else if (g_error_matches(error, VB_ERROR, VB_ERROR_UNREACHABLE)) {
@@ -694,7 +698,13 @@ vb_sms_router_sent_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 		   g_error_matches(error, G_IO_ERROR, G_IO_ERROR_CANCELLED)) {
 		/* the outcome is unknown: the message stays with this provider */
 		vb_sms_router_update_row(self, call->outbox_id, "unknown", 1, NULL, error->message);
-		vb_outbox_item_complete(item, VB_OUTBOX_OUTCOME_RETRY, NULL, error->message,
+		vb_outbox_item_complete(item, VB_OUTBOX_OUTCOME_UNKNOWN, NULL, error->message,
+					retry_after);
+	} else if (g_error_matches(error, VB_ERROR, VB_ERROR_OUTCOME_UNKNOWABLE)) {
+		/* unknown, and the provider will not tell: the operator's to fix */
+		vb_sms_router_update_row(self, call->outbox_id, "unknown", 1, NULL, error->message);
+		vb_outbox_item_set_fault(item, call->provider, error->message);
+		vb_outbox_item_complete(item, VB_OUTBOX_OUTCOME_UNKNOWABLE, NULL, error->message,
 					retry_after);
 	} else if (g_error_matches(error, VB_ERROR, VB_ERROR_OPTED_OUT)) {
 		g_autoptr(GError) opt_error = NULL;
@@ -731,7 +741,7 @@ vb_sms_router_timeout_cb(gpointer user_data)
 			      call->provider, call->self->send_timeout_s);
 	vb_sms_router_update_row(call->self, call->outbox_id, "unknown", 1, NULL, msg);
 	/* the call stays in flight until the provider answers */
-	vb_outbox_item_complete(item, VB_OUTBOX_OUTCOME_RETRY, NULL, msg, 0);
+	vb_outbox_item_complete(item, VB_OUTBOX_OUTCOME_UNKNOWN, NULL, msg, 0);
 	return G_SOURCE_REMOVE;
 }
 
@@ -834,6 +844,7 @@ vb_sms_router_send(VbSmsRouter *self,
 	call->to = to;
 	call->body = body;
 	call->encoding = vb_sms_text_get_encoding(body, &call->segments, NULL);
+	call->asking = vb_outbox_item_get_unknown_for(item) > 0;
 	if (!vb_sms_router_record_attempt(self, item, call, shortened, &error)) {
 		g_prefix_error(&error, "cannot record the attempt, so it is not made: ");
 		call->item = NULL;
@@ -849,7 +860,8 @@ vb_sms_router_send(VbSmsRouter *self,
 
 	message.to = call->to;
 	message.body = call->body;
-	message.idempotency_key = vb_outbox_item_get_idempotency_key(item);
+	/* a new key once the outbox sent the item again on purpose */
+	message.idempotency_key = vb_outbox_item_get_send_key(item);
 	g_debug("SMS %" G_GINT64_FORMAT " goes to %s (%s, %u segments)", outbox_id, name,
 		vb_sms_encoding_to_string(call->encoding), call->segments);
 	vb_sms_provider_send_async(VB_SMS_PROVIDER(provider), &message, cancellable,

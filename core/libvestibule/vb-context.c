@@ -193,6 +193,7 @@ static const gchar *const vb_alert_message_ids[] = {
     [VB_ALERT_KIND_PROCESSOR_UNREACHABLE] = "acd422e1a92446289dc46517f324112c",
     [VB_ALERT_KIND_SMS_DEAD_LETTER] = "bae743a1ff0c4185974335bf28eba6d8",
     [VB_ALERT_KIND_ITEM_STUCK] = "07c259a0ae8541d0a85c3b08e5f38b6e",
+    [VB_ALERT_KIND_OUTCOME_UNKNOWABLE] = "3d7dec3d2f7040e3a3ec891dc18298f1",
 };
 
 /**

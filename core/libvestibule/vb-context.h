@@ -52,6 +52,8 @@ typedef enum {
  * @VB_ALERT_KIND_PROCESSOR_UNREACHABLE: the payment processor did not answer
  * @VB_ALERT_KIND_SMS_DEAD_LETTER: an SMS was given up on
  * @VB_ALERT_KIND_ITEM_STUCK: an item stayed in the store's way too long
+ * @VB_ALERT_KIND_OUTCOME_UNKNOWABLE: a peer refuses to say what became of a
+ *   request whose outcome is unknown: a configuration fault
  *
  * What an operator alert is about. Each kind but the first is logged with a
  * fixed journald `MESSAGE_ID`, which vb_alert_kind_get_message_id() gives
@@ -67,6 +69,7 @@ typedef enum {
 	VB_ALERT_KIND_PROCESSOR_UNREACHABLE,
 	VB_ALERT_KIND_SMS_DEAD_LETTER,
 	VB_ALERT_KIND_ITEM_STUCK,
+	VB_ALERT_KIND_OUTCOME_UNKNOWABLE,
 } VbAlertKind;
 
 const gchar *

@@ -51,6 +51,7 @@ vb_error_to_code(gint code)
 	    [VB_ERROR_UNAUTHORIZED] = "unauthorized",
 	    [VB_ERROR_TOO_LARGE] = "too-large",
 	    [VB_ERROR_OPTED_OUT] = "opted-out",
+	    [VB_ERROR_OUTCOME_UNKNOWABLE] = "outcome-unknowable",
 	};
 	if (code < 0 || code >= VB_ERROR_LAST)
 		return "failed";

@@ -38,6 +38,9 @@ G_BEGIN_DECLS
  * @VB_ERROR_UNAUTHORIZED: a request carried no credential, or a wrong one
  * @VB_ERROR_TOO_LARGE: a request or value exceeds a configured limit
  * @VB_ERROR_OPTED_OUT: the recipient has opted out of messages; permanent (Since: 0.2)
+ * @VB_ERROR_OUTCOME_UNKNOWABLE: an earlier attempt's outcome is unknown and the peer
+ *   refuses to say what became of it (its lookup answers 401, 403 or 404): a
+ *   configuration fault, which waiting does not cure (Since: 0.3)
  *
  * The error codes of #VB_ERROR.
  *
@@ -61,6 +64,7 @@ typedef enum {
 	VB_ERROR_UNAUTHORIZED,
 	VB_ERROR_TOO_LARGE,
 	VB_ERROR_OPTED_OUT,
+	VB_ERROR_OUTCOME_UNKNOWABLE,
 	/*< private >*/
 	VB_ERROR_LAST
 } VbError;

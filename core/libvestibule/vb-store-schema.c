@@ -236,9 +236,28 @@ vb_store_migrate_v7(VbStore *self, GError **error)
 				    error);
 }
 
+/* unknown outcomes in the outbox: since when an item's outcome is unknown,
+ * from when the later items of its recipient may pass it (NULL: never, or not
+ * unknown), and how often its kind's policy sent it again under a new key.
+ * The scheduler wakes at the next passable_after of a live item, which the
+ * partial index finds without reading the others */
+static gboolean
+vb_store_migrate_v8(VbStore *self, GError **error)
+{
+	return vb_store_exec_script(self,
+				    "ALTER TABLE outbox ADD COLUMN unknown_since INTEGER;"
+				    "ALTER TABLE outbox ADD COLUMN passable_after INTEGER;"
+				    "ALTER TABLE outbox ADD COLUMN resends INTEGER NOT NULL "
+				    "DEFAULT 0;"
+				    "CREATE INDEX outbox_passable ON outbox (passable_after) "
+				    "WHERE state IN ('pending', 'sending') "
+				    "AND passable_after IS NOT NULL;",
+				    error);
+}
+
 static const VbStoreMigrateFunc vb_store_migrations[] = {
     vb_store_migrate_v1, vb_store_migrate_v2, vb_store_migrate_v3, vb_store_migrate_v4,
-    vb_store_migrate_v5, vb_store_migrate_v6, vb_store_migrate_v7,
+    vb_store_migrate_v5, vb_store_migrate_v6, vb_store_migrate_v7, vb_store_migrate_v8,
 };
 
 /**

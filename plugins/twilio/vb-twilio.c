@@ -33,9 +33,12 @@
  *   created after the first attempt (less a margin for clock skew) and is not
  *   already the message of another key. Only when the list ends without one is
  *   the message sent again. A lookup that fails, that reaches the page limit or
- *   that is sent to another host leaves the outcome unknown, so that a doubt
- *   never turns into a second message: the outbox retries later, and gives up
- *   (a dead letter) rather than risk it
+ *   that is sent to another host leaves the outcome unknown, so that the
+ *   plugin never turns a doubt into a second message: the outbox asks again
+ *   later, lets the recipient's later messages pass after unknown-hold-s, and
+ *   past its bound settles the item by its kind's policy (which may send it
+ *   again under a new key, which is a new row here). A lookup refused with
+ *   401, 403 or 404 is VB_ERROR_OUTCOME_UNKNOWABLE: a configuration fault
  * - each message's StatusCallback URL carries a random tag of its row, so a
  *   delivery report for a message whose POST timed out also settles the row
  * The lookup does not filter on DateSent: Twilio's DateSent filter only takes
@@ -945,7 +948,8 @@ vb_twilio_lookup_inconclusive(GTask *task, gint code, guint retry_after_ms, cons
 		g_warning("cannot record the unknown outcome: %s", error->message);
 	message = g_strdup_printf(_("an earlier attempt may have sent this message and Twilio "
 				    "could not be asked whether it did (%s); it is not sent "
-				    "again until Twilio answers"),
+				    "again on a guess: the outbox asks again, and settles it "
+				    "by its kind's policy if the doubt lasts"),
 				  why);
 	vb_twilio_count(self, "lookup-failed");
 	vb_twilio_task_fail(task, code, retry_after_ms, message);
@@ -984,6 +988,17 @@ vb_twilio_lookup_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 		    vb_http_parse_retry_after(soup_message_headers_get_one(
 			soup_message_get_response_headers(msg), "Retry-After")),
 		    _("Twilio asked to slow down"));
+		return;
+	}
+	if (status == SOUP_STATUS_UNAUTHORIZED || status == SOUP_STATUS_FORBIDDEN ||
+	    status == SOUP_STATUS_NOT_FOUND) {
+		/* no waiting cures this: the operator's to fix */
+		g_autofree gchar *why = g_strdup_printf(
+		    _("Twilio refuses to list the messages of [instance:%s] (HTTP %u): its "
+		      "credentials may send but not read messages, or account-sid is wrong; "
+		      "give them read access to Messages"),
+		    vb_twilio_instance(self), status);
+		vb_twilio_lookup_inconclusive(task, VB_ERROR_OUTCOME_UNKNOWABLE, 0, why);
 		return;
 	}
 	if (status != SOUP_STATUS_OK) {

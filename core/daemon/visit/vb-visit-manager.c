@@ -511,6 +511,10 @@ vb_visit_outbox_set_config(VbVisitManager *self, VbConfig *config)
 			     (guint)vb_config_get_int(config, "outbox", "max-attempts"),
 			     (guint)vb_config_get_int(config, "outbox", "base-delay-ms"),
 			     (guint)vb_config_get_int(config, "outbox", "max-delay-ms"));
+	vb_outbox_set_unknown_limits(self->outbox,
+				     vb_config_get_int(config, "outbox", "unknown-hold-s"),
+				     vb_config_get_int(config, "outbox", "unknown-give-up-s"),
+				     vb_config_get_int(config, "outbox", "stuck-alert-s"));
 }
 
 void
@@ -590,6 +594,11 @@ vb_visit_manager_start(VbVisitManager *self)
 			   NULL);
 	vb_outbox_register(self->outbox, "payment", vb_visit_payment_dispatch,
 			   vb_visit_payment_complete, self, NULL);
+	/* what each promise is worth when its outcome stays unknown: see
+	 * vb_visit_sms_unknown(); money is never sent again on a guess, and a
+	 * cancel never overtakes a capture */
+	vb_outbox_set_unknown_policy(self->outbox, "sms", FALSE, vb_visit_sms_unknown);
+	vb_outbox_set_unknown_policy(self->outbox, "payment", TRUE, NULL);
 	vb_visit_manager_resume(self);
 	/* after the start, not in it: a sync less before the daemon is ready,
 	 * and until then every tap syncs its visit */

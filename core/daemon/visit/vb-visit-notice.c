@@ -26,6 +26,13 @@
 
 #define VB_OWED_NOTICES_BATCH 64
 
+/* the outbox key of a visit's receipt SMS */
+static gchar *
+vb_visit_receipt_key(const gchar *visit_id)
+{
+	return g_strdup_printf("%s:receipt", visit_id);
+}
+
 static gboolean
 vb_visit_manager_owed_cb(gpointer user_data);
 
@@ -138,7 +145,7 @@ vb_visit_issue_receipt(VbVisitManager *self, VbVisitRow *row, GError **error)
 {
 	g_autofree gchar *token = vb_visit_manager_receipt_token(self, row->id);
 	g_autofree gchar *hash = NULL;
-	g_autofree gchar *key = g_strdup_printf("%s:receipt", row->id);
+	g_autofree gchar *key = vb_visit_receipt_key(row->id);
 	gint64 expires = g_get_real_time() + (gint64)self->receipt_days * 86400 * G_USEC_PER_SEC;
 
 	if (token == NULL) {
@@ -233,6 +240,20 @@ vb_visit_manager_get_receipt(VbVisitManager *self, const gchar *token, GError **
 
 /* the "sms" outbox kind */
 
+/* TRUE once the visit's receipt SMS was delivered to the provider */
+static gboolean
+vb_visit_receipt_has_gone(VbVisitManager *self, const gchar *visit_id)
+{
+	g_autoptr(GError) error = NULL;
+	g_autofree gchar *key = vb_visit_receipt_key(visit_id);
+	g_autofree gchar *state = vb_outbox_get_state_by_key(self->outbox, key, &error);
+
+	if (error != NULL)
+		g_warning("cannot tell whether the receipt of visit %s was sent: %s", visit_id,
+			  error->message);
+	return g_strcmp0(state, "done") == 0;
+}
+
 static void
 vb_visit_sms_skip(VbOutboxItem *item, const gchar *why)
 {
@@ -274,6 +295,21 @@ vb_visit_sms_dispatch(VbOutbox *outbox,
 	if (template_ == VB_SMS_LAST) {
 		vb_outbox_item_complete(item, VB_OUTBOX_OUTCOME_FAILED, NULL,
 					"unknown SMS template", 0);
+		return;
+	}
+	/* a code is worth nothing once it has expired */
+	if (template_ == VB_SMS_OTP &&
+	    g_get_real_time() - vb_outbox_item_get_created(item) >= VB_CUSTOMERS_OTP_LIFETIME) {
+		vb_outbox_item_complete(item, VB_OUTBOX_OUTCOME_FAILED, NULL,
+					"the one-time code expired before it could be sent; the "
+					"shopper taps again for a new one",
+					0);
+		return;
+	}
+	/* a notice that comes after its receipt (it waited on an unknown
+	 * outcome while the receipt went) would only confuse */
+	if (template_ == VB_SMS_NOTICE && vb_visit_receipt_has_gone(self, visit)) {
+		vb_visit_sms_skip(item, "the receipt went first");
 		return;
 	}
 	if (json_object_get_boolean_member_with_default(payload, "to-operator", FALSE)) {
@@ -345,6 +381,25 @@ vb_visit_sms_dispatch(VbOutbox *outbox,
 	    json_object_get_boolean_member_with_default(payload, "to-operator", FALSE) ? 0
 										       : customer,
 	    to, body, shortened, cancellable);
+}
+
+/* an SMS whose outcome stayed unknown past its bound. A code would be sent
+ * again as a second, different-looking message while the shopper types the
+ * first: it is asked about until it expires (see the dispatch). Everything
+ * else a shopper or the operator was promised is worth a possible duplicate
+ * rather than a loss: a receipt link, a notice (which the dispatch skips
+ * should its receipt have gone meanwhile), an answer to a reply */
+VbOutboxUnknownPolicy
+vb_visit_sms_unknown(VbOutbox *outbox, VbOutboxItem *item, gpointer user_data)
+{
+	JsonObject *payload = vb_outbox_item_get_payload(item);
+	VbSmsTemplate template_ = vb_sms_template_from_string(
+	    payload != NULL ? json_object_get_string_member_with_default(payload, "template", "")
+			    : "");
+
+	if (template_ == VB_SMS_OTP)
+		return VB_OUTBOX_UNKNOWN_ASK_AGAIN;
+	return VB_OUTBOX_UNKNOWN_RESEND;
 }
 
 gboolean

@@ -72,13 +72,17 @@ vb_payment_call_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 
 	if (!vb_payment_processor_execute_finish(VB_PAYMENT_PROCESSOR(source), res, &result,
 						 &error)) {
-		gboolean retry = g_error_matches(error, VB_ERROR, VB_ERROR_UNREACHABLE) ||
-				 g_error_matches(error, VB_ERROR, VB_ERROR_TIMED_OUT) ||
-				 g_error_matches(error, VB_ERROR, VB_ERROR_RATE_LIMITED) ||
-				 g_error_matches(error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
-		vb_outbox_item_complete(call->item,
-					retry ? VB_OUTBOX_OUTCOME_RETRY : VB_OUTBOX_OUTCOME_FAILED,
-					NULL, error->message, 0);
+		VbOutboxOutcome outcome = VB_OUTBOX_OUTCOME_FAILED;
+		/* a time-out may have moved the money: the processor is asked
+		 * again with the same key, never anything on a guess */
+		if (g_error_matches(error, VB_ERROR, VB_ERROR_TIMED_OUT) ||
+		    g_error_matches(error, VB_ERROR, VB_ERROR_OUTCOME_UNKNOWABLE))
+			outcome = VB_OUTBOX_OUTCOME_UNKNOWN;
+		else if (g_error_matches(error, VB_ERROR, VB_ERROR_UNREACHABLE) ||
+			 g_error_matches(error, VB_ERROR, VB_ERROR_RATE_LIMITED) ||
+			 g_error_matches(error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+			outcome = VB_OUTBOX_OUTCOME_RETRY;
+		vb_outbox_item_complete(call->item, outcome, NULL, error->message, 0);
 		vb_payment_call_free(call);
 		return;
 	}

@@ -392,6 +392,8 @@ vb_visit_sms_dispatch(VbOutbox *outbox,
 		      VbOutboxItem *item,
 		      GCancellable *cancellable,
 		      gpointer user_data);
+VbOutboxUnknownPolicy
+vb_visit_sms_unknown(VbOutbox *outbox, VbOutboxItem *item, gpointer user_data);
 gboolean
 vb_visit_sms_complete(VbOutbox *outbox,
 		      VbOutboxItem *item,
