@@ -29,9 +29,10 @@ alert_writer(GLogLevelFlags level, const GLogField *fields, gsize n_fields, gpoi
 {
 	for (gsize i = 0; i < n_fields; i++) {
 		if (g_strcmp0(fields[i].key, "MESSAGE_ID") == 0)
-			g_ptr_array_add(alerts, fields[i].length < 0
-						    ? g_strdup(fields[i].value)
-						    : g_strndup(fields[i].value, (gsize)fields[i].length));
+			g_ptr_array_add(alerts,
+					fields[i].length < 0
+					    ? g_strdup(fields[i].value)
+					    : g_strndup(fields[i].value, (gsize)fields[i].length));
 	}
 	return g_log_writer_default(level, fields, n_fields, user_data);
 }
@@ -42,7 +43,8 @@ count_alerts(VbAlertKind kind)
 	guint n = 0;
 
 	for (guint i = 0; i < alerts->len; i++)
-		n += g_strcmp0(g_ptr_array_index(alerts, i), vb_alert_kind_get_message_id(kind)) == 0;
+		n += g_strcmp0(g_ptr_array_index(alerts, i), vb_alert_kind_get_message_id(kind)) ==
+		     0;
 	return n;
 }
 
@@ -60,20 +62,20 @@ typedef struct {
 	VbOutbox *outbox;
 	gint64 now;
 	RandomMode random_mode;
-	GArray *bounds;		  /* guint32: what the random hook was asked for */
-	GHashTable *scripts;	  /* key -> one letter per attempt, see fake_sms_dispatch() */
-	GHashTable *requests;	  /* key -> how many times the provider was asked */
-	GHashTable *deliveries;	  /* key -> how many messages the provider really sent */
-	GPtrArray *calls;	  /* "key#attempt", every dispatch in order */
-	GPtrArray *delivered;	  /* keys, in the order their delivery was recorded */
-	GPtrArray *completions;	  /* "key:done" or "key:failed", every complete func call */
-	GPtrArray *secrets;	  /* the ephemeral secret each dispatch found, "" for none */
-	GPtrArray *held;	  /* items dispatched and not completed yet */
-	GPtrArray *cancellables;  /* the cancellable of each held item */
-	guint refuse_completions; /* the complete func refuses this many times */
+	GArray *bounds;		      /* guint32: what the random hook was asked for */
+	GHashTable *scripts;	      /* key -> one letter per attempt, see fake_sms_dispatch() */
+	GHashTable *requests;	      /* key -> how many times the provider was asked */
+	GHashTable *deliveries;	      /* key -> how many messages the provider really sent */
+	GPtrArray *calls;	      /* "key#attempt", every dispatch in order */
+	GPtrArray *delivered;	      /* keys, in the order their delivery was recorded */
+	GPtrArray *completions;	      /* "key:done" or "key:failed", every complete func call */
+	GPtrArray *secrets;	      /* the ephemeral secret each dispatch found, "" for none */
+	GPtrArray *held;	      /* items dispatched and not completed yet */
+	GPtrArray *cancellables;      /* the cancellable of each held item */
+	guint refuse_completions;     /* the complete func refuses this many times */
 	VbOutboxUnknownPolicy policy; /* what the kind's policy decides */
 	GPtrArray *policy_calls;      /* "key@seconds unknown", every policy call */
-	gboolean follow_up;	  /* the complete func queues a follow-up */
+	gboolean follow_up;	      /* the complete func queues a follow-up */
 } Fixture;
 
 static gint64
@@ -296,7 +298,8 @@ fake_unknown_policy(VbOutbox *outbox, VbOutboxItem *item, gpointer user_data)
 
 	g_assert_cmpint(vb_outbox_item_get_unknown_for(item), >, 0);
 	g_ptr_array_add(fx->policy_calls,
-			g_strdup_printf("%s@%" G_GINT64_FORMAT, vb_outbox_item_get_idempotency_key(item),
+			g_strdup_printf("%s@%" G_GINT64_FORMAT,
+					vb_outbox_item_get_idempotency_key(item),
 					vb_outbox_item_get_unknown_for(item) / G_USEC_PER_SEC));
 	return fx->policy;
 }
@@ -1822,9 +1825,9 @@ test_unknown_unknowable(Fixture *fx, gconstpointer user_data)
 	g_assert_cmpuint(count_alerts(VB_ALERT_KIND_OUTCOME_UNKNOWABLE), ==, 1);
 	why = fault_of(fx, "fake-sms");
 	g_assert_cmpstr(why, ==, "the lookup answered HTTP 404");
-	g_assert_cmpfloat(vb_metrics_get(fx->metrics, "vestibule_outbox_lookup_faults",
-					 "source=\"fake-sms\""),
-			  ==, 1);
+	g_assert_cmpfloat(
+	    vb_metrics_get(fx->metrics, "vestibule_outbox_lookup_faults", "source=\"fake-sms\""),
+	    ==, 1);
 	for (guint i = 0; i < 59; i++)
 		advance(fx, 1000);
 	g_assert_cmpuint(fx->policy_calls->len, ==, 0);
@@ -1860,9 +1863,9 @@ test_unknown_fault_clears(Fixture *fx, gconstpointer user_data)
 	g_clear_pointer(&why, g_free);
 	why = fault_of(fx, "fake-sms");
 	g_assert_null(why);
-	g_assert_cmpfloat(vb_metrics_get(fx->metrics, "vestibule_outbox_lookup_faults",
-					 "source=\"fake-sms\""),
-			  ==, 0);
+	g_assert_cmpfloat(
+	    vb_metrics_get(fx->metrics, "vestibule_outbox_lookup_faults", "source=\"fake-sms\""),
+	    ==, 0);
 }
 
 /* an item queued past stuck-alert-s raises one alert for its kind, not one

@@ -74,15 +74,15 @@ struct _VbOutbox {
 	VbStore *store;
 	VbMetrics *metrics;
 	GMainContext *context;
-	GHashTable *handlers;  /* kind -> VbOutboxHandler */
-	GHashTable *unknown;   /* kind -> VbOutboxUnknownHandling */
-	GHashTable *faults;    /* source -> why: peers refusing to resolve unknown outcomes */
-	GHashTable *stuck;     /* kinds alerted about, as stuck, until they are not */
+	GHashTable *handlers;	   /* kind -> VbOutboxHandler */
+	GHashTable *unknown;	   /* kind -> VbOutboxUnknownHandling */
+	GHashTable *faults;	   /* source -> why: peers refusing to resolve unknown outcomes */
+	GHashTable *stuck;	   /* kinds alerted about, as stuck, until they are not */
 	VbContext *context_alerts; /* weak: it owns the daemon that owns the outbox */
 	GSource *health_source;	   /* the gauges that age, and the stuck alert */
-	GHashTable *in_flight; /* &item->id -> VbOutboxItem, unowned: freed by its completion */
-	GHashTable *ephemeral; /* idempotency key -> secret, wiped when removed */
-	GSource *source;       /* the next look for due items */
+	GHashTable *in_flight;	   /* &item->id -> VbOutboxItem, unowned: freed by its completion */
+	GHashTable *ephemeral;	   /* idempotency key -> secret, wiped when removed */
+	GSource *source;	   /* the next look for due items */
 	gboolean source_is_idle;
 	gboolean started;
 	gboolean in_tick;

@@ -91,15 +91,16 @@ vb_outbox_arm(VbOutbox *self)
 		return;
 	}
 	earliest = vb_store_stmt_column_is_null(stmt, 0) ? G_MAXINT64
-							  : vb_store_stmt_column_int64(stmt, 0);
+							 : vb_store_stmt_column_int64(stmt, 0);
 	g_clear_pointer(&stmt, vb_store_stmt_free);
 
 	/* an item held back by an unknown outcome goes when that one's hold ends */
-	stmt = vb_store_prepare(self->store,
-				"SELECT MIN(passable_after) FROM outbox INDEXED BY outbox_passable "
-				"WHERE state IN ('pending', 'sending') AND passable_after IS NOT NULL "
-				"AND passable_after > ?1",
-				&error);
+	stmt =
+	    vb_store_prepare(self->store,
+			     "SELECT MIN(passable_after) FROM outbox INDEXED BY outbox_passable "
+			     "WHERE state IN ('pending', 'sending') AND passable_after IS NOT NULL "
+			     "AND passable_after > ?1",
+			     &error);
 	if (stmt != NULL)
 		vb_store_stmt_bind_int64(stmt, 1, now);
 	if (stmt == NULL || vb_store_stmt_step(stmt, &error) != VB_STORE_STEP_ROW) {

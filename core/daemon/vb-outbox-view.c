@@ -152,17 +152,18 @@ vb_outbox_describe_oldest(VbOutbox *self, const gchar *kind)
 	vb_store_stmt_bind_text(stmt, 1, kind);
 	if (vb_store_stmt_step(stmt, &error) != VB_STORE_STEP_ROW)
 		return g_strdup(error != NULL ? error->message : "gone");
-	return g_strdup_printf("item %" G_GINT64_FORMAT ", last error: %s",
-			       vb_store_stmt_column_int64(stmt, 0),
-			       vb_store_stmt_column_is_null(stmt, 1)
-				   ? "none"
-				   : vb_store_stmt_column_text(stmt, 1));
+	return g_strdup_printf(
+	    "item %" G_GINT64_FORMAT ", last error: %s", vb_store_stmt_column_int64(stmt, 0),
+	    vb_store_stmt_column_is_null(stmt, 1) ? "none" : vb_store_stmt_column_text(stmt, 1));
 }
 
 /* one alert when a kind's oldest item has waited past stuck-alert-s, and one
  * when none has any more; not one per item or per attempt */
 static void
-vb_outbox_check_stuck(VbOutbox *self, const gchar *kind, const VbOutboxKindHealth *health, gint64 now)
+vb_outbox_check_stuck(VbOutbox *self,
+		      const gchar *kind,
+		      const VbOutboxKindHealth *health,
+		      gint64 now)
 {
 	const VbOutboxUnknownHandling *handling = g_hash_table_lookup(self->unknown, kind);
 	gint64 stuck_s = self->stuck_us / G_USEC_PER_SEC;
@@ -182,16 +183,15 @@ vb_outbox_check_stuck(VbOutbox *self, const gchar *kind, const VbOutboxKindHealt
 	g_hash_table_add(self->stuck, g_strdup(kind));
 	oldest = vb_outbox_describe_oldest(self, kind);
 	/* a kind that keeps its order carries money */
-	vb_outbox_alert(self,
-			handling != NULL && handling->keep_order ? VB_ALERT_CRITICAL
-								 : VB_ALERT_WARNING,
-			VB_ALERT_KIND_ITEM_STUCK, "outbox",
-			"%" G_GINT64_FORMAT " %s items of the outbox are waiting (%" G_GINT64_FORMAT
-			" with an unknown outcome); the oldest has waited %" G_GINT64_FORMAT
-			" s, past stuck-alert-s (%" G_GINT64_FORMAT " s): %s. `vestibulectl "
-			"outbox` lists them",
-			health->queued, kind, health->unknown, vb_outbox_health_age_s(health, now),
-			stuck_s, oldest);
+	vb_outbox_alert(
+	    self, handling != NULL && handling->keep_order ? VB_ALERT_CRITICAL : VB_ALERT_WARNING,
+	    VB_ALERT_KIND_ITEM_STUCK, "outbox",
+	    "%" G_GINT64_FORMAT " %s items of the outbox are waiting (%" G_GINT64_FORMAT
+	    " with an unknown outcome); the oldest has waited %" G_GINT64_FORMAT
+	    " s, past stuck-alert-s (%" G_GINT64_FORMAT " s): %s. `vestibulectl "
+	    "outbox` lists them",
+	    health->queued, kind, health->unknown, vb_outbox_health_age_s(health, now), stuck_s,
+	    oldest);
 }
 
 void
@@ -286,8 +286,8 @@ vb_outbox_get_state_by_key(VbOutbox *self, const gchar *idempotency_key, GError 
 	g_return_val_if_fail(VB_IS_OUTBOX(self), NULL);
 	g_return_val_if_fail(idempotency_key != NULL, NULL);
 
-	stmt = vb_store_prepare(self->store,
-				"SELECT state FROM outbox WHERE idempotency_key = ?1", error);
+	stmt = vb_store_prepare(self->store, "SELECT state FROM outbox WHERE idempotency_key = ?1",
+				error);
 	if (stmt == NULL)
 		return NULL;
 	vb_store_stmt_bind_text(stmt, 1, idempotency_key);

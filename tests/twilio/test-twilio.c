@@ -75,8 +75,13 @@ typedef struct {
 	GPtrArray *messages;
 	GPtrArray *requests;
 	guint next_sid;
-	gchar *next_origin; /* puts next_page_uri on another host, absolute */
-	gchar *next_raw;    /* the JSON of next_page_uri instead of the right one */
+	gchar *next_origin;    /* puts next_page_uri on another host, absolute */
+	gchar *next_raw;       /* the JSON of next_page_uri instead of the right one */
+	guint lookup_status;   /* every lookup answers this error, while not 0 */
+	guint post_status;     /* every send answers this error, while not 0 ... */
+	gboolean post_creates; /* ... after creating the message: its outcome unknown */
+	gboolean refusing;     /* connections are refused: nothing listens */
+	gboolean port_toggled;
 } Fake;
 
 static void
@@ -424,6 +429,11 @@ fake_handler(SoupServer *server,
 		fake_reply_error(msg, SOUP_STATUS_UNAUTHORIZED, 20003, "Authenticate");
 		return;
 	}
+	if (method == SOUP_METHOD_GET && fake->lookup_status != 0) {
+		fake_reply_error(msg, fake->lookup_status, 20000 + fake->lookup_status,
+				 "The lookup is failing");
+		return;
+	}
 	if (method == SOUP_METHOD_GET) {
 		fake_list(fake, msg, path, query);
 		return;
@@ -434,6 +444,13 @@ fake_handler(SoupServer *server,
 		    g_strndup(g_bytes_get_data(flat, NULL), g_bytes_get_size(flat));
 		g_bytes_unref(flat);
 		request->form = soup_form_decode(text);
+	}
+	if (fake->post_status != 0) {
+		if (fake->post_creates)
+			fake_create(fake, request->form, 0);
+		fake_reply_error(msg, fake->post_status, 20000 + fake->post_status,
+				 "The service is failing");
+		return;
 	}
 	plan = g_queue_pop_head(&fake->plans);
 	switch (plan != NULL ? plan->kind : FAKE_OK) {
@@ -500,6 +517,52 @@ fake_thread(gpointer user_data)
 		;
 	g_main_context_pop_thread_default(fake->context);
 	return NULL;
+}
+
+/* in the fake's thread: stops listening, or listens again on the same port */
+static gboolean
+fake_refuse_cb(gpointer user_data)
+{
+	Fake *fake = user_data;
+	g_autoptr(GError) error = NULL;
+
+	g_mutex_lock(&fake->lock);
+	if (fake->refusing) {
+		soup_server_disconnect(fake->server);
+	} else {
+		g_autoptr(GInetAddress) loopback =
+		    g_inet_address_new_loopback(G_SOCKET_FAMILY_IPV4);
+		g_autoptr(GSocketAddress) address = g_inet_socket_address_new(loopback, fake->port);
+		g_assert_true(soup_server_listen(fake->server, address, 0, &error));
+		g_assert_no_error(error);
+	}
+	fake->port_toggled = TRUE;
+	g_cond_signal(&fake->cond);
+	g_mutex_unlock(&fake->lock);
+	return G_SOURCE_REMOVE;
+}
+
+static void
+fake_set_refusing(Fake *fake, gboolean refusing)
+{
+	g_mutex_lock(&fake->lock);
+	fake->refusing = refusing;
+	fake->port_toggled = FALSE;
+	g_mutex_unlock(&fake->lock);
+	g_main_context_invoke(fake->context, fake_refuse_cb, fake);
+	g_mutex_lock(&fake->lock);
+	while (!fake->port_toggled)
+		g_cond_wait(&fake->cond, &fake->lock);
+	g_mutex_unlock(&fake->lock);
+}
+
+static void
+fake_set_failing(Fake *fake, guint post_status, gboolean post_creates, guint lookup_status)
+{
+	G_GNUC_UNUSED g_autoptr(GMutexLocker) locker = g_mutex_locker_new(&fake->lock);
+	fake->post_status = post_status;
+	fake->post_creates = post_creates;
+	fake->lookup_status = lookup_status;
 }
 
 static Fake *
@@ -1619,6 +1682,208 @@ test_inbound_public_url(void)
 	tw_stop(d);
 }
 
+/* ------------------------------------------------------------------------ */
+/* outages and unknown outcomes, against the outbox's bounds                */
+/* ------------------------------------------------------------------------ */
+
+/* the outbox's delays and bounds scaled from minutes to seconds */
+#define OUTAGE_DROP_IN                                                                             \
+	"[outbox]\n"                                                                               \
+	"base-delay-ms=200\n"                                                                      \
+	"max-delay-ms=1000\n"                                                                      \
+	"unknown-hold-s=3\n"                                                                       \
+	"unknown-give-up-s=30\n"                                                                   \
+	"stuck-alert-s=60\n"
+#define OUTAGE_HOLD_US (3 * G_USEC_PER_SEC)
+
+typedef struct {
+	Fake *fake;
+	const gchar *method;
+	guint n;
+} CountWait;
+
+static gboolean
+count_wait_cb(gpointer user_data)
+{
+	CountWait *wait = user_data;
+	return fake_count(wait->fake, wait->method) >= wait->n;
+}
+
+static void
+wait_requests(Fake *fake, const gchar *method, guint n)
+{
+	CountWait wait = {fake, method, n};
+	if (!vb_test_poll(count_wait_cb, &wait, TW_WAIT_MS))
+		g_error("the fake never got %u %s requests (%u)", n, method,
+			fake_count(fake, method));
+}
+
+typedef struct {
+	Fake *fake;
+	guint n;
+} ReceivedWait;
+
+static gboolean
+received_wait_cb(gpointer user_data)
+{
+	ReceivedWait *wait = user_data;
+	return fake_n_received(wait->fake, PHONE_A, NOTICE_EN) >= wait->n;
+}
+
+static void
+wait_received(Fake *fake, guint n)
+{
+	ReceivedWait wait = {fake, n};
+	if (!vb_test_poll(received_wait_cb, &wait, TW_WAIT_MS))
+		g_error("the handset never got %u notices (%u)", n,
+			fake_n_received(fake, PHONE_A, NOTICE_EN));
+}
+
+typedef struct {
+	VbTestDaemon *d;
+	const gchar *needle;
+} CtlStatusWait;
+
+static gboolean
+ctl_status_wait_cb(gpointer user_data)
+{
+	CtlStatusWait *wait = user_data;
+	g_autofree gchar *out = NULL;
+
+	if (vb_test_daemon_run_ctl(wait->d, &out, NULL, "status", NULL) != 0)
+		return FALSE;
+	return strstr(out, wait->needle) != NULL;
+}
+
+static void
+wait_status(VbTestDaemon *d, const gchar *needle)
+{
+	CtlStatusWait wait = {d, needle};
+	if (!vb_test_poll(ctl_status_wait_cb, &wait, TW_WAIT_MS)) {
+		g_autofree gchar *out = NULL;
+		vb_test_daemon_run_ctl(d, &out, NULL, "status", NULL);
+		g_error("vestibulectl status never said '%s':\n%s", needle, out);
+	}
+}
+
+static void
+restart(VbTestDaemon *d)
+{
+	g_autoptr(GError) error = NULL;
+
+	vb_test_daemon_kill(d);
+	if (!vb_test_daemon_start(d, &error))
+		g_error("vestibuled did not start again: %s", error->message);
+}
+
+static guint
+count_alerts_saying(VbTestDaemon *d, const gchar *needle)
+{
+	g_autoptr(GPtrArray) alerts = vb_test_daemon_events(d, "alert");
+	guint n = 0;
+
+	for (guint i = 0; i < alerts->len; i++)
+		n += strstr(g_ptr_array_index(alerts, i), needle) != NULL;
+	return n;
+}
+
+/* Twilio fails: sends and lookups answer 503 (the sends going through all the
+ * same), then nothing listens, with the daemon killed meanwhile, then sends
+ * work while lookups still fail, then all is well. The notice whose outcome
+ * is unknown holds the shopper's next one back for unknown-hold-s, not until
+ * the lookup works; in the end each was received once */
+static void
+test_outage_bounded(void)
+{
+	g_autoptr(Fake) fake = fake_new();
+	g_autoptr(VbTestDaemon) d = NULL;
+	g_autoptr(GPtrArray) items = NULL;
+	g_autoptr(GArray) posts = NULL;
+	G_GNUC_UNUSED g_autofree gchar *v1 = NULL;
+	G_GNUC_UNUSED g_autofree gchar *v2 = NULL;
+	g_autofree gchar *first = NULL;
+
+	d = daemon_for(fake, OUTAGE_DROP_IN);
+	fake_set_failing(fake, 503, TRUE, 503);
+	v1 = tw_visit(d, PAN_A, NULL, PHONE_A_TYPED);
+	/* sent, answered 503, looked up, and the lookup failed */
+	wait_requests(fake, "GET", 1);
+	wait_status(d, "outbox sms: 1 waiting, 1 with an unknown outcome");
+
+	fake_set_refusing(fake, TRUE);
+	v2 = tw_visit(d, PAN_B, NULL, PHONE_A_TYPED);
+	restart(d);
+	g_usleep(G_USEC_PER_SEC);
+
+	/* sends work, lookups do not: the second notice passes the first */
+	fake_set_refusing(fake, FALSE);
+	fake_set_failing(fake, 0, FALSE, 503);
+	wait_received(fake, 2);
+	items = tw_outbox_sms(d);
+	g_assert_cmpuint(items->len, ==, 2);
+	first = g_strdup(g_ptr_array_index(items, 0));
+	g_test_message("the first notice while the second went: %s", first);
+	g_assert_false(g_str_has_prefix(first, "done|"));
+	posts = fake_post_times(fake);
+	g_assert_cmpuint(posts->len, ==, 2);
+	/* held back, but for the bound only */
+	g_assert_cmpint(g_array_index(posts, gint64, 1) - g_array_index(posts, gint64, 0), >=,
+			OUTAGE_HOLD_US - G_USEC_PER_SEC / 2);
+
+	/* the lookups answer: the first is found, not sent again */
+	fake_set_failing(fake, 0, FALSE, 0);
+	tw_wait_outbox_idle(d);
+	g_clear_pointer(&items, g_ptr_array_unref);
+	items = tw_outbox_sms(d);
+	for (guint i = 0; i < items->len; i++)
+		g_assert_true(g_str_has_prefix(g_ptr_array_index(items, i), "done|"));
+	g_assert_cmpuint(fake_n_received(fake, PHONE_A, NOTICE_EN), ==, 2);
+	g_assert_cmpuint(fake_count(fake, "POST"), ==, 2);
+	wait_status(d, "outbox sms: 0 waiting, 0 with an unknown outcome");
+	assert_no_secrets(d);
+	tw_stop(d);
+}
+
+/* a lookup that answers 404 for ever: one critical alert and a FAULT in the
+ * status at once; the shopper's next notice goes after unknown-hold-s; the
+ * stuck one is sent again under a new key at unknown-hold-s, as a notice's
+ * policy says (a possible duplicate rather than a loss), across a kill -9 */
+static void
+test_lookup_refused_for_good(void)
+{
+	g_autoptr(Fake) fake = fake_new();
+	g_autoptr(VbTestDaemon) d = NULL;
+	g_autoptr(GPtrArray) items = NULL;
+	G_GNUC_UNUSED g_autofree gchar *v1 = NULL;
+	G_GNUC_UNUSED g_autofree gchar *v2 = NULL;
+
+	d = daemon_for(fake, OUTAGE_DROP_IN);
+	fake_set_failing(fake, 503, TRUE, 404);
+	v1 = tw_visit(d, PAN_A, NULL, PHONE_A_TYPED);
+	wait_status(d, "FAULT twilio: ");
+	wait_requests(fake, "GET", 3);
+	/* one alert, however many lookups were refused */
+	g_assert_cmpuint(count_alerts_saying(d, "refuses to say"), ==, 1);
+
+	fake_set_failing(fake, 0, FALSE, 404);
+	v2 = tw_visit(d, PAN_B, NULL, PHONE_A_TYPED);
+	restart(d);
+	tw_wait_outbox_idle(d);
+	items = tw_outbox_sms(d);
+	g_assert_cmpuint(items->len, ==, 2);
+	for (guint i = 0; i < items->len; i++)
+		g_assert_true(g_str_has_prefix(g_ptr_array_index(items, i), "done|"));
+	{
+		g_autofree gchar *log = vb_test_daemon_read_log(d);
+		tw_assert_contains(log, "sent again under a new key");
+	}
+	/* the first notice twice (the duplicate its policy accepts), the second once */
+	g_assert_cmpuint(fake_n_received(fake, PHONE_A, NOTICE_EN), ==, 3);
+	g_assert_cmpuint(fake_count(fake, "POST"), ==, 3);
+	assert_no_secrets(d);
+	tw_stop(d);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -1641,6 +1906,8 @@ main(int argc, char **argv)
 	g_test_add_func("/twilio/send/unreachable-failover", test_unreachable_failover);
 	g_test_add_func("/twilio/send/opted-out", test_opted_out);
 	g_test_add_func("/twilio/status-callback", test_status_callback);
+	g_test_add_func("/twilio/outage/later-messages-pass", test_outage_bounded);
+	g_test_add_func("/twilio/outage/lookup-refused", test_lookup_refused_for_good);
 	g_test_add_func("/twilio/inbound", test_inbound);
 	g_test_add_func("/twilio/inbound/refused", test_inbound_refused);
 	g_test_add_func("/twilio/inbound/public-url", test_inbound_public_url);
