@@ -549,6 +549,85 @@ test_notice_receipt(void)
 	steps_stop(&fx);
 }
 
+/* the result, or the last error, of the outbox item queued under @key */
+static gchar *
+steps_outbox_outcome(Steps *fx, const gchar *key)
+{
+	VbStore *store = vb_context_get_store(vb_daemon_get_context(fx->daemon));
+	g_autoptr(GError) error = NULL;
+	g_autoptr(VbStoreStmt) stmt =
+	    vb_store_prepare(store,
+			     "SELECT state || '|' || COALESCE(result, last_error, '') FROM outbox "
+			     "WHERE idempotency_key = ?1 AND state IN ('done', 'dead')",
+			     &error);
+
+	g_assert_no_error(error);
+	vb_store_stmt_bind_text(stmt, 1, key);
+	if (vb_store_stmt_step(stmt, &error) != VB_STORE_STEP_ROW)
+		return NULL;
+	return g_strdup(vb_store_stmt_column_text(stmt, 0));
+}
+
+static void
+steps_enqueue_sms(Steps *fx, const gchar *visit, const gchar *template_, const gchar *key)
+{
+	g_autofree gchar *json = g_strdup_printf(
+	    "{\"customer\": 424242, \"template\": \"%s\", \"language\": \"en\", \"visit\": \"%s\"}",
+	    template_, visit);
+	g_autoptr(JsonNode) payload = json_from_string(json, NULL);
+	g_autoptr(GError) error = NULL;
+
+	g_assert_cmpint(vb_outbox_enqueue(fx->visits->outbox, "sms", "customer:424242", key,
+					  payload, visit, &error),
+			>, 0);
+	g_assert_no_error(error);
+}
+
+/* what an SMS is worth late: a notice that comes to be sent after its
+ * visit's receipt went (it waited on an unknown outcome meanwhile) is
+ * dropped, and a one-time code past its expiry is given up */
+static void
+test_notice_late(void)
+{
+	Steps fx = {0};
+	VbStore *store = NULL;
+	g_autoptr(VbStoreTransaction) tx = NULL;
+	g_autoptr(GError) error = NULL;
+	g_autofree gchar *late = NULL;
+	g_autofree gchar *alone = NULL;
+	g_autofree gchar *code = NULL;
+
+	steps_start(&fx, TEST_NO_CODE, NULL);
+	store = vb_context_get_store(vb_daemon_get_context(fx.daemon));
+	/* v-late's receipt went; v-alone has none */
+	steps_exec(&fx, "INSERT INTO outbox (kind, recipient, idempotency_key, payload, state, "
+			"next_attempt, created, updated, result, visit_id) VALUES ('sms', "
+			"'customer:424242', 'v-late:receipt', '{}', 'done', 0, 1, 1, "
+			"'{\"message-id\":\"SM1\"}', 'v-late')");
+	steps_enqueue_sms(&fx, "v-late", "notice", "v-late:notice");
+	steps_enqueue_sms(&fx, "v-alone", "notice", "v-alone:notice");
+	STEPS_WAIT((late = steps_outbox_outcome(&fx, "v-late:notice")) != NULL &&
+		   (alone = steps_outbox_outcome(&fx, "v-alone:notice")) != NULL);
+	g_assert_cmpstr(late, ==, "done|{\"skipped\":\"the receipt went first\"}");
+	/* without its receipt, a notice goes on (here to nobody: there is no
+	 * such customer) */
+	g_assert_true(g_str_has_prefix(alone, "done|"));
+	g_assert_null(strstr(alone, "receipt"));
+
+	/* a code queued 10 minutes ago */
+	tx = vb_store_transaction_begin(store, &error);
+	g_assert_no_error(error);
+	steps_enqueue_sms(&fx, "v-code", "otp", "v-code:otp:1");
+	steps_exec(&fx, "UPDATE outbox SET created = created - 600000001 "
+			"WHERE idempotency_key = 'v-code:otp:1'");
+	g_assert_true(vb_store_transaction_commit(tx, &error));
+	g_assert_no_error(error);
+	STEPS_WAIT((code = steps_outbox_outcome(&fx, "v-code:otp:1")) != NULL);
+	g_assert_true(g_str_has_prefix(code, "dead|"));
+	g_assert_nonnull(strstr(code, "expired before it could be sent"));
+	steps_stop(&fx);
+}
+
 static gboolean
 steps_validate(const gchar *json, gint64 *total, GError **error)
 {
@@ -755,6 +834,7 @@ main(int argc, char **argv)
 	g_test_add_func("/visit/steps/hold/reservation", test_hold_reservation);
 	g_test_add_func("/visit/steps/door/restart", test_door_restart);
 	g_test_add_func("/visit/steps/notice/receipt", test_notice_receipt);
+	g_test_add_func("/visit/steps/notice/late", test_notice_late);
 	g_test_add_func("/visit/steps/settle/order-validation", test_settle_order_validation);
 	g_test_add_func("/visit/steps/settle/capture-deadline", test_settle_capture_deadline);
 	g_test_add_func("/visit/steps/rewards/called-after-approval",
