@@ -946,11 +946,15 @@ vb_twilio_lookup_inconclusive(GTask *task, gint code, guint retry_after_ms, cons
 
 	if (!vb_twilio_row_settle(self, send->key, "unknown", NULL, NULL, 0, &error))
 		g_warning("cannot record the unknown outcome: %s", error->message);
-	message = g_strdup_printf(_("an earlier attempt may have sent this message and Twilio "
-				    "could not be asked whether it did (%s); it is not sent "
-				    "again on a guess: the outbox asks again, and settles it "
-				    "by its kind's policy if the doubt lasts"),
-				  why);
+	/* a refusal is the operator's to fix: it is shown as it is */
+	if (code == VB_ERROR_OUTCOME_UNKNOWABLE)
+		message = g_strdup(why);
+	else
+		message = g_strdup_printf(_("an earlier attempt may have sent this message and "
+					    "Twilio could not be asked whether it did (%s); it is "
+					    "not sent again on a guess: the outbox asks again, and "
+					    "settles it by its kind's policy if the doubt lasts"),
+					  why);
 	vb_twilio_count(self, "lookup-failed");
 	vb_twilio_task_fail(task, code, retry_after_ms, message);
 }
