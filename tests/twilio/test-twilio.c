@@ -794,6 +794,9 @@ assert_done_as(VbTestDaemon *d, Fake *fake, guint index)
 	g_assert_cmpuint(fake_count(fake, "POST"), ==, 1);
 }
 
+static void
+restart(VbTestDaemon *d);
+
 static gchar *
 db_text(VbTestDaemon *d, const gchar *sql)
 {
@@ -969,6 +972,28 @@ test_timeout_created(void)
 	g_assert_cmpuint(fake_count(fake, "GET"), >=, 1);
 	g_assert_cmpuint(fake_n_messages(fake), ==, 1);
 	g_assert_cmpint(tw_status_int(d, "found-after-unknown"), ==, 1);
+	tw_stop(d);
+}
+
+/* the same, with the daemon killed while the send is out: after the restart
+ * the lookup finds the message, which is not sent again */
+static void
+test_timeout_created_kill(void)
+{
+	g_autoptr(Fake) fake = fake_new();
+	g_autoptr(VbTestDaemon) d = NULL;
+	g_autofree gchar *visit = NULL;
+
+	fake_plan(fake, (FakePlan){FAKE_STALL_CREATED, .delay_ms = 3000});
+	d = daemon_for(fake, NULL);
+	visit = tw_visit(d, PAN_A, NULL, PHONE_A_TYPED);
+	fake_wait_messages(fake, 1);
+	restart(d);
+	tw_wait_outbox_idle(d);
+	assert_done_as(d, fake, 0);
+	g_assert_cmpuint(fake_count(fake, "GET"), >=, 1);
+	g_assert_cmpuint(fake_n_messages(fake), ==, 1);
+	g_assert_cmpuint(fake_n_received(fake, PHONE_A, NOTICE_EN), ==, 1);
 	tw_stop(d);
 }
 
@@ -1892,6 +1917,7 @@ main(int argc, char **argv)
 	g_test_add_func("/twilio/send", test_send);
 	g_test_add_func("/twilio/send/server-errors", test_server_errors);
 	g_test_add_func("/twilio/send/timeout-created", test_timeout_created);
+	g_test_add_func("/twilio/send/timeout-created-kill", test_timeout_created_kill);
 	g_test_add_func("/twilio/send/timeout-not-created", test_timeout_not_created);
 	g_test_add_func("/twilio/send/slow", test_slow);
 	g_test_add_func("/twilio/send/retry-while-in-flight", test_retry_while_in_flight);
