@@ -1786,7 +1786,8 @@ test_unknown_policy_give_up(Fixture *fx, gconstpointer user_data)
 static void
 test_unknown_retry_stays_unknown(Fixture *fx, gconstpointer user_data)
 {
-	g_autofree gchar *script = g_strconcat("u", g_strnfill(40, 'r'), NULL);
+	g_autofree gchar *retries = repeat('r', 40);
+	g_autofree gchar *script = g_strconcat("u", retries, NULL);
 	g_autofree gchar *delivered = NULL;
 
 	many_attempts(fx);
@@ -1811,7 +1812,8 @@ test_unknown_retry_stays_unknown(Fixture *fx, gconstpointer user_data)
 static void
 test_unknown_unknowable(Fixture *fx, gconstpointer user_data)
 {
-	g_autofree gchar *script = g_strconcat(g_strnfill(30, 'k'), "d", NULL);
+	g_autofree gchar *refusals = repeat('k', 30);
+	g_autofree gchar *script = g_strconcat(refusals, "d", NULL);
 	g_autofree gchar *why = NULL;
 	g_autofree gchar *delivered = NULL;
 

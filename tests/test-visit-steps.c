@@ -568,6 +568,13 @@ steps_outbox_outcome(Steps *fx, const gchar *key)
 	return g_strdup(vb_store_stmt_column_text(stmt, 0));
 }
 
+static gboolean
+steps_outbox_settled(Steps *fx, const gchar *key)
+{
+	g_autofree gchar *outcome = steps_outbox_outcome(fx, key);
+	return outcome != NULL;
+}
+
 static void
 steps_enqueue_sms(Steps *fx, const gchar *visit, const gchar *template_, const gchar *key)
 {
@@ -606,8 +613,10 @@ test_notice_late(void)
 			"'{\"message-id\":\"SM1\"}', 'v-late')");
 	steps_enqueue_sms(&fx, "v-late", "notice", "v-late:notice");
 	steps_enqueue_sms(&fx, "v-alone", "notice", "v-alone:notice");
-	STEPS_WAIT((late = steps_outbox_outcome(&fx, "v-late:notice")) != NULL &&
-		   (alone = steps_outbox_outcome(&fx, "v-alone:notice")) != NULL);
+	STEPS_WAIT(steps_outbox_settled(&fx, "v-late:notice") &&
+		   steps_outbox_settled(&fx, "v-alone:notice"));
+	late = steps_outbox_outcome(&fx, "v-late:notice");
+	alone = steps_outbox_outcome(&fx, "v-alone:notice");
 	g_assert_cmpstr(late, ==, "done|{\"skipped\":\"the receipt went first\"}");
 	/* without its receipt, a notice goes on (here to nobody: there is no
 	 * such customer) */
@@ -622,7 +631,8 @@ test_notice_late(void)
 			"WHERE idempotency_key = 'v-code:otp:1'");
 	g_assert_true(vb_store_transaction_commit(tx, &error));
 	g_assert_no_error(error);
-	STEPS_WAIT((code = steps_outbox_outcome(&fx, "v-code:otp:1")) != NULL);
+	STEPS_WAIT(steps_outbox_settled(&fx, "v-code:otp:1"));
+	code = steps_outbox_outcome(&fx, "v-code:otp:1");
 	g_assert_true(g_str_has_prefix(code, "dead|"));
 	g_assert_nonnull(strstr(code, "expired before it could be sent"));
 	steps_stop(&fx);
