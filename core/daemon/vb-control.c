@@ -22,6 +22,20 @@
 #define VB_EVENTS_DEFAULT_LIMIT 50
 #define VB_EVENTS_MAX_LIMIT 1000
 #define VB_FOLLOWERS_MAX 16
+/* what a follower may fall behind by, written but not yet read, before it is
+ * dropped: about 5,000 events, several minutes of a busy store */
+#define VB_FOLLOWER_MAX_BEHIND (1024 * 1024)
+#define VB_CONTROL_METRIC_DROPPED "vestibule_control_followers_dropped_total"
+#define VB_CONTROL_METRIC_FOLLOWERS "vestibule_control_followers"
+
+/* one client of GET /v1/events?follow=1. Its response body does not
+ * accumulate: each line is freed once written, and what is appended but not
+ * yet written is bounded by VB_FOLLOWER_MAX_BEHIND */
+typedef struct {
+	VbControl *ctl; /* unowned: it outlives its followers */
+	SoupServerMessage *msg;
+	gsize behind; /* bytes appended and not yet written */
+} VbFollower;
 
 struct _VbControl {
 	VbHttpServer *http;
@@ -32,7 +46,7 @@ struct _VbControl {
 	VbControlGetFunc get_doors;
 	VbControlReloadFunc reload;
 	gpointer user_data;
-	GPtrArray *followers; /* of SoupServerMessage */
+	GPtrArray *followers; /* of VbFollower */
 	gulong event_handler;
 };
 
@@ -243,19 +257,82 @@ vb_control_tokens_cb(VbHttpServer *server,
 }
 
 static void
-vb_control_follower_finished_cb(SoupServerMessage *msg, gpointer user_data)
+vb_follower_free(VbFollower *follower)
 {
-	VbControl *ctl = user_data;
-	g_ptr_array_remove(ctl->followers, msg);
+	g_signal_handlers_disconnect_by_data(follower->msg, follower);
+	g_object_unref(follower->msg);
+	g_free(follower);
 }
 
 static void
-vb_control_append_line(SoupServerMessage *msg, JsonNode *node)
+vb_control_update_followers_gauge(VbControl *ctl)
 {
-	g_autofree gchar *line = json_to_string(node, FALSE);
-	SoupMessageBody *body = soup_server_message_get_response_body(msg);
-	soup_message_body_append(body, SOUP_MEMORY_COPY, line, strlen(line));
-	soup_message_body_append(body, SOUP_MEMORY_STATIC, "\n", 1);
+	vb_metrics_set(vb_context_get_metrics(ctl->context), VB_CONTROL_METRIC_FOLLOWERS, NULL,
+		       ctl->followers->len);
+}
+
+static void
+vb_control_follower_finished_cb(SoupServerMessage *msg, gpointer user_data)
+{
+	VbFollower *follower = user_data;
+	VbControl *ctl = follower->ctl;
+
+	g_ptr_array_remove(ctl->followers, follower);
+	vb_control_update_followers_gauge(ctl);
+}
+
+static void
+vb_control_follower_wrote_cb(SoupServerMessage *msg, guint chunk_size, gpointer user_data)
+{
+	VbFollower *follower = user_data;
+	follower->behind -= MIN(follower->behind, chunk_size);
+}
+
+/* a follower that does not read is let go, so that it costs the store
+ * nothing: its connection is shut, and libsoup finishes the message */
+static void
+vb_control_follower_drop(VbFollower *follower)
+{
+	VbControl *ctl = follower->ctl;
+	GSocket *socket = soup_server_message_get_socket(follower->msg);
+	g_autoptr(GError) error = NULL;
+
+	g_message("an event follower stopped reading (%" G_GSIZE_FORMAT
+		  " KiB of events unread): it is disconnected, and may follow again from the "
+		  "last event it read with GET /v1/events?follow=1&after=SEQ",
+		  follower->behind / 1024);
+	vb_metrics_add(vb_context_get_metrics(ctl->context), VB_CONTROL_METRIC_DROPPED, NULL, 1);
+	if (socket != NULL && !g_socket_shutdown(socket, TRUE, TRUE, &error))
+		g_debug("cannot shut the follower's connection: %s", error->message);
+	/* freed here, not by its finished signal, which may come later or never */
+	g_ptr_array_remove(ctl->followers, follower);
+	vb_control_update_followers_gauge(ctl);
+}
+
+/* appends one line, or drops the follower that fell too far behind */
+static gboolean
+vb_control_follower_append(VbFollower *follower, const gchar *line, gsize len)
+{
+	SoupMessageBody *body = soup_server_message_get_response_body(follower->msg);
+
+	if (follower->behind + len > VB_FOLLOWER_MAX_BEHIND) {
+		vb_control_follower_drop(follower);
+		return FALSE;
+	}
+	follower->behind += len;
+	soup_message_body_append(body, SOUP_MEMORY_COPY, line, len);
+	return TRUE;
+}
+
+/* the event as one line of NDJSON */
+static gchar *
+vb_control_event_line(JsonNode *node, gsize *len)
+{
+	g_autofree gchar *json = json_to_string(node, FALSE);
+	gchar *line = g_strconcat(json, "\n", NULL);
+
+	*len = strlen(line);
+	return line;
 }
 
 static void
@@ -263,14 +340,18 @@ vb_control_event_cb(VbBus *bus, VbEvent *event, gpointer user_data)
 {
 	VbControl *ctl = user_data;
 	g_autoptr(JsonNode) node = NULL;
+	g_autofree gchar *line = NULL;
+	gsize len;
 
 	if (ctl->followers->len == 0)
 		return;
 	node = vb_redact_event_to_json(event);
-	for (guint i = 0; i < ctl->followers->len; i++) {
-		SoupServerMessage *msg = g_ptr_array_index(ctl->followers, i);
-		vb_control_append_line(msg, node);
-		soup_server_message_unpause(msg);
+	line = vb_control_event_line(node, &len);
+	/* backwards: a follower dropped leaves the array */
+	for (guint i = ctl->followers->len; i > 0; i--) {
+		VbFollower *follower = g_ptr_array_index(ctl->followers, i - 1);
+		if (vb_control_follower_append(follower, line, len))
+			soup_server_message_unpause(follower->msg);
 	}
 }
 
@@ -332,6 +413,7 @@ vb_control_events_cb(VbHttpServer *server,
 	guint64 limit = VB_EVENTS_DEFAULT_LIMIT;
 	guint64 after = 0;
 	gboolean follow;
+	VbFollower *follower;
 
 	if (!vb_control_check_method(msg, "GET"))
 		return;
@@ -376,14 +458,29 @@ vb_control_events_cb(VbHttpServer *server,
 					      "application/x-ndjson", NULL);
 	soup_message_headers_set_encoding(soup_server_message_get_response_headers(msg),
 					  SOUP_ENCODING_CHUNKED);
+	/* what is written is freed: a stream of a million events costs what its
+	 * first did */
+	soup_message_body_set_accumulate(soup_server_message_get_response_body(msg), FALSE);
+	follower = g_new0(VbFollower, 1);
+	follower->ctl = ctl;
+	follower->msg = g_object_ref(msg);
+	g_ptr_array_add(ctl->followers, follower);
+	vb_control_update_followers_gauge(ctl);
+	g_signal_connect(msg, "finished", G_CALLBACK(vb_control_follower_finished_cb), follower);
+	g_signal_connect(msg, "disconnected", G_CALLBACK(vb_control_follower_finished_cb),
+			 follower);
+	g_signal_connect(msg, "wrote-body-data", G_CALLBACK(vb_control_follower_wrote_cb),
+			 follower);
 	for (guint i = rows->len; i > 0; i--) {
 		g_autoptr(JsonNode) node =
 		    vb_control_audit_row_to_json(g_ptr_array_index(rows, i - 1));
-		vb_control_append_line(msg, node);
+		g_autofree gchar *line = NULL;
+		gsize len;
+		line = vb_control_event_line(node, &len);
+		/* a backlog is at most VB_EVENTS_MAX_LIMIT lines, well within the bound */
+		if (!vb_control_follower_append(follower, line, len))
+			return;
 	}
-	g_ptr_array_add(ctl->followers, g_object_ref(msg));
-	g_signal_connect(msg, "finished", G_CALLBACK(vb_control_follower_finished_cb), ctl);
-	g_signal_connect(msg, "disconnected", G_CALLBACK(vb_control_follower_finished_cb), ctl);
 	if (rows->len == 0)
 		soup_server_message_pause(msg);
 }
@@ -422,7 +519,12 @@ vb_control_register(VbHttpServer *http, const VbControlServices *services)
 	ctl->get_doors = services->get_doors;
 	ctl->reload = services->reload;
 	ctl->user_data = services->user_data;
-	ctl->followers = g_ptr_array_new_with_free_func(g_object_unref);
+	ctl->followers = g_ptr_array_new_with_free_func((GDestroyNotify)vb_follower_free);
+	vb_metrics_declare(vb_context_get_metrics(ctl->context), VB_CONTROL_METRIC_FOLLOWERS,
+			   VB_METRIC_GAUGE, "Clients following the events on the control socket");
+	vb_metrics_declare(vb_context_get_metrics(ctl->context), VB_CONTROL_METRIC_DROPPED,
+			   VB_METRIC_COUNTER,
+			   "Event followers disconnected because they stopped reading");
 	ctl->event_handler = g_signal_connect(vb_context_get_bus(ctl->context), "event",
 					      G_CALLBACK(vb_control_event_cb), ctl);
 
@@ -462,10 +564,9 @@ vb_control_unregister(VbControl *self)
 		vb_http_server_remove_handler(self->http, VB_HTTP_LISTENER_CONTROL, paths[i]);
 	/* followers get a clean end of stream rather than a cut connection */
 	while (self->followers->len > 0) {
-		g_autoptr(SoupServerMessage) msg =
-		    g_object_ref(g_ptr_array_index(self->followers, 0));
+		VbFollower *follower = g_ptr_array_index(self->followers, 0);
+		g_autoptr(SoupServerMessage) msg = g_object_ref(follower->msg);
 		g_ptr_array_remove_index(self->followers, 0);
-		g_signal_handlers_disconnect_by_data(msg, self);
 		soup_message_body_complete(soup_server_message_get_response_body(msg));
 		soup_server_message_unpause(msg);
 	}

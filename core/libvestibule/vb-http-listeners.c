@@ -19,6 +19,11 @@
 
 #include "vb-http-server-internal.h"
 
+/* connections waiting to be accepted: a burst of an operator's tools or a
+ * load generator is queued rather than refused (GLib's default is 10). The
+ * kernel caps it at net.core.somaxconn, 4096 on Debian 12 */
+#define VB_HTTP_LISTEN_BACKLOG 1024
+
 static gint
 vb_http_error_code_from_gio(const GError *error)
 {
@@ -75,6 +80,8 @@ vb_http_endpoint_get_listener(VbHttpEndpoint *ep)
 {
 	if (ep->service == NULL) {
 		ep->service = g_socket_service_new();
+		g_socket_listener_set_backlog(G_SOCKET_LISTENER(ep->service),
+					      VB_HTTP_LISTEN_BACKLOG);
 		g_signal_connect(ep->service, "incoming", G_CALLBACK(vb_http_endpoint_incoming_cb),
 				 ep);
 	}
@@ -338,6 +345,7 @@ vb_http_server_listen_control(VbHttpServer *self, const gchar *path, guint mode,
 		g_unlink(path);
 		return FALSE;
 	}
+	g_socket_set_listen_backlog(socket, VB_HTTP_LISTEN_BACKLOG);
 	if (!g_socket_listen(socket, &error_local) ||
 	    !g_socket_listener_add_socket(vb_http_endpoint_get_listener(ep), socket, NULL,
 					  &error_local)) {

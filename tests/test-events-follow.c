@@ -1,0 +1,308 @@
+/*
+ * Copyright 2026 The Vestibule authors
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+
+#include "config.h"
+
+#include <string.h>
+#include <sys/socket.h>
+
+#include "vb-test-daemon.h"
+
+/*
+ * GET /v1/events?follow=1 against the real vestibuled: followers connected
+ * for 100,000 events cost the daemon the same memory and CPU per event at the
+ * end as at the start, and one that stops reading is dropped without slowing
+ * the others.
+ */
+
+#define N_FOLLOWERS 10
+#define KEYS_PER_REQUEST 64 /* the sim keypad's most */
+#define WARM_UP_EVENTS 10000
+#define SLICE_EVENTS 20000
+#define TOTAL_EVENTS 100000
+
+typedef struct {
+	GSocketConnection *conn;
+	GThread *thread;
+	gint lines; /* atomic */
+	gint ended; /* atomic */
+} Follower;
+
+static gpointer
+follower_thread(gpointer user_data)
+{
+	Follower *f = user_data;
+	GInputStream *in = g_io_stream_get_input_stream(G_IO_STREAM(f->conn));
+	g_autofree gchar *buf = g_malloc(64 * 1024);
+
+	for (;;) {
+		gssize n = g_input_stream_read(in, buf, 64 * 1024, NULL, NULL);
+		if (n <= 0)
+			break;
+		for (gssize i = 0; i < n; i++) {
+			if (buf[i] == '\n')
+				g_atomic_int_inc(&f->lines);
+		}
+	}
+	g_atomic_int_set(&f->ended, 1);
+	return NULL;
+}
+
+/* a client of the event stream; one that does not @read lets its socket fill */
+static Follower *
+follower_new(VbTestDaemon *d, gboolean read)
+{
+	g_autoptr(GSocketClient) client = g_socket_client_new();
+	g_autoptr(GSocketAddress) address = g_unix_socket_address_new(d->socket_path);
+	g_autoptr(GError) error = NULL;
+	const gchar *request =
+	    "GET /v1/events?follow=1&limit=1 HTTP/1.1\r\nHost: localhost\r\n\r\n";
+	Follower *f = g_new0(Follower, 1);
+
+	f->conn = g_socket_client_connect(client, G_SOCKET_CONNECTABLE(address), NULL, &error);
+	g_assert_no_error(error);
+	if (!read)
+		g_socket_set_option(g_socket_connection_get_socket(f->conn), SOL_SOCKET, SO_RCVBUF,
+				    4096, NULL);
+	g_assert_true(g_output_stream_write_all(g_io_stream_get_output_stream(G_IO_STREAM(f->conn)),
+						request, strlen(request), NULL, NULL, &error));
+	g_assert_no_error(error);
+	if (read)
+		f->thread = g_thread_new("follower", follower_thread, f);
+	return f;
+}
+
+static void
+follower_free(Follower *f)
+{
+	/* a close() does not wake a read() blocked in another thread; a shutdown does */
+	g_socket_shutdown(g_socket_connection_get_socket(f->conn), TRUE, TRUE, NULL);
+	g_io_stream_close(G_IO_STREAM(f->conn), NULL, NULL);
+	if (f->thread != NULL)
+		g_thread_join(f->thread);
+	g_object_unref(f->conn);
+	g_free(f);
+}
+
+/* the daemon's user and system CPU, in clock ticks, and its RSS in KiB */
+static void
+read_proc(GPid pid, gint64 *ticks, gint64 *rss_kib)
+{
+	g_autofree gchar *path = g_strdup_printf("/proc/%d/stat", pid);
+	g_autofree gchar *status_path = g_strdup_printf("/proc/%d/status", pid);
+	g_autofree gchar *stat = NULL;
+	g_autofree gchar *status = NULL;
+	g_auto(GStrv) fields = NULL;
+	const gchar *rss;
+
+	g_assert_true(g_file_get_contents(path, &stat, NULL, NULL));
+	/* the fields after the command, which may hold spaces */
+	fields = g_strsplit(strrchr(stat, ')') + 2, " ", -1);
+	*ticks = g_ascii_strtoll(fields[11], NULL, 10) + g_ascii_strtoll(fields[12], NULL, 10);
+	g_assert_true(g_file_get_contents(status_path, &status, NULL, NULL));
+	rss = strstr(status, "VmRSS:");
+	g_assert_nonnull(rss);
+	*rss_kib = g_ascii_strtoll(rss + strlen("VmRSS:"), NULL, 10);
+}
+
+/* the whole run takes about 25 s on a 2-core x86 box; a daemon whose
+ * followers cost more with every event never gets there */
+#define RUN_DEADLINE_S 150
+static gint64 run_deadline;
+
+/* key presses at an idle door: an event each, and nothing else happens */
+static void
+press_keys(VbTestDaemon *d, guint n_events)
+{
+	g_autoptr(GString) body = g_string_new("{\"keys\": [");
+
+	for (guint i = 0; i < KEYS_PER_REQUEST; i++)
+		g_string_append_printf(body, "%s\"%u\"", i > 0 ? ", " : "", i % 10);
+	g_string_append(body, "]}");
+	for (guint sent = 0; sent < n_events; sent += KEYS_PER_REQUEST) {
+		g_autoptr(GError) error = NULL;
+		g_autoptr(JsonNode) node =
+		    vb_test_daemon_ctl(d, "POST", "/v1/sim/front-keypad/keys", body->str, &error);
+		g_assert_no_error(error);
+		if (g_get_monotonic_time() > run_deadline)
+			g_error("the daemon took over %u s for %u events: it slows down as the "
+				"stream grows",
+				RUN_DEADLINE_S, TOTAL_EVENTS);
+	}
+}
+
+static gint64
+events_emitted(VbTestDaemon *d)
+{
+	g_autoptr(GError) error = NULL;
+	g_autoptr(JsonNode) node = vb_test_daemon_ctl(d, "GET", "/v1/status", NULL, &error);
+
+	g_assert_no_error(error);
+	return json_object_get_int_member(json_node_get_object(node), "events-emitted");
+}
+
+/* a metric's value from GET /metrics on the control socket */
+static gdouble
+metric(VbTestDaemon *d, const gchar *name)
+{
+	g_autoptr(GSocketClient) client = g_socket_client_new();
+	g_autoptr(GSocketAddress) address = g_unix_socket_address_new(d->socket_path);
+	g_autoptr(GSocketConnection) conn = NULL;
+	g_autoptr(GError) error = NULL;
+	g_autoptr(GDataInputStream) in = NULL;
+	const gchar *request =
+	    "GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
+	g_autofree gchar *prefix = g_strconcat(name, " ", NULL);
+	gchar *line;
+	gdouble value = -1;
+
+	conn = g_socket_client_connect(client, G_SOCKET_CONNECTABLE(address), NULL, &error);
+	g_assert_no_error(error);
+	g_assert_true(g_output_stream_write_all(g_io_stream_get_output_stream(G_IO_STREAM(conn)),
+						request, strlen(request), NULL, NULL, &error));
+	in = g_data_input_stream_new(g_io_stream_get_input_stream(G_IO_STREAM(conn)));
+	while ((line = g_data_input_stream_read_line(in, NULL, NULL, NULL)) != NULL) {
+		if (g_str_has_prefix(line, prefix))
+			value = g_ascii_strtod(line + strlen(prefix), NULL);
+		g_free(line);
+	}
+	return value;
+}
+
+typedef struct {
+	Follower **followers;
+	gint lines;
+} LinesWait;
+
+static gboolean
+lines_cb(gpointer user_data)
+{
+	LinesWait *wait = user_data;
+
+	for (guint i = 0; i < N_FOLLOWERS; i++) {
+		if (g_atomic_int_get(&wait->followers[i]->lines) < wait->lines)
+			return FALSE;
+	}
+	return TRUE;
+}
+
+static void
+test_followers_flat(void)
+{
+	g_autoptr(GError) error = NULL;
+	VbTestDaemon *d = vb_test_daemon_new(NULL);
+	Follower *followers[N_FOLLOWERS];
+	Follower *stuck;
+	GPid pid;
+	gint64 ticks0, ticks1, ticks2, ticks3, rss0, rss1, rss2, rss3;
+	gint64 emitted0, emitted;
+	LinesWait wait = {followers, 0};
+	glong tick_hz = sysconf(_SC_CLK_TCK);
+
+	g_assert_true(vb_test_daemon_start(d, &error));
+	g_assert_no_error(error);
+	run_deadline = g_get_monotonic_time() + RUN_DEADLINE_S * G_USEC_PER_SEC;
+	pid = (GPid)g_ascii_strtoll(g_subprocess_get_identifier(d->proc), NULL, 10);
+	for (guint i = 0; i < N_FOLLOWERS; i++)
+		followers[i] = follower_new(d, TRUE);
+	stuck = follower_new(d, FALSE);
+	emitted0 = events_emitted(d);
+
+	press_keys(d, WARM_UP_EVENTS);
+	read_proc(pid, &ticks0, &rss0);
+	press_keys(d, SLICE_EVENTS);
+	read_proc(pid, &ticks1, &rss1);
+	press_keys(d, TOTAL_EVENTS - WARM_UP_EVENTS - 2 * SLICE_EVENTS);
+	read_proc(pid, &ticks2, &rss2);
+	press_keys(d, SLICE_EVENTS);
+	read_proc(pid, &ticks3, &rss3);
+	emitted = events_emitted(d) - emitted0;
+	g_test_message("%" G_GINT64_FORMAT " events; CPU of the first slice of %u: %.2f s, of the "
+		       "last: %.2f s; RSS %" G_GINT64_FORMAT
+		       " KiB after the warm-up, %" G_GINT64_FORMAT " KiB at the end",
+		       emitted, SLICE_EVENTS, (gdouble)(ticks1 - ticks0) / tick_hz,
+		       (gdouble)(ticks3 - ticks2) / tick_hz, rss0, rss3);
+	g_assert_cmpint(emitted, >=, TOTAL_EVENTS);
+
+	/* every reading follower got every event */
+	wait.lines = (gint)emitted;
+	if (!vb_test_poll(lines_cb, &wait, 30000))
+		g_error("a follower did not get every event (%d of %d)",
+			g_atomic_int_get(&followers[0]->lines), wait.lines);
+	/* the last events cost what the first did, and memory stayed where it was */
+	g_assert_cmpint(ticks3 - ticks2, <=, 2 * (ticks1 - ticks0) + tick_hz / 5);
+	g_assert_cmpint(rss3 - rss0, <, 8 * 1024);
+	/* the follower that stopped reading was let go, once */
+	g_assert_cmpfloat(metric(d, "vestibule_control_followers_dropped_total"), ==, 1);
+	g_assert_cmpfloat(metric(d, "vestibule_control_followers"), ==, N_FOLLOWERS);
+
+	for (guint i = 0; i < N_FOLLOWERS; i++)
+		follower_free(followers[i]);
+	follower_free(stuck);
+	g_assert_cmpint(vb_test_daemon_stop(d), ==, 0);
+	vb_test_daemon_free(d);
+}
+
+/* a burst of 600 connections at once, as a load generator opens them
+ * (non-blocking): each is taken, none refused, and each gets its answer */
+#define BURST 600
+
+static void
+test_burst(void)
+{
+	g_autoptr(GError) error = NULL;
+	VbTestDaemon *d = vb_test_daemon_new(NULL);
+	g_autoptr(GSocketAddress) address = NULL;
+	g_autoptr(GPtrArray) sockets = g_ptr_array_new_with_free_func(g_object_unref);
+	const gchar *request =
+	    "GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
+	guint refused = 0;
+	guint answered = 0;
+
+	g_assert_true(vb_test_daemon_start(d, &error));
+	g_assert_no_error(error);
+	address = g_unix_socket_address_new(d->socket_path);
+	for (guint i = 0; i < BURST; i++) {
+		g_autoptr(GSocket) socket = g_socket_new(G_SOCKET_FAMILY_UNIX, G_SOCKET_TYPE_STREAM,
+							 G_SOCKET_PROTOCOL_DEFAULT, &error);
+		g_assert_no_error(error);
+		g_socket_set_blocking(socket, FALSE);
+		if (!g_socket_connect(socket, address, NULL, &error) &&
+		    !g_error_matches(error, G_IO_ERROR, G_IO_ERROR_PENDING)) {
+			g_test_message("connection %u: %s", i, error->message);
+			refused++;
+			g_clear_error(&error);
+			continue;
+		}
+		g_clear_error(&error);
+		g_ptr_array_add(sockets, g_steal_pointer(&socket));
+	}
+	g_assert_cmpuint(refused, ==, 0);
+	for (guint i = 0; i < sockets->len; i++) {
+		GSocket *socket = g_ptr_array_index(sockets, i);
+		gchar answer[64] = {0};
+		g_socket_set_blocking(socket, TRUE);
+		g_socket_set_timeout(socket, 10);
+		g_assert_cmpint(g_socket_send(socket, request, strlen(request), NULL, &error), ==,
+				(gssize)strlen(request));
+		g_assert_no_error(error);
+		if (g_socket_receive(socket, answer, sizeof(answer) - 1, NULL, NULL) > 0 &&
+		    g_str_has_prefix(answer, "HTTP/1.1 200"))
+			answered++;
+	}
+	g_assert_cmpuint(answered, ==, BURST);
+	g_assert_cmpint(vb_test_daemon_stop(d), ==, 0);
+	vb_test_daemon_free(d);
+}
+
+int
+main(int argc, char **argv)
+{
+	g_test_init(&argc, &argv, NULL);
+	g_test_add_func("/control/events/followers-flat", test_followers_flat);
+	g_test_add_func("/control/burst", test_burst);
+	return g_test_run();
+}
