@@ -12,6 +12,7 @@
 #include "vb-door-lock.h"
 #include "vb-error.h"
 #include "vb-events.h"
+#include "vb-plugin-private.h"
 #include "vb-test-inprocess.h"
 #include "vb-visit-private.h"
 
@@ -330,6 +331,51 @@ test_verify_wrong_code(void)
 	g_assert_cmpint(vb_visit_verify_submit_code(fx.door), ==, VB_VISIT_VERIFY_ENTERING);
 	g_assert_true(steps_timeline_has(&fx, fx.door->visit_id, "enter-code", "wrong code"));
 	g_assert_cmpuint(fx.door->n_digits, ==, 0);
+	steps_stop(&fx);
+}
+
+/* the prompt shown at the door */
+static gchar *
+steps_prompt(Steps *fx)
+{
+	VbPlugin *display =
+	    vb_plugin_loader_get_instance(vb_daemon_get_loader(fx->daemon), "front-display");
+	g_autoptr(GVariant) plugin = vb_plugin_to_variant(display);
+	g_autoptr(GVariant) status =
+	    g_variant_lookup_value(plugin, "status", G_VARIANT_TYPE_VARDICT);
+	const gchar *id = NULL;
+
+	g_assert_true(g_variant_lookup(status, "prompt-id", "&s", &id));
+	return g_strdup(id);
+}
+
+static void
+test_verify_change_phone_window(void)
+{
+	Steps fx = {0};
+	VbPlugin *keypad = NULL;
+	g_autofree gchar *asked = NULL;
+	g_autofree gchar *after = NULL;
+	gint64 ready;
+
+	steps_start(&fx, TEST_NO_CODE, NULL);
+	keypad = vb_plugin_loader_get_instance(vb_daemon_get_loader(fx.daemon), "front-keypad");
+	vb_keypad_emit_key(VB_KEYPAD(keypad), VB_KEYPAD_KEY_STAR);
+	asked = steps_prompt(&fx);
+	g_assert_cmpstr(asked, ==, "change-phone");
+	g_assert_cmpint(fx.door->change_phone_until, >, 0);
+	/* the prompt lasts as long as the window: a tap after it is an ordinary
+	 * one, and the screen must not promise otherwise */
+	g_assert_nonnull(fx.door->idle_timer);
+	ready = g_source_get_ready_time(fx.door->idle_timer);
+	g_assert_cmpint(ready, >=, fx.door->change_phone_until);
+	g_assert_cmpint(ready, <, fx.door->change_phone_until + G_USEC_PER_SEC);
+	/* the window's end, without its 30 s */
+	g_source_set_ready_time(fx.door->idle_timer, 0);
+	STEPS_WAIT(fx.door->idle_timer == NULL);
+	after = steps_prompt(&fx);
+	g_assert_cmpstr(after, ==, "welcome");
+	g_assert_cmpint(fx.door->change_phone_until, ==, 0);
 	steps_stop(&fx);
 }
 
@@ -839,6 +885,7 @@ main(int argc, char **argv)
 	g_test_add_func("/visit/steps/verify/phone-digits", test_verify_phone_digits);
 	g_test_add_func("/visit/steps/verify/phone-linked", test_verify_phone_linked);
 	g_test_add_func("/visit/steps/verify/wrong-code", test_verify_wrong_code);
+	g_test_add_func("/visit/steps/verify/change-phone-window", test_verify_change_phone_window);
 	g_test_add_func("/visit/steps/risk/allows-today", test_risk_allows_today);
 	g_test_add_func("/visit/steps/risk/rule-denies", test_risk_rule_denies);
 	g_test_add_func("/visit/steps/hold/reservation", test_hold_reservation);

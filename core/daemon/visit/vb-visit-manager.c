@@ -118,9 +118,22 @@ vb_door_back_to_welcome_cb(gpointer user_data)
 	g_clear_pointer(&door->idle_timer, g_source_unref);
 	if (door->phase == VB_PHASE_IDLE) {
 		g_clear_pointer(&door->language, g_free);
+		/* the prompt of a '*' is gone, and so is what it offered */
+		door->change_phone_until = 0;
 		vb_door_show(door, VB_PROMPT_WELCOME, NULL);
 	}
 	return G_SOURCE_REMOVE;
+}
+
+void
+vb_door_welcome_after(VbDoor *door, guint ms)
+{
+	vb_door_clear_source(&door->idle_timer);
+	door->idle_timer = g_timeout_source_new(ms);
+	g_source_set_callback(door->idle_timer, vb_door_back_to_welcome_cb, vb_door_ref(door),
+			      (GDestroyNotify)vb_door_unref);
+	g_source_set_static_name(door->idle_timer, "[vestibule] door prompt");
+	g_source_attach(door->idle_timer, NULL);
 }
 
 void
@@ -143,11 +156,7 @@ vb_door_end(VbDoor *door, VbPrompt prompt)
 	g_clear_pointer(&door->greeting, g_free);
 	if (prompt != VB_PROMPT_LAST)
 		vb_door_show(door, prompt, NULL);
-	door->idle_timer = g_timeout_source_new(VB_PROMPT_HOLD_MS);
-	g_source_set_callback(door->idle_timer, vb_door_back_to_welcome_cb, vb_door_ref(door),
-			      (GDestroyNotify)vb_door_unref);
-	g_source_set_static_name(door->idle_timer, "[vestibule] door prompt");
-	g_source_attach(door->idle_timer, NULL);
+	vb_door_welcome_after(door, VB_PROMPT_HOLD_MS);
 }
 
 void

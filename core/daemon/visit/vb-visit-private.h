@@ -140,6 +140,10 @@ VbPlugin *
 vb_visit_manager_instance(VbVisitManager *self, const gchar *name);
 void
 vb_door_arm_timer(VbDoor *door, guint seconds, GSourceFunc func);
+/* the welcome prompt in @ms, if the door is idle then; replaces the one
+ * already due */
+void
+vb_door_welcome_after(VbDoor *door, guint ms);
 /* the door's session ends: back to idle, showing @prompt (none for
  * VB_PROMPT_LAST), then the welcome prompt */
 void

@@ -212,7 +212,9 @@ vb_visit_verify_key(VbDoor *door, VbKeypadKey key)
 void
 vb_visit_verify_change_phone(VbDoor *door)
 {
-	vb_door_clear_source(&door->idle_timer);
 	door->change_phone_until = g_get_monotonic_time() + VB_CHANGE_PHONE_WINDOW_US;
 	vb_door_show(door, VB_PROMPT_CHANGE_PHONE, NULL);
+	/* the prompt lasts as long as the window: left up, it would promise the
+	 * next shopper, minutes later, a change that their tap no longer makes */
+	vb_door_welcome_after(door, VB_CHANGE_PHONE_WINDOW_US / 1000);
 }
