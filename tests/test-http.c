@@ -488,7 +488,8 @@ test_prefix_and_query(Fixture *f, gconstpointer user_data)
 static gdouble
 test_auth_failures(Fixture *f)
 {
-	return vb_metrics_get(f->metrics, "vb_http_auth_failures_total", "listener=\"public\"");
+	return vb_metrics_get(f->metrics, "vestibule_http_auth_failures_total",
+			      "listener=\"public\"");
 }
 
 static void
@@ -644,16 +645,17 @@ test_metrics_control(Fixture *f, gconstpointer user_data)
 	g_assert_cmpuint(r.status, ==, 200);
 	g_assert_true(g_str_has_prefix(r.resp_content_type, "text/plain; version=0.0.4"));
 	text = test_body_string(&r);
-	g_assert_nonnull(strstr(text,
-				"# HELP vb_http_requests_total HTTP requests answered, by listener "
-				"and status code\n"
-				"# TYPE vb_http_requests_total counter\n"));
 	g_assert_nonnull(
-	    strstr(text, "vb_http_requests_total{listener=\"public\",code=\"200\"} 1\n"));
+	    strstr(text, "# HELP vestibule_http_requests_total HTTP requests answered, by listener "
+			 "and status code\n"
+			 "# TYPE vestibule_http_requests_total counter\n"));
 	g_assert_nonnull(
-	    strstr(text, "vb_http_requests_total{listener=\"public\",code=\"401\"} 1\n"));
-	g_assert_nonnull(strstr(text, "# TYPE vb_http_auth_failures_total counter\n"));
-	g_assert_nonnull(strstr(text, "vb_http_auth_failures_total{listener=\"public\"} 1\n"));
+	    strstr(text, "vestibule_http_requests_total{listener=\"public\",code=\"200\"} 1\n"));
+	g_assert_nonnull(
+	    strstr(text, "vestibule_http_requests_total{listener=\"public\",code=\"401\"} 1\n"));
+	g_assert_nonnull(strstr(text, "# TYPE vestibule_http_auth_failures_total counter\n"));
+	g_assert_nonnull(
+	    strstr(text, "vestibule_http_auth_failures_total{listener=\"public\"} 1\n"));
 	test_request_clear(&health);
 	test_request_clear(&denied);
 	test_request_clear(&r);
@@ -856,7 +858,7 @@ test_limits_content_length(Fixture *f, gconstpointer user_data)
 			      "the request body is 1000000000 bytes long, more than the limit "
 			      "of 4096 bytes: send a smaller body");
 	g_assert_nonnull(strstr(response, "\r\nConnection: close\r\n"));
-	g_assert_cmpfloat(vb_metrics_get(f->metrics, "vb_http_requests_total",
+	g_assert_cmpfloat(vb_metrics_get(f->metrics, "vestibule_http_requests_total",
 					 "listener=\"public\",code=\"413\""),
 			  ==, 1);
 	test_assert_still_serving(f);

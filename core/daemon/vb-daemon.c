@@ -102,8 +102,8 @@ vb_daemon_update_plugin_metrics(VbDaemon *self)
 		g_variant_unref(inst);
 	}
 	for (guint i = 0; i < G_N_ELEMENTS(states); i++) {
-		g_autofree gchar *labels = g_strdup_printf("state=\"%s\"", states[i]);
-		vb_metrics_set(self->metrics, "vb_plugin_instances", labels, counts[i]);
+		g_autofree gchar *labels = vb_metrics_labels("state", states[i], NULL);
+		vb_metrics_set(self->metrics, "vestibule_plugin_instances", labels, counts[i]);
 	}
 }
 
@@ -352,11 +352,12 @@ vb_daemon_start(VbDaemon *self, GError **error)
 
 	self->running = TRUE;
 	self->ready_us = g_get_monotonic_time() - self->started_at;
-	vb_metrics_declare(self->metrics, "vb_plugin_instances", VB_METRIC_GAUGE,
+	vb_metrics_declare(self->metrics, "vestibule_plugin_instances", VB_METRIC_GAUGE,
 			   "Plugin instances, by state");
-	vb_metrics_declare(self->metrics, "vb_ready_seconds", VB_METRIC_GAUGE,
-			   "Time from process start to ready");
-	vb_metrics_set(self->metrics, "vb_ready_seconds", NULL, self->ready_us / 1e6);
+	vb_metrics_declare(self->metrics, "vestibule_startup_duration_seconds", VB_METRIC_GAUGE,
+			   "Time from process start to ready, in seconds");
+	vb_metrics_set(self->metrics, "vestibule_startup_duration_seconds", NULL,
+		       self->ready_us / 1e6);
 	vb_daemon_update_plugin_metrics(self);
 	g_signal_connect(self->bus, "event::" VB_EVENT_PLUGIN_STATE,
 			 G_CALLBACK(vb_daemon_plugin_state_cb), self);

@@ -14,9 +14,9 @@
 
 G_BEGIN_DECLS
 
-#define VB_OUTBOX_METRIC_ITEMS "vb_outbox_items"
-#define VB_OUTBOX_METRIC_DISPATCH "vb_outbox_dispatch_total"
-#define VB_OUTBOX_METRIC_REFUSED "vb_outbox_refused_total"
+#define VB_OUTBOX_METRIC_ITEMS "vestibule_outbox_items"
+#define VB_OUTBOX_METRIC_DISPATCH "vestibule_outbox_dispatches_total"
+#define VB_OUTBOX_METRIC_REFUSED "vestibule_outbox_refused_total"
 
 /* only the first live item of each recipient may go out: a pending item is
  * a head when no older item of its recipient is still pending or sending.

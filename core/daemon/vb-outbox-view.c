@@ -45,7 +45,7 @@ vb_outbox_count_state(VbOutbox *self, const gchar *state, GError **error)
 static void
 vb_outbox_set_gauge(VbOutbox *self, const gchar *state, gint64 value)
 {
-	g_autofree gchar *labels = g_strdup_printf("state=\"%s\"", state);
+	g_autofree gchar *labels = vb_metrics_labels("state", state, NULL);
 	vb_metrics_set(self->metrics, VB_OUTBOX_METRIC_ITEMS, labels, (gdouble)value);
 }
 
