@@ -17,6 +17,7 @@
 #include "vb-error.h"
 #include "vb-test-daemon.h"
 #include "vb-test-metrics.h"
+#include "vb-version.h"
 
 /* vestibulectl, run as an operator would */
 #define run_ctl vb_test_daemon_run_ctl
@@ -527,13 +528,15 @@ test_daemon_ctl_check_no_vestibuled(void)
 
 /* what Prometheus and a dashboard rely on in a scrape of the daemon: it parses,
  * every metric is the daemon's own (vestibule_) or the standard process
- * collector's (process_), and every counter ends in _total */
+ * collector's (process_), every counter ends in _total, and the build is one
+ * gauge of 1 with the version and the ABI that `vestibuled --version` shows */
 static void
 assert_metrics_conventions(const gchar *body)
 {
 	g_autoptr(GError) error = NULL;
 	g_autoptr(VbTestExposition) scrape = vb_test_exposition_parse(body, &error);
 	g_autoptr(GList) families = NULL;
+	VbTestSample *build;
 
 	g_assert_no_error(error);
 	g_assert_nonnull(scrape);
@@ -554,6 +557,12 @@ assert_metrics_conventions(const gchar *body)
 		if (!g_hash_table_contains(scrape->types, sample->name))
 			g_error("metric %s has no TYPE", sample->name);
 	}
+	g_assert_cmpstr(g_hash_table_lookup(scrape->types, "vestibule_build_info"), ==, "gauge");
+	build = vb_test_exposition_find(
+	    scrape, "vestibule_build_info", "version", PACKAGE_VERSION, "abi",
+	    G_STRINGIFY(VB_PLUGIN_ABI_MAJOR) "." G_STRINGIFY(VB_PLUGIN_ABI_MINOR), NULL);
+	g_assert_nonnull(build);
+	g_assert_cmpfloat(build->value, ==, 1);
 }
 
 static void

@@ -29,6 +29,7 @@
 #include "vb-plugin-private.h"
 #include "vb-sd-notify-private.h"
 #include "vb-store-private.h"
+#include "vb-version.h"
 
 struct _VbDaemon {
 	GObject parent_instance;
@@ -79,6 +80,20 @@ vb_daemon_load_config(VbDaemon *self, GPtrArray *warnings, GError **error)
 	if (!vb_config_validate(config, warnings, error))
 		return NULL;
 	return g_steal_pointer(&config);
+}
+
+/* the version and the plugin ABI, as `vestibuled --version` gives them: a gauge
+ * of 1, as Prometheus's own *_build_info, for queries and alerts to join on */
+static void
+vb_daemon_set_build_info(VbDaemon *self)
+{
+	g_autofree gchar *labels = vb_metrics_labels(
+	    "version", PACKAGE_VERSION, "abi",
+	    G_STRINGIFY(VB_PLUGIN_ABI_MAJOR) "." G_STRINGIFY(VB_PLUGIN_ABI_MINOR), NULL);
+
+	vb_metrics_declare(self->metrics, "vestibule_build_info", VB_METRIC_GAUGE,
+			   "The version of vestibuled and its plugin ABI, as labels; always 1");
+	vb_metrics_set(self->metrics, "vestibule_build_info", labels, 1);
 }
 
 /* the plugin instances by state, for /metrics */
@@ -274,6 +289,7 @@ vb_daemon_start(VbDaemon *self, GError **error)
 		return FALSE;
 	self->bus = vb_bus_new(NULL);
 	self->metrics = vb_metrics_new();
+	vb_daemon_set_build_info(self);
 	self->http = vb_http_server_new(self->store, self->metrics);
 	vb_http_server_set_limits(
 	    self->http, (gsize)vb_config_get_int(self->config, "http", "max-body-bytes"),
