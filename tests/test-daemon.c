@@ -16,6 +16,8 @@
 
 #include "vb-error.h"
 #include "vb-test-daemon.h"
+#include "vb-test-metrics.h"
+#include "vb-version.h"
 
 /* vestibulectl, run as an operator would */
 #define run_ctl vb_test_daemon_run_ctl
@@ -524,6 +526,45 @@ test_daemon_ctl_check_no_vestibuled(void)
 				     "works as before"));
 }
 
+/* what Prometheus and a dashboard rely on in a scrape of the daemon: it parses,
+ * every metric is the daemon's own (vestibule_) or the standard process
+ * collector's (process_), every counter ends in _total, and the build is one
+ * gauge of 1 with the version and the ABI that `vestibuled --version` shows */
+static void
+assert_metrics_conventions(const gchar *body)
+{
+	g_autoptr(GError) error = NULL;
+	g_autoptr(VbTestExposition) scrape = vb_test_exposition_parse(body, &error);
+	g_autoptr(GList) families = NULL;
+	VbTestSample *build;
+
+	g_assert_no_error(error);
+	g_assert_nonnull(scrape);
+	families = g_hash_table_get_keys(scrape->types);
+	g_assert_cmpuint(g_list_length(families), >, 10);
+	for (GList *l = families; l != NULL; l = l->next) {
+		const gchar *name = l->data;
+
+		if (!g_str_has_prefix(name, "vestibule_") && !g_str_has_prefix(name, "process_"))
+			g_error("metric %s is named outside vestibule_ and process_", name);
+		if (g_strcmp0(g_hash_table_lookup(scrape->types, name), "counter") == 0 &&
+		    !g_str_has_suffix(name, "_total"))
+			g_error("counter %s does not end in _total", name);
+	}
+	for (guint i = 0; i < scrape->samples->len; i++) {
+		VbTestSample *sample = scrape->samples->pdata[i];
+
+		if (!g_hash_table_contains(scrape->types, sample->name))
+			g_error("metric %s has no TYPE", sample->name);
+	}
+	g_assert_cmpstr(g_hash_table_lookup(scrape->types, "vestibule_build_info"), ==, "gauge");
+	build = vb_test_exposition_find(
+	    scrape, "vestibule_build_info", "version", PACKAGE_VERSION, "abi",
+	    G_STRINGIFY(VB_PLUGIN_ABI_MAJOR) "." G_STRINGIFY(VB_PLUGIN_ABI_MINOR), NULL);
+	g_assert_nonnull(build);
+	g_assert_cmpfloat(build->value, ==, 1);
+}
+
 static void
 test_daemon_public_api(void)
 {
@@ -559,9 +600,10 @@ test_daemon_public_api(void)
 	g_assert_cmpuint(strlen(token), >=, 40);
 	ctl_ok(d, &tap, "POST", "/v1/sim/front-reader/tap", "{\"pan\": \"" TEST_PAN "\"}");
 	g_assert_cmpuint(http_get(metrics_url, token, &body), ==, 200);
-	g_assert_nonnull(strstr(body, "vb_bus_events_total{name=\"card-presented\"} 1"));
-	g_assert_nonnull(strstr(body, "vb_plugin_instances{state=\"running\"} 6"));
-	g_assert_nonnull(strstr(body, "# TYPE vb_ready_seconds gauge"));
+	g_assert_nonnull(strstr(body, "vestibule_bus_events_total{name=\"card-presented\"} 1"));
+	g_assert_nonnull(strstr(body, "vestibule_plugin_instances{state=\"running\"} 6"));
+	g_assert_nonnull(strstr(body, "# TYPE vestibule_startup_duration_seconds gauge"));
+	assert_metrics_conventions(body);
 	g_clear_pointer(&body, g_free);
 
 	/* the token list shows names and scopes, never the token */

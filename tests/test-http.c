@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "vb-test-files.h"
+#include "vb-test-metrics.h"
 #include "vb-ctl-client.h"
 #include "vb-error.h"
 #include "vb-http-server-private.h"
@@ -487,7 +488,8 @@ test_prefix_and_query(Fixture *f, gconstpointer user_data)
 static gdouble
 test_auth_failures(Fixture *f)
 {
-	return vb_metrics_get(f->metrics, "vb_http_auth_failures_total", "listener=\"public\"");
+	return vb_metrics_get(f->metrics, "vestibule_http_auth_failures_total",
+			      "listener=\"public\"");
 }
 
 static void
@@ -643,16 +645,17 @@ test_metrics_control(Fixture *f, gconstpointer user_data)
 	g_assert_cmpuint(r.status, ==, 200);
 	g_assert_true(g_str_has_prefix(r.resp_content_type, "text/plain; version=0.0.4"));
 	text = test_body_string(&r);
-	g_assert_nonnull(strstr(text,
-				"# HELP vb_http_requests_total HTTP requests answered, by listener "
-				"and status code\n"
-				"# TYPE vb_http_requests_total counter\n"));
 	g_assert_nonnull(
-	    strstr(text, "vb_http_requests_total{listener=\"public\",code=\"200\"} 1\n"));
+	    strstr(text, "# HELP vestibule_http_requests_total HTTP requests answered, by listener "
+			 "and status code\n"
+			 "# TYPE vestibule_http_requests_total counter\n"));
 	g_assert_nonnull(
-	    strstr(text, "vb_http_requests_total{listener=\"public\",code=\"401\"} 1\n"));
-	g_assert_nonnull(strstr(text, "# TYPE vb_http_auth_failures_total counter\n"));
-	g_assert_nonnull(strstr(text, "vb_http_auth_failures_total{listener=\"public\"} 1\n"));
+	    strstr(text, "vestibule_http_requests_total{listener=\"public\",code=\"200\"} 1\n"));
+	g_assert_nonnull(
+	    strstr(text, "vestibule_http_requests_total{listener=\"public\",code=\"401\"} 1\n"));
+	g_assert_nonnull(strstr(text, "# TYPE vestibule_http_auth_failures_total counter\n"));
+	g_assert_nonnull(
+	    strstr(text, "vestibule_http_auth_failures_total{listener=\"public\"} 1\n"));
 	test_request_clear(&health);
 	test_request_clear(&denied);
 	test_request_clear(&r);
@@ -855,7 +858,7 @@ test_limits_content_length(Fixture *f, gconstpointer user_data)
 			      "the request body is 1000000000 bytes long, more than the limit "
 			      "of 4096 bytes: send a smaller body");
 	g_assert_nonnull(strstr(response, "\r\nConnection: close\r\n"));
-	g_assert_cmpfloat(vb_metrics_get(f->metrics, "vb_http_requests_total",
+	g_assert_cmpfloat(vb_metrics_get(f->metrics, "vestibule_http_requests_total",
 					 "listener=\"public\",code=\"413\""),
 			  ==, 1);
 	test_assert_still_serving(f);
@@ -1425,53 +1428,176 @@ test_metrics_render(void)
 	g_autofree gchar *text = NULL;
 	g_autofree gchar *text2 = NULL;
 
-	vb_metrics_declare(metrics, "vb_visits_total", VB_METRIC_COUNTER, "Visits started");
-	vb_metrics_declare(metrics, "vb_doors_open", VB_METRIC_GAUGE, "Doors open\nnow \\ here");
-	vb_metrics_declare(metrics, "vb_empty_total", VB_METRIC_COUNTER, "Never counted");
-	vb_metrics_add(metrics, "vb_visits_total", "door=\"side\"", 1);
-	vb_metrics_add(metrics, "vb_visits_total", "door=\"front\"", 2);
-	vb_metrics_add(metrics, "vb_visits_total", "door=\"front\"", 1);
-	vb_metrics_set(metrics, "vb_doors_open", NULL, 0.5);
+	vb_metrics_declare(metrics, "vestibule_visits_total", VB_METRIC_COUNTER, "Visits started");
+	vb_metrics_declare(metrics, "vestibule_doors_open", VB_METRIC_GAUGE,
+			   "Doors open\nnow \\ here");
+	vb_metrics_declare(metrics, "vestibule_empty_total", VB_METRIC_COUNTER, "Never counted");
+	vb_metrics_add(metrics, "vestibule_visits_total", "door=\"side\"", 1);
+	vb_metrics_add(metrics, "vestibule_visits_total", "door=\"front\"", 2);
+	vb_metrics_add(metrics, "vestibule_visits_total", "door=\"front\"", 1);
+	vb_metrics_set(metrics, "vestibule_doors_open", NULL, 0.5);
 	/* as few digits as read back the same: what a person reading the
 	 * scrape expects, and what Prometheus parses to the same value */
-	vb_metrics_declare(metrics, "vb_ratio", VB_METRIC_GAUGE, "");
-	vb_metrics_set(metrics, "vb_ratio", "of=\"cpu\"", 0.03);
-	vb_metrics_set(metrics, "vb_ratio", "of=\"sum\"", 0.1 + 0.2);
-	vb_metrics_set(metrics, "vb_ratio", "of=\"start\"", 1795474754.61);
-	g_assert_cmpfloat(vb_metrics_get(metrics, "vb_visits_total", "door=\"front\""), ==, 3);
-	g_assert_cmpfloat(vb_metrics_get(metrics, "vb_visits_total", "door=\"back\""), ==, 0);
-	g_assert_cmpfloat(vb_metrics_get(metrics, "vb_nothing", NULL), ==, 0);
+	vb_metrics_declare(metrics, "vestibule_ratio", VB_METRIC_GAUGE, "");
+	vb_metrics_set(metrics, "vestibule_ratio", "of=\"cpu\"", 0.03);
+	vb_metrics_set(metrics, "vestibule_ratio", "of=\"sum\"", 0.1 + 0.2);
+	vb_metrics_set(metrics, "vestibule_ratio", "of=\"start\"", 1795474754.61);
+	g_assert_cmpfloat(vb_metrics_get(metrics, "vestibule_visits_total", "door=\"front\""), ==,
+			  3);
+	g_assert_cmpfloat(vb_metrics_get(metrics, "vestibule_visits_total", "door=\"back\""), ==,
+			  0);
+	g_assert_cmpfloat(vb_metrics_get(metrics, "vestibule_nothing", NULL), ==, 0);
 
 	text = vb_metrics_render(metrics);
 	g_assert_cmpstr(text, ==,
-			"# HELP vb_doors_open Doors open\\nnow \\\\ here\n"
-			"# TYPE vb_doors_open gauge\n"
-			"vb_doors_open 0.5\n"
-			"# HELP vb_empty_total Never counted\n"
-			"# TYPE vb_empty_total counter\n"
-			"# TYPE vb_ratio gauge\n"
-			"vb_ratio{of=\"cpu\"} 0.03\n"
-			"vb_ratio{of=\"start\"} 1795474754.61\n"
-			"vb_ratio{of=\"sum\"} 0.30000000000000004\n"
-			"# HELP vb_visits_total Visits started\n"
-			"# TYPE vb_visits_total counter\n"
-			"vb_visits_total{door=\"front\"} 3\n"
-			"vb_visits_total{door=\"side\"} 1\n");
+			"# HELP vestibule_doors_open Doors open\\nnow \\\\ here\n"
+			"# TYPE vestibule_doors_open gauge\n"
+			"vestibule_doors_open 0.5\n"
+			"# HELP vestibule_empty_total Never counted\n"
+			"# TYPE vestibule_empty_total counter\n"
+			"# TYPE vestibule_ratio gauge\n"
+			"vestibule_ratio{of=\"cpu\"} 0.03\n"
+			"vestibule_ratio{of=\"start\"} 1795474754.61\n"
+			"vestibule_ratio{of=\"sum\"} 0.30000000000000004\n"
+			"# HELP vestibule_visits_total Visits started\n"
+			"# TYPE vestibule_visits_total counter\n"
+			"vestibule_visits_total{door=\"front\"} 3\n"
+			"vestibule_visits_total{door=\"side\"} 1\n");
 
 	/* an undeclared metric is a bug: say so once, and keep counting */
-	g_test_expect_message("test", G_LOG_LEVEL_WARNING, "*vb_oops_total*vb_metrics_declare*");
-	vb_metrics_add(metrics, "vb_oops_total", NULL, 1);
+	g_test_expect_message("test", G_LOG_LEVEL_WARNING,
+			      "*vestibule_oops_total*vb_metrics_declare*");
+	vb_metrics_add(metrics, "vestibule_oops_total", NULL, 1);
 	g_test_assert_expected_messages();
-	vb_metrics_add(metrics, "vb_oops_total", NULL, 1);
-	g_assert_cmpfloat(vb_metrics_get(metrics, "vb_oops_total", NULL), ==, 2);
+	vb_metrics_add(metrics, "vestibule_oops_total", NULL, 1);
+	g_assert_cmpfloat(vb_metrics_get(metrics, "vestibule_oops_total", NULL), ==, 2);
 
 	/* a counter never goes down */
-	g_test_expect_message("test", G_LOG_LEVEL_WARNING, "*counter vb_visits_total*");
-	vb_metrics_add(metrics, "vb_visits_total", "door=\"side\"", -1);
+	g_test_expect_message("test", G_LOG_LEVEL_WARNING, "*counter vestibule_visits_total*");
+	vb_metrics_add(metrics, "vestibule_visits_total", "door=\"side\"", -1);
 	g_test_assert_expected_messages();
 	text2 = vb_metrics_render(metrics);
-	g_assert_nonnull(strstr(text2, "vb_visits_total{door=\"side\"} 1\n"));
-	g_assert_nonnull(strstr(text2, "# TYPE vb_oops_total counter\nvb_oops_total 2\n"));
+	g_assert_nonnull(strstr(text2, "vestibule_visits_total{door=\"side\"} 1\n"));
+	g_assert_nonnull(
+	    strstr(text2, "# TYPE vestibule_oops_total counter\nvestibule_oops_total 2\n"));
+}
+
+/* a value from outside (an instance name, a path) holding a double quote, a
+ * backslash and a newline is escaped as the text format wants, and the scrape
+ * reads back the value as it was */
+static void
+test_metrics_labels(void)
+{
+	const gchar *odd = "front \"door\"\\ne\nxt";
+	g_autoptr(VbMetrics) metrics = vb_metrics_new();
+	g_autoptr(VbTestExposition) scrape = NULL;
+	g_autoptr(GError) error = NULL;
+	g_autofree gchar *labels = NULL;
+	g_autofree gchar *text = NULL;
+	VbTestSample *sample;
+
+	labels = vb_metrics_labels("instance", odd, "kind", "sms", NULL);
+	g_assert_cmpstr(labels, ==, "instance=\"front \\\"door\\\"\\\\ne\\nxt\",kind=\"sms\"");
+
+	vb_metrics_declare(metrics, "vestibule_doors_total", VB_METRIC_COUNTER, "Doors");
+	vb_metrics_add(metrics, "vestibule_doors_total", labels, 2);
+	g_assert_cmpfloat(vb_metrics_get(metrics, "vestibule_doors_total", labels), ==, 2);
+	/* a missing value is an empty one, and bytes that are not UTF-8 are replaced */
+	{
+		g_autofree gchar *more =
+		    vb_metrics_labels("instance", NULL, "kind", "\xff\xfeok", NULL);
+		g_assert_cmpstr(more, ==, "instance=\"\",kind=\"\xef\xbf\xbd\xef\xbf\xbdok\"");
+		vb_metrics_add(metrics, "vestibule_doors_total", more, 1);
+	}
+
+	text = vb_metrics_render(metrics);
+	g_assert_nonnull(strstr(
+	    text,
+	    "vestibule_doors_total{instance=\"front \\\"door\\\"\\\\ne\\nxt\",kind=\"sms\"} 2\n"));
+	scrape = vb_test_exposition_parse(text, &error);
+	g_assert_no_error(error);
+	g_assert_nonnull(scrape);
+	g_assert_cmpstr(g_hash_table_lookup(scrape->types, "vestibule_doors_total"), ==, "counter");
+	sample = vb_test_exposition_find(scrape, "vestibule_doors_total", "instance", odd, "kind",
+					 "sms", NULL);
+	g_assert_nonnull(sample);
+	g_assert_cmpfloat(sample->value, ==, 2);
+	g_assert_cmpuint(scrape->samples->len, ==, 2);
+
+	/* the same escaping, hand-written wrong, would break the whole scrape */
+	{
+		g_autoptr(VbTestExposition) broken = NULL;
+		g_autoptr(GError) parse_error = NULL;
+
+		broken = vb_test_exposition_parse("# TYPE x_total counter\n"
+						  "x_total{instance=\"front \"door\"\"} 1\n",
+						  &parse_error);
+		g_assert_null(broken);
+		g_assert_error(parse_error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA);
+	}
+}
+
+/* names and labels that Prometheus would refuse are repaired or refused,
+ * and the scrape still parses */
+static void
+test_metrics_names(void)
+{
+	g_autoptr(VbMetrics) metrics = vb_metrics_new();
+	g_autoptr(VbTestExposition) scrape = NULL;
+	g_autoptr(GError) error = NULL;
+	g_autofree gchar *text = NULL;
+	const gchar *bad_names[] = {"vestibule-doors", "vestibule:doors", "9doors", "__doors", "",
+				    "vestibule doors"};
+	/* no quotes, a quote or a backslash unescaped, a raw newline, a name given
+	 * twice or invalid, a trailing comma, bytes that are not UTF-8 */
+	const gchar *bad_labels[] = {
+	    "door=front",    "door=\"a\"b\"",	      "door=\"a\\x\"",
+	    "door=\"a\nb\"", "door=\"a\",door=\"b\"", "9door=\"a\"",
+	    "door=\"a\",",   "door-x=\"a\"",	      "door=\"\xff\"",
+	};
+
+	vb_metrics_declare(metrics, "vestibule_doors_total", VB_METRIC_COUNTER, "Doors");
+	for (guint i = 0; i < G_N_ELEMENTS(bad_names); i++) {
+		g_test_expect_message("test", G_LOG_LEVEL_CRITICAL, "*vb_metrics_name_is_valid*");
+		vb_metrics_declare(metrics, bad_names[i], VB_METRIC_COUNTER, "Doors");
+		g_test_assert_expected_messages();
+		g_test_expect_message("test", G_LOG_LEVEL_CRITICAL, "*vb_metrics_name_is_valid*");
+		vb_metrics_add(metrics, bad_names[i], NULL, 1);
+		g_test_assert_expected_messages();
+	}
+	for (guint i = 0; i < G_N_ELEMENTS(bad_labels); i++) {
+		g_test_expect_message("test", G_LOG_LEVEL_CRITICAL,
+				      "*vb_metrics_labels_are_valid*");
+		vb_metrics_add(metrics, "vestibule_doors_total", bad_labels[i], 1);
+		g_test_assert_expected_messages();
+		g_test_expect_message("test", G_LOG_LEVEL_CRITICAL,
+				      "*vb_metrics_labels_are_valid*");
+		vb_metrics_set(metrics, "vestibule_doors_total", bad_labels[i], 1);
+		g_test_assert_expected_messages();
+	}
+
+	/* the helper repairs a label name, and keeps the first of a name given twice */
+	{
+		g_autofree gchar *labels = NULL;
+
+		g_test_expect_message("test", G_LOG_LEVEL_WARNING, "*'door-x'*'door_x'*");
+		g_test_expect_message("test", G_LOG_LEVEL_WARNING, "*'9x'*'_9x'*");
+		g_test_expect_message("test", G_LOG_LEVEL_WARNING, "*'__x'*'_x'*");
+		g_test_expect_message("test", G_LOG_LEVEL_WARNING, "*door_x*twice*");
+		labels =
+		    vb_metrics_labels("door-x", "a", "9x", "b", "__x", "c", "door_x", "d", NULL);
+		g_test_assert_expected_messages();
+		g_assert_cmpstr(labels, ==, "door_x=\"a\",_9x=\"b\",_x=\"c\"");
+		vb_metrics_add(metrics, "vestibule_doors_total", labels, 1);
+	}
+
+	text = vb_metrics_render(metrics);
+	scrape = vb_test_exposition_parse(text, &error);
+	g_assert_no_error(error);
+	g_assert_cmpuint(g_hash_table_size(scrape->types), ==, 1);
+	g_assert_cmpuint(scrape->samples->len, ==, 1);
+	g_assert_nonnull(vb_test_exposition_find(scrape, "vestibule_doors_total", "door_x", "a",
+						 "_9x", "b", "_x", "c", NULL));
 }
 
 typedef struct {
@@ -1485,7 +1611,7 @@ test_metrics_count_thread(gpointer user_data)
 	TestCountThread *t = user_data;
 
 	for (guint i = 0; i < t->n; i++)
-		vb_metrics_add(t->metrics, "vb_threads_total", "t=\"x\"", 1);
+		vb_metrics_add(t->metrics, "vestibule_threads_total", "t=\"x\"", 1);
 	return NULL;
 }
 
@@ -1496,12 +1622,13 @@ test_metrics_threads(void)
 	TestCountThread t = {metrics, 10000};
 	GThread *threads[4];
 
-	vb_metrics_declare(metrics, "vb_threads_total", VB_METRIC_COUNTER, "Counted by threads");
+	vb_metrics_declare(metrics, "vestibule_threads_total", VB_METRIC_COUNTER,
+			   "Counted by threads");
 	for (guint i = 0; i < G_N_ELEMENTS(threads); i++)
 		threads[i] = g_thread_new("count", test_metrics_count_thread, &t);
 	for (guint i = 0; i < G_N_ELEMENTS(threads); i++)
 		g_thread_join(threads[i]);
-	g_assert_cmpfloat(vb_metrics_get(metrics, "vb_threads_total", "t=\"x\""), ==, 40000);
+	g_assert_cmpfloat(vb_metrics_get(metrics, "vestibule_threads_total", "t=\"x\""), ==, 40000);
 }
 
 /* what a peer's Retry-After turns into: seconds, an HTTP date, nonsense */
@@ -1576,6 +1703,8 @@ main(int argc, char **argv)
 	g_test_add_func("/http/reply/gerror", test_reply_gerror);
 	g_test_add_func("/http/metrics/render", test_metrics_render);
 	g_test_add_func("/http/metrics/threads", test_metrics_threads);
+	g_test_add_func("/http/metrics/labels", test_metrics_labels);
+	g_test_add_func("/http/metrics/names", test_metrics_names);
 	g_test_add_func("/http/retry-after", test_retry_after);
 	return g_test_run();
 }

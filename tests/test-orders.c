@@ -1130,7 +1130,7 @@ static gdouble
 test_inbound(Fixture *fx, const gchar *kind)
 {
 	g_autofree gchar *labels = g_strdup_printf("kind=\"%s\"", kind);
-	return vb_metrics_get(fx->metrics, "vb_sms_inbound_total", labels);
+	return vb_metrics_get(fx->metrics, "vestibule_sms_received_total", labels);
 }
 
 static gint64

@@ -457,7 +457,7 @@ static gdouble
 gauge(Fixture *fx, const gchar *state)
 {
 	g_autofree gchar *labels = g_strdup_printf("state=\"%s\"", state);
-	return vb_metrics_get(fx->metrics, "vb_outbox_items", labels);
+	return vb_metrics_get(fx->metrics, "vestibule_outbox_items", labels);
 }
 
 static void
@@ -896,7 +896,8 @@ test_bound(Fixture *fx, gconstpointer user_data)
 	g_assert_nonnull(strstr(error->message, "vestibulectl outbox"));
 	g_assert_cmpint(again, ==, 0);
 	g_clear_error(&error);
-	g_assert_cmpfloat(vb_metrics_get(fx->metrics, "vb_outbox_refused_total", NULL), ==, 1);
+	g_assert_cmpfloat(vb_metrics_get(fx->metrics, "vestibule_outbox_refused_total", NULL), ==,
+			  1);
 
 	/* a known key is no new item: still answered when full */
 	again = vb_outbox_enqueue(fx->outbox, "sms", "A", "A1", payload, NULL, &error);
@@ -1124,7 +1125,7 @@ test_stop_in_flight(Fixture *fx, gconstpointer user_data)
 	g_assert_cmpint(row.attempts, ==, 1);
 	g_assert_null(row.last_error);
 	g_assert_cmpuint(fx->completions->len, ==, 0);
-	g_assert_cmpfloat(vb_metrics_get(fx->metrics, "vb_outbox_dispatch_total",
+	g_assert_cmpfloat(vb_metrics_get(fx->metrics, "vestibule_outbox_dispatches_total",
 					 "kind=\"sms\",outcome=\"retry\""),
 			  ==, 0);
 
@@ -1223,13 +1224,13 @@ test_counts(Fixture *fx, gconstpointer user_data)
 	g_assert_cmpfloat(gauge(fx, "sending"), ==, 1);
 	g_assert_cmpfloat(gauge(fx, "done"), ==, 1);
 	g_assert_cmpfloat(gauge(fx, "dead"), ==, 1);
-	g_assert_cmpfloat(vb_metrics_get(fx->metrics, "vb_outbox_dispatch_total",
+	g_assert_cmpfloat(vb_metrics_get(fx->metrics, "vestibule_outbox_dispatches_total",
 					 "kind=\"sms\",outcome=\"done\""),
 			  ==, 1);
-	g_assert_cmpfloat(vb_metrics_get(fx->metrics, "vb_outbox_dispatch_total",
+	g_assert_cmpfloat(vb_metrics_get(fx->metrics, "vestibule_outbox_dispatches_total",
 					 "kind=\"sms\",outcome=\"failed\""),
 			  ==, 1);
-	g_assert_cmpfloat(vb_metrics_get(fx->metrics, "vb_outbox_dispatch_total",
+	g_assert_cmpfloat(vb_metrics_get(fx->metrics, "vestibule_outbox_dispatches_total",
 					 "kind=\"sms\",outcome=\"retry\""),
 			  ==, 1);
 

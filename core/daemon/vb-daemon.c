@@ -29,6 +29,7 @@
 #include "vb-plugin-private.h"
 #include "vb-sd-notify-private.h"
 #include "vb-store-private.h"
+#include "vb-version.h"
 
 struct _VbDaemon {
 	GObject parent_instance;
@@ -81,6 +82,20 @@ vb_daemon_load_config(VbDaemon *self, GPtrArray *warnings, GError **error)
 	return g_steal_pointer(&config);
 }
 
+/* the version and the plugin ABI, as `vestibuled --version` gives them: a gauge
+ * of 1, as Prometheus's own *_build_info, for queries and alerts to join on */
+static void
+vb_daemon_set_build_info(VbDaemon *self)
+{
+	g_autofree gchar *labels = vb_metrics_labels(
+	    "version", PACKAGE_VERSION, "abi",
+	    G_STRINGIFY(VB_PLUGIN_ABI_MAJOR) "." G_STRINGIFY(VB_PLUGIN_ABI_MINOR), NULL);
+
+	vb_metrics_declare(self->metrics, "vestibule_build_info", VB_METRIC_GAUGE,
+			   "The version of vestibuled and its plugin ABI, as labels; always 1");
+	vb_metrics_set(self->metrics, "vestibule_build_info", labels, 1);
+}
+
 /* the plugin instances by state, for /metrics */
 static void
 vb_daemon_update_plugin_metrics(VbDaemon *self)
@@ -102,8 +117,8 @@ vb_daemon_update_plugin_metrics(VbDaemon *self)
 		g_variant_unref(inst);
 	}
 	for (guint i = 0; i < G_N_ELEMENTS(states); i++) {
-		g_autofree gchar *labels = g_strdup_printf("state=\"%s\"", states[i]);
-		vb_metrics_set(self->metrics, "vb_plugin_instances", labels, counts[i]);
+		g_autofree gchar *labels = vb_metrics_labels("state", states[i], NULL);
+		vb_metrics_set(self->metrics, "vestibule_plugin_instances", labels, counts[i]);
 	}
 }
 
@@ -274,6 +289,7 @@ vb_daemon_start(VbDaemon *self, GError **error)
 		return FALSE;
 	self->bus = vb_bus_new(NULL);
 	self->metrics = vb_metrics_new();
+	vb_daemon_set_build_info(self);
 	self->http = vb_http_server_new(self->store, self->metrics);
 	vb_http_server_set_limits(
 	    self->http, (gsize)vb_config_get_int(self->config, "http", "max-body-bytes"),
@@ -353,11 +369,12 @@ vb_daemon_start(VbDaemon *self, GError **error)
 
 	self->running = TRUE;
 	self->ready_us = g_get_monotonic_time() - self->started_at;
-	vb_metrics_declare(self->metrics, "vb_plugin_instances", VB_METRIC_GAUGE,
+	vb_metrics_declare(self->metrics, "vestibule_plugin_instances", VB_METRIC_GAUGE,
 			   "Plugin instances, by state");
-	vb_metrics_declare(self->metrics, "vb_ready_seconds", VB_METRIC_GAUGE,
-			   "Time from process start to ready");
-	vb_metrics_set(self->metrics, "vb_ready_seconds", NULL, self->ready_us / 1e6);
+	vb_metrics_declare(self->metrics, "vestibule_startup_duration_seconds", VB_METRIC_GAUGE,
+			   "Time from process start to ready, in seconds");
+	vb_metrics_set(self->metrics, "vestibule_startup_duration_seconds", NULL,
+		       self->ready_us / 1e6);
 	vb_daemon_update_plugin_metrics(self);
 	g_signal_connect(self->bus, "event::" VB_EVENT_PLUGIN_STATE,
 			 G_CALLBACK(vb_daemon_plugin_state_cb), self);

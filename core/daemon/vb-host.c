@@ -210,7 +210,7 @@ vb_host_flush_audit(VbHost *self)
 	if (tx != NULL && error == NULL)
 		vb_store_transaction_commit(tx, &error);
 	if (error != NULL) {
-		vb_metrics_add(metrics, "vb_audit_failures_total", NULL, 1);
+		vb_metrics_add(metrics, "vestibule_audit_write_failures_total", NULL, 1);
 		g_warning("could not write %u events to the audit log: %s",
 			  self->audit_pending->len, error->message);
 	}
@@ -230,9 +230,10 @@ static void
 vb_host_audit_event_cb(VbBus *bus, VbEvent *event, gpointer user_data)
 {
 	VbHost *self = VB_HOST(user_data);
-	g_autofree gchar *labels = g_strdup_printf("name=\"%s\"", vb_event_get_name(event));
+	g_autofree gchar *labels = vb_metrics_labels("name", vb_event_get_name(event), NULL);
 
-	vb_metrics_add(vb_context_get_metrics(self->context), "vb_bus_events_total", labels, 1);
+	vb_metrics_add(vb_context_get_metrics(self->context), "vestibule_bus_events_total", labels,
+		       1);
 	g_ptr_array_add(self->audit_pending, vb_event_ref(event));
 	/* never written from here: the event may come from inside a caller's
 	 * transaction. Each step up replaces the source of the step below */
@@ -323,9 +324,9 @@ vb_host_new(VbContext *context)
 	VbMetrics *metrics = vb_context_get_metrics(context);
 
 	self->context = g_object_ref(context);
-	vb_metrics_declare(metrics, "vb_bus_events_total", VB_METRIC_COUNTER,
+	vb_metrics_declare(metrics, "vestibule_bus_events_total", VB_METRIC_COUNTER,
 			   "Events carried by the bus, by name");
-	vb_metrics_declare(metrics, "vb_audit_failures_total", VB_METRIC_COUNTER,
+	vb_metrics_declare(metrics, "vestibule_audit_write_failures_total", VB_METRIC_COUNTER,
 			   "Batches of events the audit log could not write");
 	vb_context_set_host(context, &vb_host_funcs, self);
 	return self;

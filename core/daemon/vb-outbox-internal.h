@@ -14,9 +14,9 @@
 
 G_BEGIN_DECLS
 
-#define VB_OUTBOX_METRIC_ITEMS "vb_outbox_items"
-#define VB_OUTBOX_METRIC_DISPATCH "vb_outbox_dispatch_total"
-#define VB_OUTBOX_METRIC_REFUSED "vb_outbox_refused_total"
+#define VB_OUTBOX_METRIC_ITEMS "vestibule_outbox_items"
+#define VB_OUTBOX_METRIC_DISPATCH "vestibule_outbox_dispatches_total"
+#define VB_OUTBOX_METRIC_REFUSED "vestibule_outbox_refused_total"
 #define VB_OUTBOX_METRIC_QUEUED "vestibule_outbox_queued"
 #define VB_OUTBOX_METRIC_UNKNOWN "vestibule_outbox_unknown_outcome"
 #define VB_OUTBOX_METRIC_OLDEST "vestibule_outbox_oldest_age_seconds"

@@ -165,7 +165,7 @@ vb_outbox_resend(VbOutbox *self, VbOutboxItem *item, gint64 now, const gchar *wh
 static void
 vb_outbox_count_settled(VbOutbox *self, VbOutboxItem *item, const gchar *how)
 {
-	g_autofree gchar *labels = g_strdup_printf("kind=\"%s\",how=\"%s\"", item->kind, how);
+	g_autofree gchar *labels = vb_metrics_labels("kind", item->kind, "how", how, NULL);
 	vb_metrics_add(self->metrics, VB_OUTBOX_METRIC_SETTLED, labels, 1);
 }
 
@@ -403,8 +403,8 @@ vb_outbox_item_complete(VbOutboxItem *item,
 	g_hash_table_steal(self->in_flight, &item->id);
 	item->outbox = NULL;
 
-	labels = g_strdup_printf("kind=\"%s\",outcome=\"%s\"", item->kind,
-				 vb_outbox_outcome_to_string(outcome));
+	labels = vb_metrics_labels("kind", item->kind, "outcome",
+				   vb_outbox_outcome_to_string(outcome), NULL);
 	vb_metrics_add(self->metrics, VB_OUTBOX_METRIC_DISPATCH, labels, 1);
 	vb_outbox_settle(self, item, outcome, result, error_message, retry_after_ms);
 	vb_outbox_update_gauges(self);

@@ -45,7 +45,7 @@ vb_outbox_count_state(VbOutbox *self, const gchar *state, GError **error)
 static void
 vb_outbox_set_gauge(VbOutbox *self, const gchar *state, gint64 value)
 {
-	g_autofree gchar *labels = g_strdup_printf("state=\"%s\"", state);
+	g_autofree gchar *labels = vb_metrics_labels("state", state, NULL);
 	vb_metrics_set(self->metrics, VB_OUTBOX_METRIC_ITEMS, labels, (gdouble)value);
 }
 
@@ -210,7 +210,7 @@ vb_outbox_check_health(VbOutbox *self)
 	g_hash_table_iter_init(&iter, kinds);
 	while (g_hash_table_iter_next(&iter, &key, &value)) {
 		const VbOutboxKindHealth *health = value;
-		g_autofree gchar *labels = g_strdup_printf("kind=\"%s\"", (const gchar *)key);
+		g_autofree gchar *labels = vb_metrics_labels("kind", (const gchar *)key, NULL);
 		vb_metrics_set(self->metrics, VB_OUTBOX_METRIC_QUEUED, labels,
 			       (gdouble)health->queued);
 		vb_metrics_set(self->metrics, VB_OUTBOX_METRIC_UNKNOWN, labels,

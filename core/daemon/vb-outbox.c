@@ -176,7 +176,7 @@ vb_outbox_set_unknown_policy(VbOutbox *self,
 static void
 vb_outbox_set_fault_gauge(VbOutbox *self, const gchar *source, gdouble value)
 {
-	g_autofree gchar *labels = g_strdup_printf("source=\"%s\"", source);
+	g_autofree gchar *labels = vb_metrics_labels("source", source, NULL);
 	vb_metrics_set(self->metrics, VB_OUTBOX_METRIC_FAULTS, labels, value);
 }
 

@@ -23,7 +23,7 @@
  * feedback and forwarded to the operator, who needs it.
  */
 
-#define VB_REPLIES_METRIC_INBOUND "vb_sms_inbound_total"
+#define VB_REPLIES_METRIC_INBOUND "vestibule_sms_received_total"
 #define VB_REPLIES_WEBHOOK_KIND "webhook"
 #define VB_REPLIES_WEBHOOK_TIMEOUT_S 15
 /* a concatenated SMS is at most a few thousand bytes; a longer body is cut */
@@ -311,7 +311,7 @@ vb_replies_webhook_dispatch(VbOutbox *outbox,
 static void
 vb_replies_count(VbReplies *self, const gchar *kind)
 {
-	g_autofree gchar *labels = g_strdup_printf("kind=\"%s\"", kind);
+	g_autofree gchar *labels = vb_metrics_labels("kind", kind, NULL);
 
 	vb_metrics_add(vb_context_get_metrics(self->context), VB_REPLIES_METRIC_INBOUND, labels, 1);
 }

@@ -286,7 +286,7 @@ vb_context_alert_valist(VbContext *self,
 				       source != NULL ? source : "core", message);
 		vb_alert_log(G_LOG_LEVEL_WARNING, kind, source, door, visit_id, line);
 	}
-	vb_metrics_add(self->metrics, "vb_alerts_total", NULL, 1);
+	vb_metrics_add(self->metrics, "vestibule_alerts_total", NULL, 1);
 	g_variant_dict_init(&dict, NULL);
 	g_variant_dict_insert(&dict, VB_KEY_SEVERITY, "s", names[severity]);
 	g_variant_dict_insert(&dict, VB_KEY_MESSAGE, "s", message);
@@ -553,7 +553,7 @@ vb_context_new(VbBus *bus, VbStore *store, VbHttpServer *http, VbMetrics *metric
 	self->store = store != NULL ? g_object_ref(store) : NULL;
 	self->http = http != NULL ? g_object_ref(http) : NULL;
 	self->metrics = metrics != NULL ? g_object_ref(metrics) : vb_metrics_new();
-	vb_metrics_declare(self->metrics, "vb_alerts_total", VB_METRIC_COUNTER,
+	vb_metrics_declare(self->metrics, "vestibule_alerts_total", VB_METRIC_COUNTER,
 			   "Operator alerts raised");
 	return self;
 }

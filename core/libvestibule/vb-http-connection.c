@@ -43,9 +43,9 @@ typedef struct {
 static void
 vb_http_server_count_request(VbHttpEndpoint *ep, guint status)
 {
-	g_autofree gchar *labels = NULL;
+	g_autofree gchar *code = g_strdup_printf("%u", status);
+	g_autofree gchar *labels = vb_metrics_labels("listener", ep->name, "code", code, NULL);
 
-	labels = g_strdup_printf("listener=\"%s\",code=\"%u\"", ep->name, status);
 	vb_metrics_add(ep->self->metrics, VB_HTTP_METRIC_REQUESTS, labels, 1);
 }
 

@@ -111,7 +111,7 @@ vb_http_server_authorize(VbHttpServer *self,
 		}
 	}
 
-	labels = g_strdup_printf("listener=\"%s\"", ep->name);
+	labels = vb_metrics_labels("listener", ep->name, NULL);
 	vb_metrics_add(self->metrics, VB_HTTP_METRIC_AUTH_FAILURES, labels, 1);
 	if (token == NULL) {
 		soup_message_headers_replace(resp_headers, "WWW-Authenticate",

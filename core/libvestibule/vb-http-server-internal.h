@@ -19,8 +19,8 @@
 
 G_BEGIN_DECLS
 
-#define VB_HTTP_METRIC_REQUESTS "vb_http_requests_total"
-#define VB_HTTP_METRIC_AUTH_FAILURES "vb_http_auth_failures_total"
+#define VB_HTTP_METRIC_REQUESTS "vestibule_http_requests_total"
+#define VB_HTTP_METRIC_AUTH_FAILURES "vestibule_http_auth_failures_total"
 
 typedef struct {
 	gchar *path;

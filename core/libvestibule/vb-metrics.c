@@ -7,6 +7,7 @@
 #include "config.h"
 
 #include <math.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -49,16 +50,71 @@ vb_metric_family_free(VbMetricFamily *family)
 	g_free(family);
 }
 
+/* a metric name as Prometheus's data model has it, less the colons that it
+ * keeps for recording rules and the leading __ that it keeps for itself */
 static gboolean
 vb_metrics_name_is_valid(const gchar *name)
 {
-	if (name == NULL || name[0] == '\0' || g_ascii_isdigit(name[0]))
+	if (name == NULL || name[0] == '\0' || g_ascii_isdigit(name[0]) ||
+	    g_str_has_prefix(name, "__"))
 		return FALSE;
 	for (const gchar *p = name; *p != '\0'; p++) {
-		if (!g_ascii_isalnum(*p) && *p != '_' && *p != ':')
+		if (!g_ascii_isalnum(*p) && *p != '_')
 			return FALSE;
 	}
 	return TRUE;
+}
+
+/* a label name follows the same rule; Prometheus allows no colon there at all */
+static gboolean
+vb_metrics_label_name_is_valid(const gchar *name)
+{
+	return vb_metrics_name_is_valid(name);
+}
+
+/* TRUE if @labels is empty or name="value" pairs joined by commas, as the text
+ * format wants them: valid names, each once, and values in UTF-8 with only
+ * backslash, double quote and newline escaped, and escaped so. Anything else
+ * would break the whole scrape, not just one line of it */
+static gboolean
+vb_metrics_labels_are_valid(const gchar *labels)
+{
+	g_autoptr(GPtrArray) names = NULL;
+	const gchar *p = labels;
+
+	if (labels == NULL || labels[0] == '\0')
+		return TRUE;
+	if (!g_utf8_validate(labels, -1, NULL))
+		return FALSE;
+	names = g_ptr_array_new_with_free_func(g_free);
+	for (;;) {
+		const gchar *start = p;
+		g_autofree gchar *name = NULL;
+
+		while (g_ascii_isalnum(*p) || *p == '_')
+			p++;
+		name = g_strndup(start, p - start);
+		if (!vb_metrics_label_name_is_valid(name) ||
+		    g_ptr_array_find_with_equal_func(names, name, g_str_equal, NULL))
+			return FALSE;
+		g_ptr_array_add(names, g_steal_pointer(&name));
+		if (*p++ != '=' || *p++ != '"')
+			return FALSE;
+		for (; *p != '"'; p++) {
+			if (*p == '\0' || *p == '\n')
+				return FALSE;
+			if (*p == '\\') {
+				p++;
+				if (*p != '\\' && *p != '"' && *p != 'n')
+					return FALSE;
+			}
+		}
+		p++;
+		if (*p == '\0')
+			return TRUE;
+		if (*p++ != ',')
+			return FALSE;
+	}
 }
 
 static const gchar *
@@ -140,12 +196,21 @@ vb_metrics_new(void)
 /**
  * vb_metrics_declare:
  * @self: a #VbMetrics
- * @name: the metric name, such as `vb_visits_total`
+ * @name: the metric name, such as `vestibule_visits_total`
  * @kind: a counter or a gauge
  * @help: the one-line description shown in the `# HELP` line
  *
  * Declares a metric so that it is rendered with its type and help text, even
  * before it has a value. Declaring it again updates the help text.
+ *
+ * Name it as Prometheus's conventions say: the `vestibule_` prefix, what is
+ * measured in its base unit (`_seconds`, `_bytes`), and `_total` at the end of
+ * a counter. One metric per concept: what differs between plugins or
+ * instances goes in labels, such as `provider` and `instance`, not in the
+ * name. A name that Prometheus would refuse (one holding a `-`, or starting
+ * with a digit) or keeps for itself (one holding a `:`, which is for recording
+ * rules, or starting with `__`) is refused with a critical warning, as are
+ * vb_metrics_add() and vb_metrics_set() with it.
  *
  * Since: 0.1
  */
@@ -165,10 +230,15 @@ vb_metrics_declare(VbMetrics *self, const gchar *name, VbMetricKind kind, const 
  * vb_metrics_add:
  * @self: a #VbMetrics
  * @name: a declared metric name
- * @labels: (nullable): the label pairs, such as `code="200",listener="public"`
+ * @labels: (nullable): the label pairs, such as `code="200",listener="public"`, as
+ *   vb_metrics_labels() builds them
  * @delta: the amount to add; must not be negative for a counter
  *
  * Adds @delta to the value of @name with @labels, starting from zero.
+ *
+ * Labels that the text format would not carry (an invalid name, a value with
+ * an unescaped double quote or backslash) are refused with a critical
+ * warning, and nothing is counted: build them with vb_metrics_labels().
  *
  * Since: 0.1
  */
@@ -180,6 +250,7 @@ vb_metrics_add(VbMetrics *self, const gchar *name, const gchar *labels, gdouble 
 
 	g_return_if_fail(VB_IS_METRICS(self));
 	g_return_if_fail(vb_metrics_name_is_valid(name));
+	g_return_if_fail(vb_metrics_labels_are_valid(labels));
 
 	locker = g_mutex_locker_new(&self->mutex);
 	family = vb_metrics_ensure_locked(self, name, VB_METRIC_COUNTER);
@@ -194,10 +265,12 @@ vb_metrics_add(VbMetrics *self, const gchar *name, const gchar *labels, gdouble 
  * vb_metrics_set:
  * @self: a #VbMetrics
  * @name: a declared metric name
- * @labels: (nullable): the label pairs, such as `door="front"`
+ * @labels: (nullable): the label pairs, such as `door="front"`, as
+ *   vb_metrics_labels() builds them
  * @value: the new value
  *
- * Sets the value of @name with @labels, typically of a gauge.
+ * Sets the value of @name with @labels, typically of a gauge. Labels are
+ * checked as vb_metrics_add() checks them.
  *
  * Since: 0.1
  */
@@ -209,6 +282,7 @@ vb_metrics_set(VbMetrics *self, const gchar *name, const gchar *labels, gdouble 
 
 	g_return_if_fail(VB_IS_METRICS(self));
 	g_return_if_fail(vb_metrics_name_is_valid(name));
+	g_return_if_fail(vb_metrics_labels_are_valid(labels));
 
 	locker = g_mutex_locker_new(&self->mutex);
 	family = vb_metrics_ensure_locked(self, name, VB_METRIC_GAUGE);
@@ -243,6 +317,104 @@ vb_metrics_get(VbMetrics *self, const gchar *name, const gchar *labels)
 		return 0;
 	value = g_hash_table_lookup(family->values, labels != NULL ? labels : "");
 	return value != NULL ? *value : 0;
+}
+
+/* a label name Prometheus accepts, made from @name: each other character
+ * becomes an underscore, a leading digit gets one before it, and a leading
+ * double underscore (Prometheus's own) loses one */
+static gchar *
+vb_metrics_label_name_repair(const gchar *name)
+{
+	GString *out = g_string_new(NULL);
+
+	if (name[0] == '\0' || g_ascii_isdigit(name[0]))
+		g_string_append_c(out, '_');
+	for (const gchar *p = name; *p != '\0'; p++)
+		g_string_append_c(out, g_ascii_isalnum(*p) ? *p : '_');
+	while (g_str_has_prefix(out->str, "__"))
+		g_string_erase(out, 0, 1);
+	return g_string_free(out, FALSE);
+}
+
+/* a label value as the text format escapes it, in UTF-8 whatever it held */
+static void
+vb_metrics_append_label_value(GString *out, const gchar *value)
+{
+	g_autofree gchar *valid = g_utf8_make_valid(value != NULL ? value : "", -1);
+
+	for (const gchar *p = valid; *p != '\0'; p++) {
+		if (*p == '\\')
+			g_string_append(out, "\\\\");
+		else if (*p == '"')
+			g_string_append(out, "\\\"");
+		else if (*p == '\n')
+			g_string_append(out, "\\n");
+		else
+			g_string_append_c(out, *p);
+	}
+}
+
+/**
+ * vb_metrics_labels:
+ * @first_name: (nullable): the name of the first label, such as `instance`
+ * @...: its value (%NULL for an empty one), then more names and values, ending
+ *   with %NULL
+ *
+ * Builds the labels argument of vb_metrics_add(), vb_metrics_set() and
+ * vb_metrics_get() from pairs of names and values, escaped as the Prometheus
+ * text format wants: a backslash, a double quote and a newline in a value
+ * become `\\`, `\"` and `\n`, and bytes that are not UTF-8 become U+FFFD.
+ * Use it whenever a value comes from outside the code: an instance name, a
+ * kind, an event name, a path.
+ *
+ * |[<!-- language="C" -->
+ * g_autofree gchar *labels =
+ *     vb_metrics_labels("provider", "twilio", "instance", name, NULL);
+ * vb_metrics_add(metrics, "vestibule_sms_provider_requests_total", labels, 1);
+ * ]|
+ *
+ * A name that is not a valid label name is repaired, with a warning: `my-hook`
+ * becomes `my_hook`. A name given twice is kept once, with the first value.
+ * The labels come out in the order given, and vb_metrics_get() must be given
+ * them in the same order.
+ *
+ * Returns: (transfer full): the labels, such as
+ *   `provider="twilio",instance="main"`; the empty string for none
+ *
+ * Since: 0.3
+ */
+gchar *
+vb_metrics_labels(const gchar *first_name, ...)
+{
+	g_autoptr(GString) out = g_string_new(NULL);
+	g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func(g_free);
+	va_list args;
+
+	va_start(args, first_name);
+	for (const gchar *name = first_name; name != NULL; name = va_arg(args, const gchar *)) {
+		const gchar *value = va_arg(args, const gchar *);
+		g_autofree gchar *fixed = NULL;
+
+		if (vb_metrics_label_name_is_valid(name)) {
+			fixed = g_strdup(name);
+		} else {
+			fixed = vb_metrics_label_name_repair(name);
+			g_warning("'%s' is not a valid Prometheus label name; using '%s'", name,
+				  fixed);
+		}
+		if (g_ptr_array_find_with_equal_func(names, fixed, g_str_equal, NULL)) {
+			g_warning("label %s is given twice; keeping the first value", fixed);
+			continue;
+		}
+		if (out->len > 0)
+			g_string_append_c(out, ',');
+		g_string_append_printf(out, "%s=\"", fixed);
+		vb_metrics_append_label_value(out, value);
+		g_string_append_c(out, '"');
+		g_ptr_array_add(names, g_steal_pointer(&fixed));
+	}
+	va_end(args);
+	return g_string_free(g_steal_pointer(&out), FALSE);
 }
 
 /* the exposition format escapes only backslash and newline in help text */

@@ -39,5 +39,7 @@ gdouble
 vb_metrics_get(VbMetrics *self, const gchar *name, const gchar *labels);
 gchar *
 vb_metrics_render(VbMetrics *self);
+gchar *
+vb_metrics_labels(const gchar *first_name, ...) G_GNUC_NULL_TERMINATED G_GNUC_WARN_UNUSED_RESULT;
 
 G_END_DECLS

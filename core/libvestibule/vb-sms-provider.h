@@ -85,6 +85,59 @@ guint
 vb_sms_provider_result_get_retry_after(GAsyncResult *result);
 
 /**
+ * VB_SMS_PROVIDER_METRIC_REQUESTS:
+ *
+ * The counter in which every SMS provider plugin counts its requests to its
+ * service and what came of them, one metric for all providers:
+ * `vestibule_sms_provider_requests_total`, with the labels `provider` (the
+ * plugin, vb_plugin_get_module_name()), `instance` (vb_plugin_get_name()) and
+ * `outcome`: `attempt` for each message handed to the service, then one of
+ * `sent`, `refused`, `opted-out`, `unreachable`, `rate-limited` or `unknown`
+ * for what came of it, and any of the provider's own, such as `lookup`.
+ * Declare it with #VB_SMS_PROVIDER_METRIC_REQUESTS_HELP and build the labels
+ * with vb_metrics_labels().
+ *
+ * Since: 0.3
+ */
+#define VB_SMS_PROVIDER_METRIC_REQUESTS "vestibule_sms_provider_requests_total"
+
+/**
+ * VB_SMS_PROVIDER_METRIC_REQUESTS_HELP:
+ *
+ * The help text of #VB_SMS_PROVIDER_METRIC_REQUESTS, the same from every
+ * plugin that declares it.
+ *
+ * Since: 0.3
+ */
+#define VB_SMS_PROVIDER_METRIC_REQUESTS_HELP                                                       \
+	"Requests of SMS provider plugins to their services, by provider, instance and outcome"
+
+/**
+ * VB_SMS_PROVIDER_METRIC_WEBHOOKS_REJECTED:
+ *
+ * The counter in which every SMS provider plugin counts the requests to its
+ * webhooks that it refuses as not coming from its service, one metric for all
+ * providers: `vestibule_sms_webhooks_rejected_total`, with the labels
+ * `provider`, `instance`, `hook` (such as `inbound` or `status`) and `reason`
+ * (such as `bad signature`). Declare it with
+ * #VB_SMS_PROVIDER_METRIC_WEBHOOKS_REJECTED_HELP.
+ *
+ * Since: 0.3
+ */
+#define VB_SMS_PROVIDER_METRIC_WEBHOOKS_REJECTED "vestibule_sms_webhooks_rejected_total"
+
+/**
+ * VB_SMS_PROVIDER_METRIC_WEBHOOKS_REJECTED_HELP:
+ *
+ * The help text of #VB_SMS_PROVIDER_METRIC_WEBHOOKS_REJECTED.
+ *
+ * Since: 0.3
+ */
+#define VB_SMS_PROVIDER_METRIC_WEBHOOKS_REJECTED_HELP                                              \
+	"Requests to SMS provider webhooks refused for a missing or wrong signature or secret, "   \
+	"by provider, instance, hook and reason"
+
+/**
  * VbSmsEncoding:
  * @VB_SMS_ENCODING_GSM7: the GSM 03.38 default alphabet and its extension
  *   table, 7 bits a character; 160 characters in one segment, 153 in each

@@ -34,7 +34,6 @@
 
 #define VB_HTTP_SMS_NAMESPACE "http_sms"
 #define VB_HTTP_SMS_HOOK_PREFIX "/hooks/sms/http/"
-#define VB_HTTP_SMS_METRIC_REJECTED "vb_sms_http_hook_rejected_total"
 #define VB_HTTP_SMS_BODY_MAX 1600
 #define VB_HTTP_SMS_SECRET_MIN 16
 /* rows are kept this long; retries come within hours, reports within days */
@@ -836,6 +835,22 @@ vb_http_sms_retry_after_ms(SoupMessage *msg)
 	    soup_message_headers_get_one(soup_message_get_response_headers(msg), "Retry-After"));
 }
 
+/* one request to the gateway, or what came of it, in the metric that every SMS
+ * provider counts in */
+static void
+vb_http_sms_count(VbHttpSms *self, const gchar *outcome)
+{
+	VbMetrics *metrics = vb_context_get_metrics(vb_plugin_get_context(VB_PLUGIN(self)));
+	g_autofree gchar *labels = NULL;
+
+	if (metrics == NULL)
+		return;
+	labels =
+	    vb_metrics_labels("provider", vb_plugin_get_module_name(VB_PLUGIN(self)), "instance",
+			      vb_plugin_get_name(VB_PLUGIN(self)), "outcome", outcome, NULL);
+	vb_metrics_add(metrics, VB_SMS_PROVIDER_METRIC_REQUESTS, labels, 1);
+}
+
 static void
 vb_http_sms_sent_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 {
@@ -860,6 +875,7 @@ vb_http_sms_sent_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 				vb_http_sms_settle(self, call->local_id, "not-sent", NULL);
 			vb_http_sms_set_error(self, msg);
 			self->failed++;
+			vb_http_sms_count(self, "unreachable");
 			g_task_return_new_error(task, VB_ERROR, VB_ERROR_UNREACHABLE, "%s", msg);
 			return;
 		}
@@ -874,6 +890,7 @@ vb_http_sms_sent_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 				  error->message);
 			vb_http_sms_set_error(self, msg);
 			self->unknown++;
+			vb_http_sms_count(self, "unknown");
 			g_task_return_new_error(task, VB_ERROR, VB_ERROR_TIMED_OUT, "%s", msg);
 		}
 		return;
@@ -895,6 +912,7 @@ vb_http_sms_sent_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 			vb_http_sms_settle(self, call->local_id, "not-sent", NULL);
 			vb_http_sms_set_error(self, msg);
 			self->failed++;
+			vb_http_sms_count(self, "refused");
 			g_task_return_new_error(task, VB_ERROR, VB_ERROR_DECLINED, "%s", msg);
 			return;
 		}
@@ -914,6 +932,7 @@ vb_http_sms_sent_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 		vb_http_sms_settle(self, call->local_id, "sent", message_id);
 		g_message("SMS %s accepted by the gateway (HTTP %u)", message_id, status);
 		self->sent++;
+		vb_http_sms_count(self, "sent");
 		g_task_return_pointer(task, g_steal_pointer(&message_id), g_free);
 		return;
 	}
@@ -922,6 +941,7 @@ vb_http_sms_sent_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 		vb_http_sms_settle(self, call->local_id, "not-sent", NULL);
 		vb_sms_provider_task_set_retry_after(task, vb_http_sms_retry_after_ms(call->msg));
 		self->failed++;
+		vb_http_sms_count(self, "rate-limited");
 		g_task_return_new_error(task, VB_ERROR, VB_ERROR_RATE_LIMITED,
 					_("the SMS gateway asks to slow down (HTTP 429)"));
 		return;
@@ -935,6 +955,7 @@ vb_http_sms_sent_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 		vb_http_sms_settle(self, call->local_id, "not-sent", NULL);
 		vb_http_sms_set_error(self, msg);
 		self->failed++;
+		vb_http_sms_count(self, "unreachable");
 		g_task_return_new_error(task, VB_ERROR, VB_ERROR_UNREACHABLE, "%s", msg);
 		return;
 	}
@@ -947,11 +968,13 @@ vb_http_sms_sent_cb(GObject *source, GAsyncResult *res, gpointer user_data)
 				    status);
 		vb_http_sms_set_error(self, msg);
 		self->unknown++;
+		vb_http_sms_count(self, "unknown");
 		g_task_return_new_error(task, VB_ERROR, VB_ERROR_TIMED_OUT, "%s", msg);
 		return;
 	}
 	vb_http_sms_settle(self, call->local_id, "not-sent", NULL);
 	self->failed++;
+	vb_http_sms_count(self, "refused");
 	if (status == 401 || status == 403) {
 		g_autofree gchar *msg = g_strdup_printf(
 		    _("the SMS gateway refused our credentials (HTTP %u, %s): check username "
@@ -1173,6 +1196,7 @@ vb_http_sms_send_async(VbSmsProvider *provider,
 	}
 	g_signal_connect(call->msg, "wrote-headers", G_CALLBACK(vb_http_sms_wrote_headers_cb),
 			 call);
+	vb_http_sms_count(self, "attempt");
 	soup_session_send_and_read_async(self->session, call->msg, G_PRIORITY_DEFAULT,
 					 self->cancellable, vb_http_sms_sent_cb,
 					 g_object_ref(task));
@@ -1199,13 +1223,14 @@ vb_http_sms_reply_text(SoupServerMessage *msg, guint status, const gchar *text)
 }
 
 static void
-vb_http_sms_reject(VbHttpSms *self, SoupServerMessage *msg, const gchar *hook)
+vb_http_sms_reject(VbHttpSms *self, SoupServerMessage *msg, const gchar *hook, const gchar *reason)
 {
-	g_autofree gchar *labels = g_strdup_printf("instance=\"%s\",hook=\"%s\"",
-						   vb_plugin_get_name(VB_PLUGIN(self)), hook);
+	g_autofree gchar *labels = vb_metrics_labels(
+	    "provider", vb_plugin_get_module_name(VB_PLUGIN(self)), "instance",
+	    vb_plugin_get_name(VB_PLUGIN(self)), "hook", hook, "reason", reason, NULL);
 
 	vb_metrics_add(vb_context_get_metrics(vb_plugin_get_context(VB_PLUGIN(self))),
-		       VB_HTTP_SMS_METRIC_REJECTED, labels, 1);
+		       VB_SMS_PROVIDER_METRIC_WEBHOOKS_REJECTED, labels, 1);
 	self->rejected++;
 	g_message("refused a request to the %s hook: the shared secret is missing or wrong", hook);
 	vb_http_reply_error(msg, SOUP_STATUS_FORBIDDEN, vb_error_to_code(VB_ERROR_UNAUTHORIZED),
@@ -1250,7 +1275,8 @@ vb_http_sms_hook_begin(VbHttpSms *self, SoupServerMessage *msg, const gchar *hoo
 	else if (given != NULL)
 		ok = vb_secure_equal(secret, secret_len, given->value, given->value_len);
 	if (!ok) {
-		vb_http_sms_reject(self, msg, hook);
+		vb_http_sms_reject(self, msg, hook,
+				   header == NULL && given == NULL ? "no secret" : "bad secret");
 		return NULL;
 	}
 	if (params == NULL) {
@@ -1486,8 +1512,10 @@ vb_http_sms_startup(VbPlugin *plugin, GError **error)
 	self->session = soup_session_new_with_options("idle-timeout", 60, "user-agent",
 						      "vestibule-http-sms", NULL);
 	vb_http_sms_apply(self, g_steal_pointer(&config));
-	vb_metrics_declare(metrics, VB_HTTP_SMS_METRIC_REJECTED, VB_METRIC_COUNTER,
-			   "Requests to the http-sms hooks refused for a missing or wrong secret");
+	vb_metrics_declare(metrics, VB_SMS_PROVIDER_METRIC_WEBHOOKS_REJECTED, VB_METRIC_COUNTER,
+			   VB_SMS_PROVIDER_METRIC_WEBHOOKS_REJECTED_HELP);
+	vb_metrics_declare(metrics, VB_SMS_PROVIDER_METRIC_REQUESTS, VB_METRIC_COUNTER,
+			   VB_SMS_PROVIDER_METRIC_REQUESTS_HELP);
 
 	self->hook_dlr =
 	    g_strdup_printf(VB_HTTP_SMS_HOOK_PREFIX "%s/dlr", vb_plugin_get_name(plugin));

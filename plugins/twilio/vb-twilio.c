@@ -65,8 +65,6 @@
 /* libsoup 3.2 has no name for it */
 #define VB_TWILIO_HTTP_TOO_MANY_REQUESTS 429
 #define VB_TWILIO_EMPTY_TWIML "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response></Response>"
-#define VB_TWILIO_METRIC_REJECTED "vb_twilio_webhooks_rejected_total"
-#define VB_TWILIO_METRIC_SENDS "vb_twilio_sends_total"
 
 #define VB_TYPE_TWILIO (vb_twilio_get_type())
 G_DECLARE_FINAL_TYPE(VbTwilio, vb_twilio, VB, TWILIO, VbPlugin)
@@ -587,9 +585,9 @@ vb_twilio_count(VbTwilio *self, const gchar *outcome)
 
 	if (metrics == NULL)
 		return;
-	labels =
-	    g_strdup_printf("instance=\"%s\",outcome=\"%s\"", vb_twilio_instance(self), outcome);
-	vb_metrics_add(metrics, VB_TWILIO_METRIC_SENDS, labels, 1);
+	labels = vb_metrics_labels("provider", vb_plugin_get_module_name(VB_PLUGIN(self)),
+				   "instance", vb_twilio_instance(self), "outcome", outcome, NULL);
+	vb_metrics_add(metrics, VB_SMS_PROVIDER_METRIC_REQUESTS, labels, 1);
 }
 
 /* Twilio's message states, reduced to the five of VB_EVENT_SMS_STATUS; NULL
@@ -1585,9 +1583,10 @@ vb_twilio_reject(VbTwilio *self, SoupServerMessage *msg, const gchar *hook, cons
 		    g_inet_socket_address_get_address(G_INET_SOCKET_ADDRESS(remote)));
 	self->rejected++;
 	if (metrics != NULL) {
-		labels = g_strdup_printf("instance=\"%s\",hook=\"%s\",reason=\"%s\"",
-					 vb_twilio_instance(self), hook, reason);
-		vb_metrics_add(metrics, VB_TWILIO_METRIC_REJECTED, labels, 1);
+		labels = vb_metrics_labels("provider", vb_plugin_get_module_name(VB_PLUGIN(self)),
+					   "instance", vb_twilio_instance(self), "hook", hook,
+					   "reason", reason, NULL);
+		vb_metrics_add(metrics, VB_SMS_PROVIDER_METRIC_WEBHOOKS_REJECTED, labels, 1);
 	}
 	g_warning("refused a %s webhook from %s: %s; if it came from Twilio, check that the URL "
 		  "in the Twilio console is the public URL plus %s and that auth-token is the "
@@ -1877,10 +1876,11 @@ vb_twilio_startup(VbPlugin *plugin, GError **error)
 		return FALSE;
 	}
 	if (metrics != NULL) {
-		vb_metrics_declare(metrics, VB_TWILIO_METRIC_REJECTED, VB_METRIC_COUNTER,
-				   "Twilio webhooks refused for a missing or wrong signature");
-		vb_metrics_declare(metrics, VB_TWILIO_METRIC_SENDS, VB_METRIC_COUNTER,
-				   "Twilio requests and their outcomes");
+		vb_metrics_declare(metrics, VB_SMS_PROVIDER_METRIC_WEBHOOKS_REJECTED,
+				   VB_METRIC_COUNTER,
+				   VB_SMS_PROVIDER_METRIC_WEBHOOKS_REJECTED_HELP);
+		vb_metrics_declare(metrics, VB_SMS_PROVIDER_METRIC_REQUESTS, VB_METRIC_COUNTER,
+				   VB_SMS_PROVIDER_METRIC_REQUESTS_HELP);
 	}
 	if (server != NULL)
 		self->server = g_object_ref(server);

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "vb-gw-test.h"
+#include "vb-test-metrics.h"
 
 /*
  * The http-sms plugin with preset=kannel, end to end: vestibuled runs the
@@ -649,8 +650,16 @@ test_inbound(void)
 		g_autofree gchar *url = g_strdup_printf("%s/metrics", public_url);
 		g_assert_cmpuint(vb_test_http("GET", url, token, NULL, NULL, &metrics), ==, 200);
 	}
-	vb_gw_assert_contains(
-	    metrics, "vb_sms_http_hook_rejected_total{instance=\"kannel\",hook=\"inbound\"} 2");
+	/* in the metrics every SMS provider shares, with the code's one request */
+	vb_gw_assert_contains(metrics,
+			      "vestibule_sms_webhooks_rejected_total{provider=\"http-sms\","
+			      "instance=\"kannel\",hook=\"inbound\",reason=\"bad secret\"} 1\n");
+	vb_gw_assert_contains(metrics,
+			      "vestibule_sms_webhooks_rejected_total{provider=\"http-sms\","
+			      "instance=\"kannel\",hook=\"inbound\",reason=\"no secret\"} 1\n");
+	vb_gw_assert_contains(metrics,
+			      "vestibule_sms_provider_requests_total{provider=\"http-sms\","
+			      "instance=\"kannel\",outcome=\"attempt\"} 1\n");
 
 	/* good secret, bad input: a clear 400 */
 	{
@@ -1048,6 +1057,78 @@ test_template_bearer_and_regex(void)
 	daemon_done(d);
 }
 
+#ifdef VB_TEST_HAVE_TWILIO
+/* a store with two SMS providers, http-sms and twilio, each refusing a post
+ * to its webhook: both count in one metric, told apart by the provider label,
+ * so that one dashboard and one alert serve every store */
+static void
+test_metrics_providers(void)
+{
+	g_autoptr(FakeKannel) fake = fake_new();
+	g_autofree gchar *settings =
+	    g_strdup_printf("preset=kannel\n"
+			    "url=http://127.0.0.1:%u/cgi-bin/sendsms\n"
+			    "username=vestibule\n"
+			    "from=TestStore\n"
+			    "[instance:tw]\n"
+			    "plugin=twilio\n"
+			    "account-sid=AC0123456789abcdef0123456789abcdef\n"
+			    "from=+15005550006\n"
+			    "base-url=http://127.0.0.1:%u\n",
+			    fake->port, fake->port);
+	g_autoptr(VbTestDaemon) d = daemon_start("kannel", settings,
+						 "password=" PASSWORD "\n"
+						 "[instance:tw]\n"
+						 "auth-token=5f1c0e2d9a8b7c6d5e4f30211a2b3c4d\n");
+	g_autofree gchar *public_url = vb_test_daemon_public_url(d);
+	g_autofree gchar *token = vb_test_daemon_create_token(d, "prom", "metrics");
+	g_autofree gchar *kannel_hook =
+	    g_strdup_printf("%s/hooks/sms/http/kannel/inbound", public_url);
+	g_autofree gchar *twilio_hook = g_strdup_printf("%s/hooks/sms/twilio", public_url);
+	g_autofree gchar *url = g_strdup_printf("%s/metrics", public_url);
+	g_autofree gchar *text = NULL;
+	g_autoptr(VbTestExposition) scrape = NULL;
+	g_autoptr(GError) error = NULL;
+	g_autoptr(GList) families = NULL;
+	const gchar *kannel_form = "from=%2B33639981234&text=HELP&secret=guess";
+	const gchar *twilio_form = "From=%2B33639981234&Body=HELP&MessageSid=SM1";
+	VbTestSample *sample;
+
+	g_assert_cmpuint(vb_gw_http("POST", kannel_hook, "application/x-www-form-urlencoded",
+				    kannel_form, strlen(kannel_form), NULL),
+			 ==, 403);
+	g_assert_cmpuint(vb_gw_http("POST", twilio_hook, "application/x-www-form-urlencoded",
+				    twilio_form, strlen(twilio_form), NULL),
+			 ==, 403);
+	g_assert_cmpuint(vb_test_http("GET", url, token, NULL, NULL, &text), ==, 200);
+	scrape = vb_test_exposition_parse(text, &error);
+	g_assert_no_error(error);
+
+	g_assert_cmpstr(g_hash_table_lookup(scrape->types, "vestibule_sms_webhooks_rejected_total"),
+			==, "counter");
+	g_assert_cmpstr(g_hash_table_lookup(scrape->types, "vestibule_sms_provider_requests_total"),
+			==, "counter");
+	sample = vb_test_exposition_find(scrape, "vestibule_sms_webhooks_rejected_total",
+					 "provider", "http-sms", "instance", "kannel", "hook",
+					 "inbound", "reason", "bad secret", NULL);
+	g_assert_nonnull(sample);
+	g_assert_cmpfloat(sample->value, ==, 1);
+	sample = vb_test_exposition_find(scrape, "vestibule_sms_webhooks_rejected_total",
+					 "provider", "twilio", "instance", "tw", "hook", "inbound",
+					 "reason", "no signature", NULL);
+	g_assert_nonnull(sample);
+	g_assert_cmpfloat(sample->value, ==, 1);
+	/* and no metric of a provider's own */
+	families = g_hash_table_get_keys(scrape->types);
+	for (GList *l = families; l != NULL; l = l->next) {
+		g_assert_null(strstr(l->data, "twilio"));
+		g_assert_null(strstr(l->data, "http_sms"));
+		g_assert_null(strstr(l->data, "kannel"));
+	}
+	daemon_done(d);
+}
+#endif
+
 int
 main(int argc, char **argv)
 {
@@ -1061,5 +1142,8 @@ main(int argc, char **argv)
 	g_test_add_func("/http-sms/template/post-form-basic-auth",
 			test_template_post_form_basic_auth);
 	g_test_add_func("/http-sms/template/bearer-and-regex", test_template_bearer_and_regex);
+#ifdef VB_TEST_HAVE_TWILIO
+	g_test_add_func("/http-sms/metrics/providers", test_metrics_providers);
+#endif
 	return g_test_run();
 }

@@ -507,7 +507,7 @@ test_fault_bound(void)
 	metrics_url = g_strdup_printf("%s/metrics", url);
 	g_assert_cmpuint(vb_test_http("GET", metrics_url, metrics_token, NULL, NULL, &metrics), ==,
 			 200);
-	assert_contains(metrics, "vb_outbox_refused_total 1");
+	assert_contains(metrics, "vestibule_outbox_refused_total 1");
 
 	/* what was queued is still delivered, once, and the owed notice after
 	 * it, once */

@@ -1520,9 +1520,10 @@ test_status_callback(void)
 	tw_stop(d);
 }
 
-/* a 'metrics' token reads /metrics on the public listener */
+/* a 'metrics' token reads /metrics on the public listener: the sum of the
+ * series that start with @prefix */
 static gdouble
-rejected_metric(VbTestDaemon *d, const gchar *token)
+metric_sum(VbTestDaemon *d, const gchar *token, const gchar *prefix)
 {
 	g_autofree gchar *base = vb_test_daemon_public_url(d);
 	g_autofree gchar *url = g_strdup_printf("%s/metrics", base);
@@ -1533,10 +1534,19 @@ rejected_metric(VbTestDaemon *d, const gchar *token)
 	g_assert_cmpuint(vb_test_http("GET", url, token, NULL, NULL, &text), ==, 200);
 	lines = g_strsplit(text, "\n", -1);
 	for (guint i = 0; lines[i] != NULL; i++) {
-		if (g_str_has_prefix(lines[i], "vb_twilio_webhooks_rejected_total{"))
+		if (g_str_has_prefix(lines[i], prefix))
 			total += g_ascii_strtod(strrchr(lines[i], ' ') + 1, NULL);
 	}
 	return total;
+}
+
+/* the webhooks refused, in the metric every SMS provider shares */
+static gdouble
+rejected_metric(VbTestDaemon *d, const gchar *token)
+{
+	return metric_sum(d, token,
+			  "vestibule_sms_webhooks_rejected_total{provider=\"twilio\","
+			  "instance=\"twilio\",");
 }
 
 static guint
@@ -1638,6 +1648,11 @@ test_inbound_refused(void)
 	gdouble before = rejected_metric(d, metrics_token);
 
 	fake_wait_messages(fake, 1);
+	/* the send is counted in the metric every SMS provider shares */
+	g_assert_cmpfloat(metric_sum(d, metrics_token,
+				     "vestibule_sms_provider_requests_total{provider=\"twilio\","
+				     "instance=\"twilio\",outcome=\"attempt\"}"),
+			  >=, 1);
 	g_assert_cmpuint(tw_post_form(url, fields, forged, NULL, &response, NULL), ==, 403);
 	tw_assert_contains(response, "X-Twilio-Signature");
 	g_assert_cmpuint(tw_post_form(url, fields, NULL, NULL, NULL, NULL), ==, 403);
