@@ -437,6 +437,7 @@ class Run:
         self.errors = []
         self.stop = threading.Event()
         self.started = time.time()
+        self.active = 0  # workers in the middle of a visit
 
     def claim(self):
         with self.lock:
@@ -490,6 +491,8 @@ class Worker(threading.Thread):
                 return
             card = run.pool.take(run.args.new_fraction, run.args.share_fraction)
             v = Visit(n, self.door, card, random_order(self.rng))
+            with run.lock:
+                run.active += 1
             try:
                 self.visit(v)
             except Exception as e:  # a bug of the soak or of the daemon: keep going
@@ -505,6 +508,7 @@ class Worker(threading.Thread):
                 with run.lock:
                     run.visits.append(v)
                     run.done += 1
+                    run.active -= 1
 
     def visit(self, v):
         d = self.run_.daemon
@@ -518,9 +522,14 @@ class Worker(threading.Thread):
             v.id = self.find_visit(deadline=time.time() + 10)
         except (DaemonDown, Restarted):
             v.restarts += 1
-            d.wait_up()
-            self.gen = d.generation
-            v.id = self.find_visit(deadline=time.time() + 2)
+            while True:
+                d.wait_up()
+                self.gen = d.generation
+                try:
+                    v.id = self.find_visit(deadline=time.time() + 2)
+                    break
+                except (DaemonDown, Restarted):
+                    v.restarts += 1
         if v.id is None:
             v.outcome = "tap-lost" if v.restarts else "tap-ignored"
             if not v.restarts:
@@ -1009,8 +1018,11 @@ def main():
             if now >= next_sample:
                 sampler.sample(daemon, run.done)
                 next_sample = now + args.sample_every
+            # a kill lands while a visit is under way (or a second late)
             if (now >= next_kill and kill_max > 0 and
-                    run.done < args.kill_until * args.visits):
+                    run.done < args.kill_until * args.visits and
+                    (run.active > 0 or now >= next_kill + 1)):
+                time.sleep(rng.uniform(0, 0.05))
                 daemon.kill()
                 daemon.kill_log.append((now - started, run.done))
                 time.sleep(rng.uniform(0, 0.5))
