@@ -1144,6 +1144,7 @@ def main():
 
         # the SMS at the fake
         per_body = collections.Counter((m["to"], m["body"]) for m in fake_msgs)
+        per_phone = collections.Counter(m["to"] for m in fake_msgs)
         kinds = collections.Counter()
         notices_at = collections.Counter()
         receipts_at = collections.Counter()
@@ -1356,9 +1357,14 @@ def main():
                 if k.startswith("phase/")) + ")"),
             ("fake requests", ", ".join(f"{k} {n}" for k, n in sorted(
                 fake_stats["counts"].items()) if "/" in k and not k.startswith("phase/"))),
-            ("twilio plugin", ", ".join(f"{k} {twilio_status.get(k)}" for k in
-                                        ("sent", "failed", "found-after-unknown")
-                                        if k in twilio_status)),
+            ("  answers lost, pages listed", f"{fake_stats['counts'].get('answer-lost', 0)}, "
+                                             f"{fake_stats['counts'].get('listed-pages', 0)}"),
+            ("twilio plugin (last process)", ", ".join(
+                f"{k} {twilio_status.get(k)}" for k in ("sent", "failed", "found-after-unknown")
+                if k in twilio_status)),
+            ("messages to one phone", f"at most {max(per_phone.values(), default=0)} "
+                                      f"(the lookup reads up to 1000), "
+                                      f"{len(per_phone)} phones"),
             ("SMS at the fake", f"{len(fake_msgs)}: notices {kinds['notice']}, receipts "
                                 f"{kinds['receipt']}, codes {kinds['code']}, other {len(other)}"),
             ("notices owed / delivered", f"{len(closed)} / {sum(notices_at.values())}, "
