@@ -2212,6 +2212,75 @@ test_kill_door_open(void)
 	g_assert_cmpint(vb_test_daemon_stop(d), ==, 0);
 }
 
+/* a second door, for the restart that finds it gone from the configuration */
+#define SIDE_DOOR                                                                                  \
+	"[door:side]\n"                                                                            \
+	"reader=side-reader\n"                                                                     \
+	"lock=side-lock\n"                                                                         \
+	"keypad=side-keypad\n"                                                                     \
+	"display=side-display\n"                                                                   \
+	"[instance:side-reader]\n"                                                                 \
+	"plugin=sim-reader\n"                                                                      \
+	"[instance:side-lock]\n"                                                                   \
+	"plugin=sim-lock\n"                                                                        \
+	"[instance:side-keypad]\n"                                                                 \
+	"plugin=sim-keypad\n"                                                                      \
+	"[instance:side-display]\n"                                                                \
+	"plugin=console\n"                                                                         \
+	"output=none\n"
+
+static void
+test_kill_door_open_door_gone(void)
+{
+	g_autoptr(VbTestDaemon) d = vb_test_daemon_new(SIDE_DOOR);
+	g_autoptr(JsonNode) visit = NULL;
+	g_autoptr(GPtrArray) lines = NULL;
+	g_autoptr(GError) error = NULL;
+	g_autofree gchar *id = NULL;
+	g_autofree gchar *notice = NULL;
+	gint64 deadline;
+
+	vb_test_daemon_write_drop_in(d, "40-base.conf", BASE_DROP_IN);
+	vb_test_daemon_write_drop_in(d, "50-test.conf", NO_CODE);
+	if (!vb_test_daemon_start(d, &error))
+		g_error("vestibuled did not start: %s", error->message);
+	/* a new card at the side door, the phone typed, the door pushed open */
+	json_node_unref(ctl(d, "POST", "/v1/sim/side-reader/tap", "{\"pan\": \"" PAN_A "\"}"));
+	deadline = wait_deadline();
+	while (count_visits(d) == 0) {
+		if (g_get_monotonic_time() > deadline)
+			g_error("the tap at the side door made no visit");
+		nap();
+	}
+	id = latest_visit(d);
+	wait_state(d, id, "enter-phone");
+	{
+		g_autoptr(GString) body = g_string_new("{\"keys\": [");
+		for (const gchar *c = PHONE_A_TYPED; *c != '\0'; c++)
+			g_string_append_printf(body, "\"%c\", ", *c);
+		g_string_append(body, "\"enter\"]}");
+		json_node_unref(ctl(d, "POST", "/v1/sim/side-keypad/keys", body->str));
+	}
+	wait_state(d, id, "unlocked");
+	json_node_unref(ctl(d, "POST", "/v1/sim/side-lock/door", "{\"action\": \"open\"}"));
+	wait_state(d, id, "open");
+	vb_test_daemon_kill(d);
+	/* the side door is taken out of the configuration while the daemon is down */
+	vb_test_daemon_write_config(d, NULL);
+	daemon_restart(d);
+
+	/* the visit ends as if its door had closed: awaiting its order, and the
+	 * shopper gets the notice that every closed door brings */
+	visit = wait_visit_state(d, id, "awaiting-order");
+	notice = g_strdup_printf("%s:notice", id);
+	lines = wait_sms(d, PHONE_A, 1);
+	g_assert_cmpstr(sms_key(lines, 0), ==, notice);
+	g_assert_cmpstr(sms_body(lines, 0), ==, NOTICE_EN);
+	assert_after_restart(d);
+	g_assert_cmpuint(sms_count_key(d, notice), ==, 1);
+	g_assert_cmpint(vb_test_daemon_stop(d), ==, 0);
+}
+
 static void
 test_kill_door_closed(void)
 {
@@ -2712,6 +2781,7 @@ main(int argc, char **argv)
 	ADD("/visit/kill9/authorizing", test_kill_authorizing);
 	ADD("/visit/kill9/unlocked", test_kill_unlocked);
 	ADD("/visit/kill9/door-open", test_kill_door_open);
+	ADD("/visit/kill9/door-open-door-gone", test_kill_door_open_door_gone);
 	ADD("/visit/kill9/door-closed", test_kill_door_closed);
 	ADD("/visit/kill9/order-in-flight", test_kill_order);
 	ADD("/visit/scan/no-plain-text", test_scan);

@@ -181,9 +181,22 @@ gboolean
 vb_visit_door_restart(VbVisitManager *self, VbVisitRow *row, GError **error)
 {
 	if (g_strcmp0(row->state, "open") == 0) {
-		/* its door is gone from the config: treat it as closed */
-		return vb_visit_set_state(self, row->id, "awaiting-order",
-					  "resumed after a restart", error);
+		g_autoptr(GError) error_full = NULL;
+
+		/* its door is gone from the config: treat it as closed, notice
+		 * included, in the same commit as vb_visit_door_close() does */
+		if (!vb_visit_set_state(self, row->id, "awaiting-order", "resumed after a restart",
+					error) ||
+		    !vb_visit_notice_queue(self, row->id, row->customer_id, row->language,
+					   &error_full, error))
+			return FALSE;
+		if (error_full != NULL)
+			vb_context_alert(
+			    self->context, VB_ALERT_CRITICAL, NULL,
+			    "visit %s: its notice SMS waits for room in the outbox (%s); it is "
+			    "queued as soon as there is",
+			    row->id, error_full->message);
+		return TRUE;
 	}
 	if (g_strcmp0(row->state, "unlocked") == 0) {
 		/* the lock came back locked, the shopper never got in */
