@@ -296,7 +296,8 @@ vb_outbox_settle_unknown(VbOutbox *self,
 			vb_outbox_count_settled(self, item, "resent");
 			return TRUE;
 		}
-		vb_outbox_reschedule(self, item, now, 0, last, since, 0);
+		vb_outbox_reschedule(self, item, now, 0, last, since,
+				     keep_order ? 0 : since + self->hold_us);
 		return TRUE;
 	}
 	if (policy == VB_OUTBOX_UNKNOWN_GIVE_UP) {
