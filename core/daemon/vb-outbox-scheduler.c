@@ -9,6 +9,7 @@
 
 #include "config.h"
 
+#include "vb-error.h"
 #include "vb-outbox-internal.h"
 
 #define VB_OUTBOX_MAX_IN_FLIGHT 8
@@ -63,55 +64,55 @@ vb_outbox_wake(VbOutbox *self)
 	vb_outbox_attach(self, g_idle_source_new(), TRUE);
 }
 
+/* lowers *@earliest to the time @sql selects, its ?9 bound to @now, if any */
+static gboolean
+vb_outbox_min_time(VbOutbox *self, const gchar *sql, gint64 now, gint64 *earliest, GError **error)
+{
+	g_autoptr(VbStoreStmt) stmt = vb_store_prepare(self->store, sql, error);
+
+	if (stmt == NULL)
+		return FALSE;
+	vb_store_stmt_bind_int64(stmt, 9, now);
+	if (vb_store_stmt_step(stmt, error) != VB_STORE_STEP_ROW) {
+		if (error != NULL && *error == NULL)
+			g_set_error_literal(error, VB_ERROR, VB_ERROR_FAILED, "no row");
+		return FALSE;
+	}
+	if (!vb_store_stmt_column_is_null(stmt, 0))
+		*earliest = MIN(*earliest, vb_store_stmt_column_int64(stmt, 0));
+	return TRUE;
+}
+
 /* looks for the earliest due time of an item that could go out, and sleeps
  * until then; with every slot taken, a completion wakes the outbox instead */
 static void
 vb_outbox_arm(VbOutbox *self)
 {
 	g_autoptr(GError) error = NULL;
-	g_autoptr(VbStoreStmt) stmt = NULL;
-	gint64 earliest;
+	gint64 earliest = G_MAXINT64;
 	gint64 now;
 
 	vb_outbox_clear_source(self);
 	if (!self->started || g_hash_table_size(self->in_flight) >= VB_OUTBOX_MAX_IN_FLIGHT)
 		return;
-	stmt = vb_store_prepare(self->store,
+	now = vb_outbox_now(self);
+	/* the next retry of an item that may go, and the end of a hold that
+	 * keeps one back behind an unknown outcome */
+	if (!vb_outbox_min_time(self,
 				"SELECT MIN(o.next_attempt) FROM outbox AS o "
 				"WHERE o.state = 'pending' AND " VB_OUTBOX_SQL_HEAD,
-				&error);
-	now = vb_outbox_now(self);
-	if (stmt != NULL)
-		vb_store_stmt_bind_int64(stmt, 9, now);
-	if (stmt == NULL || vb_store_stmt_step(stmt, &error) != VB_STORE_STEP_ROW) {
+				now, &earliest, &error) ||
+	    !vb_outbox_min_time(
+		self,
+		"SELECT MIN(passable_after) FROM outbox INDEXED BY outbox_passable "
+		"WHERE state IN ('pending', 'sending') AND passable_after IS NOT NULL "
+		"AND passable_after > ?9",
+		now, &earliest, &error)) {
 		g_warning("cannot read the outbox, trying again in %u s: %s",
-			  VB_OUTBOX_STORE_RETRY_MS / 1000,
-			  error != NULL ? error->message : "no row");
+			  VB_OUTBOX_STORE_RETRY_MS / 1000, error->message);
 		vb_outbox_arm_timeout(self, VB_OUTBOX_STORE_RETRY_MS);
 		return;
 	}
-	earliest = vb_store_stmt_column_is_null(stmt, 0) ? G_MAXINT64
-							 : vb_store_stmt_column_int64(stmt, 0);
-	g_clear_pointer(&stmt, vb_store_stmt_free);
-
-	/* an item held back by an unknown outcome goes when that one's hold ends */
-	stmt =
-	    vb_store_prepare(self->store,
-			     "SELECT MIN(passable_after) FROM outbox INDEXED BY outbox_passable "
-			     "WHERE state IN ('pending', 'sending') AND passable_after IS NOT NULL "
-			     "AND passable_after > ?1",
-			     &error);
-	if (stmt != NULL)
-		vb_store_stmt_bind_int64(stmt, 1, now);
-	if (stmt == NULL || vb_store_stmt_step(stmt, &error) != VB_STORE_STEP_ROW) {
-		g_warning("cannot read the outbox, trying again in %u s: %s",
-			  VB_OUTBOX_STORE_RETRY_MS / 1000,
-			  error != NULL ? error->message : "no row");
-		vb_outbox_arm_timeout(self, VB_OUTBOX_STORE_RETRY_MS);
-		return;
-	}
-	if (!vb_store_stmt_column_is_null(stmt, 0))
-		earliest = MIN(earliest, vb_store_stmt_column_int64(stmt, 0));
 	if (earliest == G_MAXINT64)
 		return;
 	if (earliest <= now) {

@@ -795,7 +795,25 @@ assert_done_as(VbTestDaemon *d, Fake *fake, guint index)
 }
 
 static void
-restart(VbTestDaemon *d);
+restart(VbTestDaemon *d)
+{
+	g_autoptr(GError) error = NULL;
+
+	vb_test_daemon_kill(d);
+	if (!vb_test_daemon_start(d, &error))
+		g_error("vestibuled did not start again: %s", error->message);
+}
+
+static guint
+count_alerts_saying(VbTestDaemon *d, const gchar *needle)
+{
+	g_autoptr(GPtrArray) alerts = vb_test_daemon_events(d, "alert");
+	guint n = 0;
+
+	for (guint i = 0; i < alerts->len; i++)
+		n += strstr(g_ptr_array_index(alerts, i), needle) != NULL;
+	return n;
+}
 
 static gchar *
 db_text(VbTestDaemon *d, const gchar *sql)
@@ -1291,13 +1309,7 @@ test_rate_limited(void)
 static gboolean
 alert_cb(gpointer user_data)
 {
-	g_autoptr(GPtrArray) alerts = vb_test_daemon_events(user_data, "alert");
-
-	for (guint i = 0; i < alerts->len; i++) {
-		if (strstr(g_ptr_array_index(alerts, i), "refused the credentials") != NULL)
-			return TRUE;
-	}
-	return FALSE;
+	return count_alerts_saying(user_data, "refused the credentials") > 0;
 }
 
 /* an API key authenticates instead of the auth token; a wrong one is the
@@ -1804,27 +1816,6 @@ wait_status(VbTestDaemon *d, const gchar *needle)
 		vb_test_daemon_run_ctl(d, &out, NULL, "status", NULL);
 		g_error("vestibulectl status never said '%s':\n%s", needle, out);
 	}
-}
-
-static void
-restart(VbTestDaemon *d)
-{
-	g_autoptr(GError) error = NULL;
-
-	vb_test_daemon_kill(d);
-	if (!vb_test_daemon_start(d, &error))
-		g_error("vestibuled did not start again: %s", error->message);
-}
-
-static guint
-count_alerts_saying(VbTestDaemon *d, const gchar *needle)
-{
-	g_autoptr(GPtrArray) alerts = vb_test_daemon_events(d, "alert");
-	guint n = 0;
-
-	for (guint i = 0; i < alerts->len; i++)
-		n += strstr(g_ptr_array_index(alerts, i), needle) != NULL;
-	return n;
 }
 
 /* Twilio fails: sends and lookups answer 503 (the sends going through all the
