@@ -410,5 +410,7 @@ vb_outbox_prune(VbOutbox *self, gint64 before, guint limit, GError **error)
 		g_prefix_error(error, "cannot prune the outbox: ");
 		return -1;
 	}
+	if (self->n_done >= 0)
+		self->n_done = MAX(self->n_done - vb_store_changes(self->store), 0);
 	return vb_store_changes(self->store);
 }

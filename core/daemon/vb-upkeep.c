@@ -507,26 +507,6 @@ vb_upkeep_start(VbUpkeep *self)
 	}
 	self->check_due = self->last_check + vb_upkeep_check_interval(self);
 	self->retention_due = 0;
-	if (self->metrics != NULL) {
-		vb_metrics_declare(
-		    self->metrics, "vestibule_store_integrity_ok", VB_METRIC_GAUGE,
-		    "1 while the store passes its integrity check, 0 once it failed");
-		vb_metrics_declare(self->metrics, "vestibule_store_integrity_check_seconds",
-				   VB_METRIC_GAUGE, "How long the last integrity check took");
-		vb_metrics_declare(
-		    self->metrics, "vestibule_store_integrity_check_timestamp_seconds",
-		    VB_METRIC_GAUGE,
-		    "When the last integrity check ended, in seconds since the epoch");
-		vb_metrics_declare(
-		    self->metrics, "vestibule_store_integrity_check_overdue", VB_METRIC_GAUGE,
-		    "1 when the integrity check has not run for an hour past its time");
-		vb_metrics_declare(self->metrics, "vestibule_store_retention_removed_total",
-				   VB_METRIC_COUNTER, "Rows removed by retention, by table");
-		vb_metrics_declare(self->metrics, "vestibule_store_size_bytes", VB_METRIC_GAUGE,
-				   "The database file's size");
-		vb_metrics_declare(self->metrics, "vestibule_store_free_bytes", VB_METRIC_GAUGE,
-				   "Free space inside the database file, not yet given back");
-	}
 	vb_upkeep_update_check_metrics(self);
 	vb_upkeep_update_size(self);
 
@@ -674,5 +654,25 @@ vb_upkeep_new(VbContext *context, VbMetrics *metrics)
 	self->context = g_object_ref(context);
 	self->store = g_object_ref(vb_context_get_store(context));
 	self->metrics = metrics != NULL ? g_object_ref(metrics) : NULL;
+	if (self->metrics != NULL) {
+		vb_metrics_declare(
+		    self->metrics, "vestibule_store_integrity_ok", VB_METRIC_GAUGE,
+		    "1 while the store passes its integrity check, 0 once it failed");
+		vb_metrics_declare(self->metrics, "vestibule_store_integrity_check_seconds",
+				   VB_METRIC_GAUGE, "How long the last integrity check took");
+		vb_metrics_declare(
+		    self->metrics, "vestibule_store_integrity_check_timestamp_seconds",
+		    VB_METRIC_GAUGE,
+		    "When the last integrity check ended, in seconds since the epoch");
+		vb_metrics_declare(
+		    self->metrics, "vestibule_store_integrity_check_overdue", VB_METRIC_GAUGE,
+		    "1 when the integrity check has not run for an hour past its time");
+		vb_metrics_declare(self->metrics, "vestibule_store_retention_removed_total",
+				   VB_METRIC_COUNTER, "Rows removed by retention, by table");
+		vb_metrics_declare(self->metrics, "vestibule_store_size_bytes", VB_METRIC_GAUGE,
+				   "The database file's size");
+		vb_metrics_declare(self->metrics, "vestibule_store_free_bytes", VB_METRIC_GAUGE,
+				   "Free space inside the database file, not yet given back");
+	}
 	return self;
 }
