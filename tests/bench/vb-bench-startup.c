@@ -66,7 +66,9 @@ vb_bench_free(VbBench *self)
 	g_autofree gchar *cmd = NULL;
 
 	g_clear_object(&self->notify);
-	if (self->dir != NULL) {
+	if (self->dir != NULL && g_getenv("VB_BENCH_KEEP") != NULL) {
+		g_printerr("kept %s\n", self->dir);
+	} else if (self->dir != NULL) {
 		cmd = g_strdup_printf("rm -rf '%s'", self->dir);
 		if (system(cmd) != 0)
 			g_printerr("could not remove %s\n", self->dir);
