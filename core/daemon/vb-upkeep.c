@@ -329,16 +329,23 @@ vb_upkeep_schedule_step(VbUpkeep *self, guint ms)
 static void
 vb_upkeep_record_check(VbUpkeep *self)
 {
+	g_autoptr(VbStoreTransaction) tx = NULL;
 	g_autoptr(VbStoreStmt) stmt = NULL;
 	g_autoptr(GError) error = NULL;
 
-	stmt = vb_store_prepare(self->store,
-				"INSERT INTO upkeep (name, value) VALUES ('last-check', ?1) "
-				"ON CONFLICT (name) DO UPDATE SET value = excluded.value",
-				&error);
+	/* lost to a power cut, it costs one more check: no sync for it */
+	tx =
+	    vb_store_transaction_begin_full(self->store, VB_STORE_TRANSACTION_FLAG_NO_SYNC, &error);
+	if (tx != NULL)
+		stmt =
+		    vb_store_prepare(self->store,
+				     "INSERT INTO upkeep (name, value) VALUES ('last-check', ?1) "
+				     "ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+				     &error);
 	if (stmt != NULL)
 		vb_store_stmt_bind_int64(stmt, 1, self->last_check);
-	if (stmt == NULL || !vb_store_stmt_exec(stmt, &error))
+	if (stmt == NULL || !vb_store_stmt_exec(stmt, &error) ||
+	    !vb_store_transaction_commit(tx, &error))
 		g_warning("cannot record the integrity check's time: %s", error->message);
 }
 
@@ -505,7 +512,9 @@ vb_upkeep_start(VbUpkeep *self)
 		self->last_check_us = check_us;
 		vb_upkeep_record_check(self);
 	}
-	self->check_due = self->last_check + vb_upkeep_check_interval(self);
+	/* never checked (a new store, or one from before 0.3): due at once */
+	self->check_due = self->last_check > 0 ? self->last_check + vb_upkeep_check_interval(self)
+					       : g_get_real_time();
 	self->retention_due = 0;
 	vb_upkeep_update_check_metrics(self);
 	vb_upkeep_update_size(self);
@@ -587,7 +596,7 @@ vb_upkeep_set_config(VbUpkeep *self, VbConfig *config)
 {
 	g_return_if_fail(VB_IS_UPKEEP(self));
 	g_set_object(&self->config, config);
-	if (self->last_check > 0 || self->tick != NULL)
+	if (self->last_check > 0)
 		self->check_due = self->last_check + vb_upkeep_check_interval(self);
 }
 
