@@ -48,6 +48,11 @@ vb_store_sync(VbStore *self, GError **error);
  * this read N is on disk once it reads more than N */
 guint64
 vb_store_get_syncs(VbStore *self);
+/* how many virtual machine steps the statements given back with
+ * vb_store_stmt_free() took: the work of a query, whatever the page cache
+ * holds, for tests that check that work stays bounded as the store grows */
+guint64
+vb_store_get_vm_steps(VbStore *self);
 /* TRUE when the last vb_store_open() found the store not closed cleanly
  * (PATH.running left behind, or a -wal with frames) and so checked its
  * integrity first; @check_us, if given, is how long that took */

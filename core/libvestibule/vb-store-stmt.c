@@ -383,6 +383,9 @@ vb_store_stmt_free(VbStoreStmt *stmt)
 {
 	if (stmt == NULL)
 		return;
+	if (stmt->store != NULL && stmt->stmt != NULL)
+		stmt->store->vm_steps +=
+		    (guint64)sqlite3_stmt_status(stmt->stmt, SQLITE_STMTSTATUS_VM_STEP, 1);
 	if (stmt->cached) {
 		sqlite3_reset(stmt->stmt);
 		sqlite3_clear_bindings(stmt->stmt);

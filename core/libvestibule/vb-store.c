@@ -726,6 +726,14 @@ vb_store_get_syncs(VbStore *self)
 	return self->syncs;
 }
 
+/* vb_store_get_vm_steps: see vb-store-private.h */
+guint64
+vb_store_get_vm_steps(VbStore *self)
+{
+	g_return_val_if_fail(VB_IS_STORE(self), 0);
+	return self->vm_steps;
+}
+
 /**
  * vb_store_checkpoint:
  * @self: a #VbStore
