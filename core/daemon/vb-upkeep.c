@@ -100,7 +100,11 @@ vb_upkeep_exec(VbUpkeep *self, const gchar *sql, gint64 before, guint limit, GEr
 	return vb_store_changes(self->store);
 }
 
-/* a finished visit goes with its timeline (ON DELETE CASCADE), and its
+/* every query here names the index it walks: without statistics SQLite may
+ * pick another one (visits_state, cards_customer) and read the whole table at
+ * each batch.
+ *
+ * a finished visit goes with its timeline (ON DELETE CASCADE), and its
  * feedback forgets it (ON DELETE SET NULL). A visit in progress, awaiting its
  * order or settling, one whose capture or cancel was declined (settled by hand
  * with the processor), one that still owes its shopper the notice, or one
@@ -111,7 +115,8 @@ vb_upkeep_prune_visits(VbUpkeep *self, gint64 now, guint limit, GError **error)
 	return vb_upkeep_exec(
 	    self,
 	    "DELETE FROM visits WHERE id IN (SELECT v.id FROM visits AS v "
-	    "WHERE v.created < ?1 AND v.state IN ('settled', 'abandoned', 'cancelled', "
+	    "INDEXED BY visits_created WHERE v.created < ?1 AND v.state IN ('settled', "
+	    "'abandoned', 'cancelled', "
 	    "'code-failed', 'code-throttled', 'declined', 'failed', 'invalid-phone', "
 	    "'processor-unavailable', 'timed-out') AND v.notice_owed = 0 "
 	    "AND NOT EXISTS (SELECT 1 FROM outbox AS o WHERE o.visit_id = v.id "
@@ -135,13 +140,16 @@ vb_upkeep_prune_sms(VbUpkeep *self, gint64 now, guint limit, GError **error)
 	    now - vb_upkeep_days(self, "sms-retention-days") * VB_DAY_US, limit, error);
 }
 
-/* unhandled feedback stays until an operator has read it */
+/* unhandled feedback stays until an operator has read it. Ids grow with
+ * time: the old rows are found walking from the oldest to the first recent one */
 static gint64
 vb_upkeep_prune_feedback(VbUpkeep *self, gint64 now, guint limit, GError **error)
 {
 	return vb_upkeep_exec(self,
-			      "DELETE FROM feedback WHERE id IN (SELECT id FROM feedback "
-			      "WHERE handled = 1 AND received < ?1 ORDER BY id LIMIT ?2)",
+			      "DELETE FROM feedback WHERE id IN (SELECT f.id FROM feedback AS f "
+			      "WHERE f.id < coalesce((SELECT id FROM feedback WHERE received >= ?1 "
+			      "ORDER BY id LIMIT 1), (SELECT max(id) + 1 FROM feedback)) "
+			      "AND f.handled = 1 AND f.received < ?1 ORDER BY f.id LIMIT ?2)",
 			      now - vb_upkeep_days(self, "feedback-retention-days") * VB_DAY_US,
 			      limit, error);
 }
@@ -151,12 +159,12 @@ vb_upkeep_prune_feedback(VbUpkeep *self, gint64 now, guint limit, GError **error
 static gint64
 vb_upkeep_prune_cards(VbUpkeep *self, gint64 now, guint limit, GError **error)
 {
-	return vb_upkeep_exec(self,
-			      "DELETE FROM cards WHERE token IN (SELECT token FROM cards "
-			      "WHERE last_seen < ?1 AND customer_id IS NULL "
-			      "ORDER BY last_seen LIMIT ?2)",
-			      now - vb_upkeep_days(self, "visit-retention-days") * VB_DAY_US, limit,
-			      error);
+	return vb_upkeep_exec(
+	    self,
+	    "DELETE FROM cards WHERE token IN (SELECT token FROM cards "
+	    "INDEXED BY cards_last_seen WHERE last_seen < ?1 AND customer_id IS NULL "
+	    "ORDER BY last_seen LIMIT ?2)",
+	    now - vb_upkeep_days(self, "visit-retention-days") * VB_DAY_US, limit, error);
 }
 
 /* delivered items dedupe a key only as long as a provider retries */
