@@ -1165,6 +1165,46 @@ test_integrity_clean_open_skips_check(Fixture *f, gconstpointer user_data)
 	g_assert_false(g_file_test(marker, G_FILE_TEST_EXISTS));
 }
 
+/* damage a query meets before any check does stops every write at once, as
+ * the check's finding would: the store is never written into again, so no
+ * door opens, and the marker stays for the next start to move it aside */
+static void
+test_integrity_met_in_use(Fixture *f, gconstpointer user_data)
+{
+	g_autoptr(VbStore) store = vb_store_new();
+	g_autoptr(GError) error = NULL;
+	g_autoptr(GBytes) full = make_database(f);
+	g_autoptr(GBytes) damaged = NULL;
+	g_autoptr(VbStoreTransaction) tx = NULL;
+	g_autofree gchar *marker = g_strconcat(f->path, ".running", NULL);
+	gsize len = 0;
+	guint8 *data = g_bytes_unref_to_data(g_bytes_ref(full), &len);
+
+	/* the last pages: audit rows, written after the schema */
+	memset(data + len - 8 * 4096, 0xa5, 4 * 4096);
+	damaged = g_bytes_new_take(data, len);
+	write_file(f->path, damaged);
+	g_assert_true(vb_store_open(store, f->path, &error));
+	g_assert_no_error(error);
+	g_assert_null(vb_store_get_damage(store));
+	{
+		g_autoptr(VbStoreStmt) stmt =
+		    vb_store_prepare(store, "SELECT sum(length(payload)) FROM audit", &error);
+
+		g_assert_no_error(error);
+		g_assert_cmpint(vb_store_stmt_step(stmt, &error), ==, VB_STORE_STEP_ERROR);
+		g_assert_error(error, VB_ERROR, VB_ERROR_STORE_CORRUPT);
+		g_clear_error(&error);
+	}
+	g_assert_nonnull(vb_store_get_damage(store));
+	tx = vb_store_transaction_begin(store, &error);
+	g_assert_null(tx);
+	g_assert_error(error, VB_ERROR, VB_ERROR_STORE_CORRUPT);
+	g_clear_error(&error);
+	vb_store_close(store);
+	g_assert_true(g_file_test(marker, G_FILE_TEST_EXISTS));
+}
+
 /* a healthy store left open by a crash is checked at the next open, and
  * opens; the check in a thread passes too, and says how long it took */
 static void
@@ -1504,6 +1544,7 @@ main(int argc, char **argv)
 	ADD("/store/integrity/garbage", test_integrity_garbage);
 	ADD("/store/integrity/truncated", test_integrity_truncated);
 	ADD("/store/integrity/damaged-page", test_integrity_damaged_page);
+	ADD("/store/integrity/met-in-use", test_integrity_met_in_use);
 	ADD("/store/integrity/no-overwrite", test_integrity_no_overwrite);
 	ADD("/store/integrity/clean-open-skips-check", test_integrity_clean_open_skips_check);
 	ADD("/store/integrity/unclean-checks", test_integrity_unclean_checks);

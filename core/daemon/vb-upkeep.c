@@ -403,6 +403,20 @@ vb_upkeep_update_check_metrics(VbUpkeep *self)
 	}
 }
 
+/* one alert, whether the check or a query found the damage */
+static void
+vb_upkeep_set_damaged(VbUpkeep *self, const gchar *problem)
+{
+	self->damaged = TRUE;
+	vb_context_alert_full(self->context, VB_ALERT_CRITICAL, VB_ALERT_KIND_STORE_DAMAGED, NULL,
+			      NULL, NULL,
+			      "the store %s is damaged (%s): no door opens until vestibuled is "
+			      "restarted, which moves it aside and starts a new one; keep the "
+			      "moved file, it may hold unsettled payments",
+			      vb_store_get_path(self->store), problem);
+	vb_upkeep_update_check_metrics(self);
+}
+
 static void
 vb_upkeep_check_cb(GObject *source, GAsyncResult *result, gpointer user_data)
 {
@@ -427,14 +441,7 @@ vb_upkeep_check_cb(GObject *source, GAsyncResult *result, gpointer user_data)
 	self->last_check_us = duration_us;
 	self->check_due = self->last_check + vb_upkeep_check_interval(self);
 	if (problem != NULL) {
-		self->damaged = TRUE;
-		vb_context_alert_full(self->context, VB_ALERT_CRITICAL, VB_ALERT_KIND_STORE_DAMAGED,
-				      NULL, NULL, NULL,
-				      "the store %s failed its integrity check (%s): no door opens "
-				      "until vestibuled is restarted, which moves it aside and "
-				      "starts a new one; keep the moved file, it may hold "
-				      "unsettled payments",
-				      vb_store_get_path(self->store), problem);
+		vb_upkeep_set_damaged(self, problem);
 	} else {
 		g_message("the store passed its integrity check in %.1f ms", duration_us / 1000.0);
 		self->overdue_told = FALSE;
@@ -469,6 +476,11 @@ vb_upkeep_tick(VbUpkeep *self)
 
 	if (vb_store_get_path(self->store) == NULL || self->damaged)
 		return;
+	/* damage SQLite met in a query since the last tick */
+	if (vb_store_get_damage(self->store) != NULL) {
+		vb_upkeep_set_damaged(self, vb_store_get_damage(self->store));
+		return;
+	}
 	idle = vb_upkeep_idle(self);
 	if (vb_upkeep_overdue(self, now) && !self->overdue_told) {
 		self->overdue_told = TRUE;
@@ -565,16 +577,19 @@ vb_upkeep_get_status(VbUpkeep *self)
 	GVariantDict dict;
 	VbStorePages pages;
 	gint64 now = g_get_real_time();
+	gboolean damaged;
 
 	g_return_val_if_fail(VB_IS_UPKEEP(self), NULL);
 
+	/* damage a query met shows at once; its alert waits for the next tick */
+	damaged = self->damaged || vb_store_get_damage(self->store) != NULL;
 	g_variant_dict_init(&dict, NULL);
 	g_variant_dict_insert(&dict, "integrity", "s",
-			      self->damaged	     ? "damaged"
+			      damaged		     ? "damaged"
 			      : self->checking	     ? "checking"
 			      : self->last_check > 0 ? "ok"
 						     : "not-checked-yet");
-	if (self->damaged)
+	if (damaged)
 		g_variant_dict_insert(&dict, "damage", "s", vb_store_get_damage(self->store));
 	if (self->last_check > 0) {
 		g_variant_dict_insert(&dict, "last-check", "x", self->last_check / G_USEC_PER_SEC);

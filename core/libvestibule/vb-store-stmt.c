@@ -264,6 +264,10 @@ vb_store_stmt_step(VbStoreStmt *stmt, GError **error)
 		return VB_STORE_STEP_ROW;
 	if (rc == SQLITE_DONE)
 		return VB_STORE_STEP_DONE;
+	/* damage met in use is treated as damage found by the check: nothing
+	 * more is written, and so no door opens, until a restart moves it aside */
+	if ((rc & 0xff) == SQLITE_CORRUPT && stmt->store != NULL)
+		vb_store_set_damaged(stmt->store, sqlite3_errmsg(sqlite3_db_handle(stmt->stmt)));
 	vb_store_set_sqlite_error(error, rc, sqlite3_errmsg(sqlite3_db_handle(stmt->stmt)));
 	return VB_STORE_STEP_ERROR;
 }
