@@ -1205,6 +1205,35 @@ test_integrity_met_in_use(Fixture *f, gconstpointer user_data)
 	g_assert_true(g_file_test(marker, G_FILE_TEST_EXISTS));
 }
 
+/* a second vestibuled started by mistake finds the marker of a store in use:
+ * it refuses to open the store, and neither checks it nor moves it aside under
+ * the first one, which goes on */
+static void
+test_integrity_in_use_elsewhere(Fixture *f, gconstpointer user_data)
+{
+	g_autoptr(VbStore) first = open_store(f->path);
+	g_autoptr(VbStore) second = vb_store_new();
+	g_autoptr(GError) error = NULL;
+	g_autofree gchar *marker = g_strconcat(f->path, ".running", NULL);
+
+	fill_audit(first, 10);
+	g_assert_false(vb_store_open(second, f->path, &error));
+	g_assert_error(error, VB_ERROR, VB_ERROR_CONFLICT);
+	g_assert_nonnull(strstr(error->message, "another process has the store open"));
+	g_assert_null(vb_store_get_quarantined_path(second));
+	g_assert_true(g_file_test(marker, G_FILE_TEST_EXISTS));
+	fill_audit(first, 10);
+	g_assert_cmpint(query_int(first, "SELECT count(*) FROM audit"), ==, 20);
+
+	/* closed cleanly, the store is free, and not checked at the next open */
+	vb_store_close(first);
+	g_assert_false(g_file_test(marker, G_FILE_TEST_EXISTS));
+	g_clear_error(&error);
+	g_assert_true(vb_store_open(second, f->path, &error));
+	g_assert_no_error(error);
+	g_assert_false(vb_store_get_unclean(second, NULL));
+}
+
 /* a healthy store left open by a crash is checked at the next open, and
  * opens; the check in a thread passes too, and says how long it took */
 static void
@@ -1545,6 +1574,7 @@ main(int argc, char **argv)
 	ADD("/store/integrity/truncated", test_integrity_truncated);
 	ADD("/store/integrity/damaged-page", test_integrity_damaged_page);
 	ADD("/store/integrity/met-in-use", test_integrity_met_in_use);
+	ADD("/store/integrity/in-use-elsewhere", test_integrity_in_use_elsewhere);
 	ADD("/store/integrity/no-overwrite", test_integrity_no_overwrite);
 	ADD("/store/integrity/clean-open-skips-check", test_integrity_clean_open_skips_check);
 	ADD("/store/integrity/unclean-checks", test_integrity_unclean_checks);

@@ -470,8 +470,13 @@ vb_daemon_stop(VbDaemon *self)
 	}
 	if (self->host != NULL)
 		vb_host_flush_audit(self->host);
-	if (self->store != NULL)
+	/* closed here, not when the last reference goes (a check still running
+	 * in its thread holds one): a clean stop gives the store's lock back and
+	 * removes its marker, so that the next start does not check it */
+	if (self->store != NULL) {
 		vb_store_checkpoint(self->store, NULL);
+		vb_store_close(self->store);
+	}
 	g_message("stopped");
 }
 

@@ -41,6 +41,7 @@ struct _VbStore {
 	gboolean unclean;	 /* the last open found an unclean shutdown, and checked */
 	gint64 open_check_us;	 /* how long that check took */
 	gchar *damage;		 /* what the check found, while the damaged store is open */
+	gint marker_fd;		 /* PATH.running, locked while the store is open; -1 */
 };
 
 struct _VbStoreStmt {

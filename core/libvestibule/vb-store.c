@@ -37,6 +37,7 @@
 #include <fcntl.h>
 #include <glib/gstdio.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -226,26 +227,79 @@ vb_store_unmark_open(const gchar *path)
 			  g_strerror(errno));
 }
 
-/* the marker must survive a power cut that the commits after it survive: the
- * file and its directory entry are synced, once per start */
+/* takes PATH.running and its lock before anything touches the store. The
+ * marker exists from open to a clean close, so finding it unlocked means the
+ * last process to open the store died with it open; finding it locked means
+ * another process has the store open now, and nothing may be done to the file
+ * (a second vestibuled started by mistake must never check it, let alone move
+ * it aside under the first one). *@unclean: the marker was left behind, or a
+ * -wal with frames was (a crash of a build before the marker existed, or a
+ * marker removed by hand) */
 static gboolean
-vb_store_mark_open(const gchar *path, GError **error)
+vb_store_lock(VbStore *self, const gchar *path, gboolean *unclean, GError **error)
 {
 	g_autofree gchar *marker = vb_store_marker_path(path);
-	g_autofree gchar *dir = g_path_get_dirname(path);
+	g_autofree gchar *wal = g_strconcat(path, "-wal", NULL);
+	gboolean existed;
+	GStatBuf st;
 	gint fd;
 
-	fd = g_open(marker, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
-	if (fd < 0 || fsync(fd) != 0) {
+	existed = g_lstat(marker, &st) == 0;
+	fd = g_open(marker, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0) {
 		gint errsv = errno;
-		if (fd >= 0)
-			g_close(fd, NULL);
 		g_set_error(error, VB_ERROR, vb_error_from_errno(errsv),
 			    "cannot create %s: %s; check the state directory's owner and space",
 			    marker, g_strerror(errsv));
 		return FALSE;
 	}
-	g_close(fd, NULL);
+	if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+		gint errsv = errno;
+		g_close(fd, NULL);
+		if (errsv == EWOULDBLOCK) {
+			g_set_error(error, VB_ERROR, VB_ERROR_CONFLICT,
+				    "another process has the store open (it holds %s); stop the "
+				    "other vestibuled first",
+				    marker);
+		} else {
+			g_set_error(error, VB_ERROR, vb_error_from_errno(errsv),
+				    "cannot lock %s: %s", marker, g_strerror(errsv));
+		}
+		return FALSE;
+	}
+	self->marker_fd = fd;
+	*unclean = existed || (g_lstat(wal, &st) == 0 && st.st_size > 0);
+	return TRUE;
+}
+
+/* gives the lock back, removing the marker first when the store was closed
+ * cleanly, so that no other process finds it unlocked */
+static void
+vb_store_unlock(VbStore *self, const gchar *path, gboolean clean)
+{
+	if (self->marker_fd < 0)
+		return;
+	if (clean)
+		vb_store_unmark_open(path);
+	g_close(self->marker_fd, NULL);
+	self->marker_fd = -1;
+}
+
+/* the marker must survive a power cut that the commits after it survive: the
+ * file and its directory entry are synced, once per start */
+static gboolean
+vb_store_sync_marker(VbStore *self, const gchar *path, GError **error)
+{
+	g_autofree gchar *marker = vb_store_marker_path(path);
+	g_autofree gchar *dir = g_path_get_dirname(path);
+	gint fd;
+
+	if (fsync(self->marker_fd) != 0) {
+		gint errsv = errno;
+		g_set_error(error, VB_ERROR, vb_error_from_errno(errsv), "cannot sync %s: %s",
+			    marker, g_strerror(errsv));
+		return FALSE;
+	}
 	fd = g_open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
 	if (fd >= 0) {
 		if (fsync(fd) != 0)
@@ -253,20 +307,6 @@ vb_store_mark_open(const gchar *path, GError **error)
 		g_close(fd, NULL);
 	}
 	return TRUE;
-}
-
-/* a crash leaves the marker; a crash of a build before the marker existed, or
- * a marker removed by hand, still leaves a -wal with frames */
-static gboolean
-vb_store_was_unclean(const gchar *path)
-{
-	g_autofree gchar *marker = vb_store_marker_path(path);
-	g_autofree gchar *wal = g_strconcat(path, "-wal", NULL);
-	GStatBuf st;
-
-	if (g_lstat(marker, &st) == 0)
-		return TRUE;
-	return g_lstat(wal, &st) == 0 && st.st_size > 0;
 }
 
 /* moves the damaged file and its companions aside, keeping the -wal beside its
@@ -462,7 +502,8 @@ vb_store_open_db(VbStore *self, const gchar *path, guint target_version, GError 
 
 	if (!vb_store_create_file(path, error))
 		return FALSE;
-	self->unclean = vb_store_was_unclean(path);
+	if (!vb_store_lock(self, path, &self->unclean, error))
+		return FALSE;
 	rc = sqlite3_open_v2(path, &self->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
 	if (rc != SQLITE_OK) {
 		vb_store_set_sqlite_error(
@@ -488,7 +529,7 @@ vb_store_open_db(VbStore *self, const gchar *path, guint target_version, GError 
 		g_message("the store %s passed its integrity check in %.1f ms", path,
 			  self->open_check_us / 1000.0);
 	}
-	if (!vb_store_mark_open(path, error))
+	if (!vb_store_sync_marker(self, path, error))
 		return FALSE;
 	/* before the first table: a new file frees pages incrementally */
 	if (vb_store_pragma_int(self, "PRAGMA page_count") == 0 &&
@@ -621,10 +662,10 @@ vb_store_close(VbStore *self)
 		rc = sqlite3_close(self->db);
 		if (rc != SQLITE_OK)
 			g_warning("cannot close the store %s: %s", self->path, sqlite3_errstr(rc));
-		/* a damaged store keeps its marker: the next start checks it again */
-		else if (self->damage == NULL && self->path != NULL)
-			vb_store_unmark_open(self->path);
 		self->db = NULL;
+		/* a damaged store keeps its marker: the next start checks it again */
+		if (self->path != NULL)
+			vb_store_unlock(self, self->path, rc == SQLITE_OK && self->damage == NULL);
 	}
 	g_clear_pointer(&self->path, g_free);
 	g_clear_pointer(&self->damage, g_free);
@@ -987,6 +1028,7 @@ vb_store_init(VbStore *self)
 					    (GDestroyNotify)vb_store_stmt_destroy);
 	self->uncached = g_ptr_array_new();
 	self->seen = g_hash_table_new(NULL, NULL);
+	self->marker_fd = -1;
 }
 
 /**
