@@ -187,7 +187,8 @@ test_open_wal_and_pragmas(Fixture *f, gconstpointer user_data)
 	g_assert_cmpint(query_int(store, "PRAGMA synchronous"), ==, 2);
 	g_assert_cmpint(query_int(store, "PRAGMA foreign_keys"), ==, 1);
 	g_assert_cmpint(query_int(store, "PRAGMA busy_timeout"), ==, 5000);
-	g_assert_cmpuint(vb_store_schema_version_latest(), ==, 8);
+	g_assert_cmpint(query_int(store, "PRAGMA auto_vacuum"), ==, 2);
+	g_assert_cmpuint(vb_store_schema_version_latest(), ==, 9);
 	g_assert_cmpuint(vb_store_get_schema_version(store), ==, vb_store_schema_version_latest());
 	g_assert_cmpstr(vb_store_get_path(store), ==, f->path);
 	g_assert_null(vb_store_get_quarantined_path(store));
@@ -970,6 +971,8 @@ test_integrity_garbage(Fixture *f, gconstpointer user_data)
 	write_file(f->path, garbage);
 	write_file(wal_path, wal);
 
+	/* a -wal with frames: the store was not closed cleanly */
+	g_test_expect_message(G_LOG_DOMAIN, G_LOG_LEVEL_MESSAGE, "*not closed cleanly*");
 	g_test_expect_message(G_LOG_DOMAIN, G_LOG_LEVEL_WARNING,
 			      "*INTEGRITY CHECK*not a database*");
 	g_assert_false(vb_store_open(store, f->path, &error));
@@ -1003,6 +1006,14 @@ make_database(Fixture *f)
 	return read_file(f->path);
 }
 
+/* what a crash leaves: the marker of an open store */
+static void
+mark_unclean(Fixture *f)
+{
+	g_autofree gchar *marker = g_strconcat(f->path, ".running", NULL);
+	g_assert_true(g_file_set_contents(marker, "", 0, NULL));
+}
+
 static void
 test_integrity_truncated(Fixture *f, gconstpointer user_data)
 {
@@ -1012,6 +1023,8 @@ test_integrity_truncated(Fixture *f, gconstpointer user_data)
 	g_autoptr(GBytes) half = g_bytes_new_from_bytes(full, 0, g_bytes_get_size(full) / 2);
 
 	write_file(f->path, half);
+	mark_unclean(f);
+	g_test_expect_message(G_LOG_DOMAIN, G_LOG_LEVEL_MESSAGE, "*not closed cleanly*");
 	g_test_expect_message(G_LOG_DOMAIN, G_LOG_LEVEL_WARNING, "*INTEGRITY CHECK*");
 	g_assert_false(vb_store_open(store, f->path, &error));
 	g_test_assert_expected_messages();
@@ -1032,7 +1045,9 @@ test_integrity_damaged_page(Fixture *f, gconstpointer user_data)
 	memset(data + len / 2, 0xa5, 4096);
 	damaged = g_bytes_new_take(data, len);
 	write_file(f->path, damaged);
+	mark_unclean(f);
 
+	g_test_expect_message(G_LOG_DOMAIN, G_LOG_LEVEL_MESSAGE, "*not closed cleanly*");
 	g_test_expect_message(G_LOG_DOMAIN, G_LOG_LEVEL_WARNING, "*INTEGRITY CHECK*");
 	g_assert_false(vb_store_open(store, f->path, &error));
 	g_test_assert_expected_messages();
@@ -1072,6 +1087,234 @@ test_integrity_no_overwrite(Fixture *f, gconstpointer user_data)
 }
 
 static void
+check_done_cb(GObject *source, GAsyncResult *result, gpointer user_data)
+{
+	GAsyncResult **out = user_data;
+	*out = g_object_ref(result);
+}
+
+/* runs the scheduled check as the daemon does, in its thread */
+static gchar *
+check_in_thread(VbStore *store, gint64 *duration_us)
+{
+	g_autoptr(GAsyncResult) result = NULL;
+	g_autoptr(GError) error = NULL;
+	gchar *problem = NULL;
+
+	vb_store_check_integrity_async(store, NULL, check_done_cb, &result);
+	while (result == NULL)
+		g_main_context_iteration(NULL, TRUE);
+	g_assert_true(
+	    vb_store_check_integrity_finish(store, result, &problem, duration_us, &error));
+	g_assert_no_error(error);
+	return problem;
+}
+
+static GBytes *
+damage_middle(GBytes *full)
+{
+	gsize len = 0;
+	guint8 *data = g_bytes_unref_to_data(g_bytes_ref(full), &len);
+
+	memset(data + len / 2, 0xa5, 4096);
+	return g_bytes_new_take(data, len);
+}
+
+/* after a clean close the open does not read the whole file: damage deep in
+ * it is found by the scheduled check, which then stops every write, keeps the
+ * marker, and the next open checks and moves the file aside */
+static void
+test_integrity_clean_open_skips_check(Fixture *f, gconstpointer user_data)
+{
+	g_autoptr(VbStore) store = vb_store_new();
+	g_autoptr(GError) error = NULL;
+	g_autoptr(GBytes) full = make_database(f);
+	g_autoptr(GBytes) damaged = damage_middle(full);
+	g_autoptr(VbStoreTransaction) tx = NULL;
+	g_autofree gchar *marker = g_strconcat(f->path, ".running", NULL);
+	g_autofree gchar *problem = NULL;
+	gint64 check_us = -1;
+
+	g_assert_false(g_file_test(marker, G_FILE_TEST_EXISTS));
+	write_file(f->path, damaged);
+	g_assert_true(vb_store_open(store, f->path, &error));
+	g_assert_no_error(error);
+	g_assert_false(vb_store_get_unclean(store, &check_us));
+	g_assert_cmpint(check_us, ==, 0);
+	g_assert_true(g_file_test(marker, G_FILE_TEST_EXISTS));
+	g_assert_null(vb_store_get_damage(store));
+
+	g_test_expect_message(G_LOG_DOMAIN, G_LOG_LEVEL_WARNING, "*INTEGRITY CHECK*no door opens*");
+	problem = check_in_thread(store, NULL);
+	g_test_assert_expected_messages();
+	g_assert_nonnull(problem);
+	g_assert_cmpstr(vb_store_get_damage(store), ==, problem);
+	tx = vb_store_transaction_begin(store, &error);
+	g_assert_null(tx);
+	g_assert_error(error, VB_ERROR, VB_ERROR_STORE_CORRUPT);
+	g_clear_error(&error);
+
+	/* nothing was written into it; the marker stays for the next start */
+	vb_store_close(store);
+	g_assert_true(g_file_test(marker, G_FILE_TEST_EXISTS));
+	g_test_expect_message(G_LOG_DOMAIN, G_LOG_LEVEL_MESSAGE, "*not closed cleanly*");
+	g_test_expect_message(G_LOG_DOMAIN, G_LOG_LEVEL_WARNING, "*INTEGRITY CHECK*");
+	g_assert_false(vb_store_open(store, f->path, &error));
+	g_test_assert_expected_messages();
+	assert_quarantined(f, store, damaged, error);
+	g_assert_false(g_file_test(marker, G_FILE_TEST_EXISTS));
+}
+
+/* damage a query meets before any check does stops every write at once, as
+ * the check's finding would: the store is never written into again, so no
+ * door opens, and the marker stays for the next start to move it aside */
+static void
+test_integrity_met_in_use(Fixture *f, gconstpointer user_data)
+{
+	g_autoptr(VbStore) store = vb_store_new();
+	g_autoptr(GError) error = NULL;
+	g_autoptr(GBytes) full = make_database(f);
+	g_autoptr(GBytes) damaged = NULL;
+	g_autoptr(VbStoreTransaction) tx = NULL;
+	g_autofree gchar *marker = g_strconcat(f->path, ".running", NULL);
+	gsize len = 0;
+	guint8 *data = g_bytes_unref_to_data(g_bytes_ref(full), &len);
+
+	/* the last pages: audit rows, written after the schema */
+	memset(data + len - 8 * 4096, 0xa5, 4 * 4096);
+	damaged = g_bytes_new_take(data, len);
+	write_file(f->path, damaged);
+	g_assert_true(vb_store_open(store, f->path, &error));
+	g_assert_no_error(error);
+	g_assert_null(vb_store_get_damage(store));
+	{
+		g_autoptr(VbStoreStmt) stmt =
+		    vb_store_prepare(store, "SELECT sum(length(payload)) FROM audit", &error);
+
+		g_assert_no_error(error);
+		g_assert_cmpint(vb_store_stmt_step(stmt, &error), ==, VB_STORE_STEP_ERROR);
+		g_assert_error(error, VB_ERROR, VB_ERROR_STORE_CORRUPT);
+		g_clear_error(&error);
+	}
+	g_assert_nonnull(vb_store_get_damage(store));
+	tx = vb_store_transaction_begin(store, &error);
+	g_assert_null(tx);
+	g_assert_error(error, VB_ERROR, VB_ERROR_STORE_CORRUPT);
+	g_clear_error(&error);
+	vb_store_close(store);
+	g_assert_true(g_file_test(marker, G_FILE_TEST_EXISTS));
+}
+
+/* a second vestibuled started by mistake finds the marker of a store in use:
+ * it refuses to open the store, and neither checks it nor moves it aside under
+ * the first one, which goes on */
+static void
+test_integrity_in_use_elsewhere(Fixture *f, gconstpointer user_data)
+{
+	g_autoptr(VbStore) first = open_store(f->path);
+	g_autoptr(VbStore) second = vb_store_new();
+	g_autoptr(GError) error = NULL;
+	g_autofree gchar *marker = g_strconcat(f->path, ".running", NULL);
+
+	fill_audit(first, 10);
+	g_assert_false(vb_store_open(second, f->path, &error));
+	g_assert_error(error, VB_ERROR, VB_ERROR_CONFLICT);
+	g_assert_nonnull(strstr(error->message, "another process has the store open"));
+	g_assert_null(vb_store_get_quarantined_path(second));
+	g_assert_true(g_file_test(marker, G_FILE_TEST_EXISTS));
+	fill_audit(first, 10);
+	g_assert_cmpint(query_int(first, "SELECT count(*) FROM audit"), ==, 20);
+
+	/* closed cleanly, the store is free, and not checked at the next open */
+	vb_store_close(first);
+	g_assert_false(g_file_test(marker, G_FILE_TEST_EXISTS));
+	g_clear_error(&error);
+	g_assert_true(vb_store_open(second, f->path, &error));
+	g_assert_no_error(error);
+	g_assert_false(vb_store_get_unclean(second, NULL));
+}
+
+/* a healthy store left open by a crash is checked at the next open, and
+ * opens; the check in a thread passes too, and says how long it took */
+static void
+test_integrity_unclean_checks(Fixture *f, gconstpointer user_data)
+{
+	g_autoptr(VbStore) store = vb_store_new();
+	g_autoptr(GError) error = NULL;
+	g_autoptr(GBytes) full = make_database(f);
+	g_autofree gchar *problem = NULL;
+	gint64 check_us = 0;
+
+	mark_unclean(f);
+	g_test_expect_message(G_LOG_DOMAIN, G_LOG_LEVEL_MESSAGE, "*not closed cleanly*");
+	g_test_expect_message(G_LOG_DOMAIN, G_LOG_LEVEL_MESSAGE, "*passed its integrity check*");
+	g_assert_true(vb_store_open(store, f->path, &error));
+	g_test_assert_expected_messages();
+	g_assert_no_error(error);
+	g_assert_true(vb_store_get_unclean(store, &check_us));
+	g_assert_cmpint(check_us, >, 0);
+	vb_store_close(store);
+
+	g_assert_true(vb_store_open(store, f->path, &error));
+	g_assert_false(vb_store_get_unclean(store, NULL));
+	check_us = 0;
+	problem = check_in_thread(store, &check_us);
+	g_assert_null(problem);
+	g_assert_cmpint(check_us, >, 0);
+	g_assert_null(vb_store_get_damage(store));
+}
+
+/* deleted rows leave free pages; the incremental vacuum gives them back */
+static void
+test_vacuum_incremental(Fixture *f, gconstpointer user_data)
+{
+	g_autoptr(VbStore) store = open_store(f->path);
+	g_autoptr(GError) error = NULL;
+	VbStorePages before, after;
+	gint64 released = 0, n;
+
+	fill_audit(store, 3000);
+	g_assert_cmpint(
+	    sqlite3_exec(vb_store_get_handle(store), "DELETE FROM audit", NULL, NULL, NULL), ==,
+	    SQLITE_OK);
+	g_assert_true(vb_store_get_pages(store, &before, &error));
+	g_assert_true(before.incremental);
+	g_assert_cmpint(before.freelist_count, >, 100);
+	/* a few pages per transaction, as the upkeep does */
+	while ((n = vb_store_incremental_vacuum(store, 32, &error)) > 0) {
+		g_assert_cmpint(n, <=, 32);
+		released += n;
+	}
+	g_assert_no_error(error);
+	g_assert_true(vb_store_get_pages(store, &after, &error));
+	g_assert_cmpint(after.freelist_count, ==, 0);
+	g_assert_cmpint(released, ==, before.freelist_count);
+	g_assert_cmpint(after.page_count, ==, before.page_count - before.freelist_count);
+	g_assert_true(vb_store_checkpoint(store, &error));
+	g_assert_cmpint(file_size(f->path), ==, after.page_count * after.page_size);
+}
+
+/* a small store made before incremental vacuum is converted at open */
+static void
+test_vacuum_convert_small(Fixture *f, gconstpointer user_data)
+{
+	g_autoptr(VbStore) store = vb_store_new();
+	g_autoptr(GError) error = NULL;
+	sqlite3 *db = NULL;
+
+	g_assert_cmpint(sqlite3_open(f->path, &db), ==, SQLITE_OK);
+	g_assert_cmpint(
+	    sqlite3_exec(db, "PRAGMA auto_vacuum = NONE; CREATE TABLE t (a)", NULL, NULL, NULL), ==,
+	    SQLITE_OK);
+	sqlite3_close(db);
+	g_test_expect_message(G_LOG_DOMAIN, G_LOG_LEVEL_MESSAGE, "*converted*incremental vacuum*");
+	g_assert_true(vb_store_open(store, f->path, &error));
+	g_test_assert_expected_messages();
+	g_assert_no_error(error);
+	g_assert_cmpint(query_int(store, "PRAGMA auto_vacuum"), ==, 2);
+}
+
+static void
 test_audit_prune(Fixture *f, gconstpointer user_data)
 {
 	g_autoptr(VbStore) store = open_store(f->path);
@@ -1098,15 +1341,18 @@ test_audit_prune(Fixture *f, gconstpointer user_data)
 			g_assert_true(vb_store_stmt_exec(st, &error));
 		}
 	}
-	/* a 30-day retention removes the two oldest, keeps the rest */
-	g_assert_cmpint(vb_audit_prune(store, now - 30 * day, &error), ==, 2);
+	/* a 30-day retention removes the two oldest, keeps the rest; a batch of
+	 * one removes one at a time, the oldest first */
+	g_assert_cmpint(vb_audit_prune(store, now - 30 * day, 1, &error), ==, 1);
+	g_assert_cmpint(query_int(store, "SELECT min(seq) FROM audit"), ==, 2);
+	g_assert_cmpint(vb_audit_prune(store, now - 30 * day, 1, &error), ==, 1);
 	g_assert_no_error(error);
 	rows = vb_audit_list(store, 0, 0, &error);
 	g_assert_cmpuint(rows->len, ==, 3);
 	g_clear_pointer(&rows, g_ptr_array_unref);
-	g_assert_cmpint(vb_audit_prune(store, now - 30 * day, &error), ==, 0);
+	g_assert_cmpint(vb_audit_prune(store, now - 30 * day, 0, &error), ==, 0);
 	/* a cut-off after every row empties the log */
-	g_assert_cmpint(vb_audit_prune(store, now + day, &error), ==, 3);
+	g_assert_cmpint(vb_audit_prune(store, now + day, 0, &error), ==, 3);
 	rows = vb_audit_list(store, 0, 0, &error);
 	g_assert_cmpuint(rows->len, ==, 0);
 }
@@ -1327,7 +1573,13 @@ main(int argc, char **argv)
 	ADD("/store/integrity/garbage", test_integrity_garbage);
 	ADD("/store/integrity/truncated", test_integrity_truncated);
 	ADD("/store/integrity/damaged-page", test_integrity_damaged_page);
+	ADD("/store/integrity/met-in-use", test_integrity_met_in_use);
+	ADD("/store/integrity/in-use-elsewhere", test_integrity_in_use_elsewhere);
 	ADD("/store/integrity/no-overwrite", test_integrity_no_overwrite);
+	ADD("/store/integrity/clean-open-skips-check", test_integrity_clean_open_skips_check);
+	ADD("/store/integrity/unclean-checks", test_integrity_unclean_checks);
+	ADD("/store/vacuum/incremental", test_vacuum_incremental);
+	ADD("/store/vacuum/convert-small", test_vacuum_convert_small);
 	ADD("/store/audit/append-list", test_audit_append_list);
 	ADD("/store/audit/prune", test_audit_prune);
 	ADD("/store/tokens", test_tokens);

@@ -13,6 +13,7 @@
 #include "vb-error.h"
 #include "vb-events.h"
 #include "vb-plugin-private.h"
+#include "vb-store-private.h"
 #include "vb-test-inprocess.h"
 #include "vb-visit-private.h"
 
@@ -684,6 +685,46 @@ test_notice_late(void)
 	steps_stop(&fx);
 }
 
+/* the notices owed are looked for at each start and each minute: in a store
+ * of thousands of past visits, that costs what the owed ones cost, not a
+ * walk through every visit ever made */
+static void
+test_notice_owed_bounded(void)
+{
+	Steps fx = {0};
+	VbStore *store = NULL;
+	guint64 before;
+	guint64 steps;
+
+	steps_start(&fx, TEST_NO_CODE, NULL);
+	store = vb_context_get_store(vb_daemon_get_context(fx.daemon));
+	steps_exec(&fx, "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n "
+			"WHERE i < 5000) INSERT INTO visits (id, door, state, created, updated) "
+			"SELECT printf('v-past-%d', i), 'front', 'settled', i, i FROM n");
+	/* the latest one still owes its notice (to an erased customer: nobody) */
+	steps_exec(&fx, "INSERT INTO visits (id, door, state, created, updated, notice_owed) "
+			"VALUES ('v-owed', 'front', 'awaiting-order', 6000, 6000, 1)");
+
+	before = vb_store_get_vm_steps(store);
+	vb_visit_manager_queue_owed_notices(fx.visits);
+	steps = vb_store_get_vm_steps(store) - before;
+	g_test_message("finding and clearing one owed notice among 5001 visits: %" G_GUINT64_FORMAT
+		       " steps",
+		       steps);
+	{
+		g_autoptr(GError) error = NULL;
+		g_autoptr(VbStoreStmt) stmt = vb_store_prepare(
+		    store, "SELECT notice_owed FROM visits WHERE id = 'v-owed'", &error);
+
+		g_assert_no_error(error);
+		g_assert_cmpint(vb_store_stmt_step(stmt, &error), ==, VB_STORE_STEP_ROW);
+		g_assert_cmpint(vb_store_stmt_column_int64(stmt, 0), ==, 0);
+	}
+	/* a walk through the visits alone takes more than 5000 */
+	g_assert_cmpuint(steps, <, 1000);
+	steps_stop(&fx);
+}
+
 static gboolean
 steps_validate(const gchar *json, gint64 *total, GError **error)
 {
@@ -892,6 +933,7 @@ main(int argc, char **argv)
 	g_test_add_func("/visit/steps/door/restart", test_door_restart);
 	g_test_add_func("/visit/steps/notice/receipt", test_notice_receipt);
 	g_test_add_func("/visit/steps/notice/late", test_notice_late);
+	g_test_add_func("/visit/steps/notice/owed-bounded", test_notice_owed_bounded);
 	g_test_add_func("/visit/steps/settle/order-validation", test_settle_order_validation);
 	g_test_add_func("/visit/steps/settle/capture-deadline", test_settle_capture_deadline);
 	g_test_add_func("/visit/steps/rewards/called-after-approval",

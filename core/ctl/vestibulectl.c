@@ -171,6 +171,23 @@ vb_ctl_status(VbCtl *ctl)
 	if (json_object_has_member(obj, "store-quarantined"))
 		g_print(_("WARNING: a damaged store was moved to %s\n"),
 			vb_obj_str(obj, "store-quarantined"));
+	if (json_object_has_member(obj, "store")) {
+		JsonObject *st = json_object_get_object_member(obj, "store");
+		/* TRANSLATORS: vestibulectl status: the integrity check's result
+		 * (ok, damaged, checking, not-checked-yet), the file's size and
+		 * its free space in MiB */
+		g_print(_("store check: %s, %.1f MiB, %.1f MiB free%s\n"),
+			vb_obj_str(st, "integrity"),
+			json_object_get_int_member_with_default(st, "size-bytes", 0) / 1048576.0,
+			json_object_get_int_member_with_default(st, "free-bytes", 0) / 1048576.0,
+			json_object_get_boolean_member_with_default(st, "check-overdue", FALSE)
+			    ? _(", CHECK OVERDUE")
+			    : "");
+		if (json_object_has_member(st, "damage"))
+			g_print(_("WARNING: the store is damaged (%s): no door opens; restart "
+				  "vestibuled to move it aside\n"),
+				vb_obj_str(st, "damage"));
+	}
 	g_print(_("public API: %s\n"), vb_obj_str(obj, "public-url"));
 	g_print(_("plugins: %" PRId64 " running, %" PRId64 " disabled\n"),
 		json_object_get_int_member_with_default(obj, "plugins-running", 0),

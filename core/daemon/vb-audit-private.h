@@ -22,6 +22,6 @@ vb_audit_list(VbStore *store, guint64 after_seq, guint limit, GError **error);
 /* deletes the rows older than @before_real (µs since the epoch); returns how
  * many, or -1 on error */
 gint64
-vb_audit_prune(VbStore *store, gint64 before_real, GError **error);
+vb_audit_prune(VbStore *store, gint64 before_real, guint limit, GError **error);
 
 G_END_DECLS

@@ -95,11 +95,12 @@ vb_audit_list(VbStore *store, guint64 after_seq, guint limit, GError **error)
 	return g_steal_pointer(&rows);
 }
 
-/* deletes the audit rows written before @before_real (µs since the epoch). Rows
- * are in time order by seq, so the first row to keep is found by walking from
- * the oldest: the cost is that of the rows deleted, with no index on time */
+/* deletes at most @limit of the audit rows written before @before_real (µs
+ * since the epoch), the oldest first. Rows are in time order by seq, so the
+ * first row to keep is found by walking from the oldest: the cost is that of
+ * the rows deleted, with no index on time */
 gint64
-vb_audit_prune(VbStore *store, gint64 before_real, GError **error)
+vb_audit_prune(VbStore *store, gint64 before_real, guint limit, GError **error)
 {
 	g_autoptr(VbStoreStmt) stmt = NULL;
 
@@ -107,12 +108,15 @@ vb_audit_prune(VbStore *store, gint64 before_real, GError **error)
 	g_return_val_if_fail(error == NULL || *error == NULL, -1);
 
 	stmt = vb_store_prepare(store,
-				"DELETE FROM audit WHERE seq < coalesce("
+				"DELETE FROM audit WHERE seq < min("
+				"(SELECT min(seq) FROM audit) + ?2, coalesce("
 				"(SELECT seq FROM audit WHERE real >= ?1 ORDER BY seq LIMIT 1), "
-				"(SELECT max(seq) + 1 FROM audit))",
+				"(SELECT max(seq) + 1 FROM audit)))",
 				error);
-	if (stmt != NULL)
+	if (stmt != NULL) {
 		vb_store_stmt_bind_int64(stmt, 1, before_real);
+		vb_store_stmt_bind_int64(stmt, 2, limit > 0 ? (gint64)limit : G_MAXINT32);
+	}
 	if (stmt == NULL || !vb_store_stmt_exec(stmt, error)) {
 		g_prefix_error(error, "cannot prune the audit log: ");
 		return -1;

@@ -29,6 +29,7 @@
 #include "vb-plugin-private.h"
 #include "vb-sd-notify-private.h"
 #include "vb-store-private.h"
+#include "vb-upkeep-private.h"
 #include "vb-version.h"
 
 struct _VbDaemon {
@@ -52,9 +53,8 @@ struct _VbDaemon {
 	VbControlVisits *control_visits; /* and its part about the visit */
 	GMainLoop *loop;
 	GSource *watchdog;
-	GSource *prune;	      /* daily audit retention */
-	GSource *prune_first; /* the first one, once the daemon is ready */
-	gint64 started_at;    /* monotonic */
+	VbUpkeep *upkeep;  /* the store's integrity check and retention */
+	gint64 started_at; /* monotonic */
 	gint64 ready_us;
 	gboolean running;
 	gint exit_status;
@@ -201,45 +201,11 @@ vb_daemon_open_store(VbDaemon *self, GError **error)
 	return TRUE;
 }
 
-#define VB_PRUNE_INTERVAL_S (24 * 60 * 60)
-#define VB_OUTBOX_KEEP_DONE_DAYS 30
-
 static gboolean
-vb_daemon_prune_cb(gpointer user_data)
+vb_daemon_visits_idle_cb(gpointer user_data)
 {
 	VbDaemon *self = VB_DAEMON(user_data);
-	gint64 days = vb_config_get_int(self->config, "vestibule", "audit-retention-days");
-	gint64 cutoff = g_get_real_time() - days * 24 * 60 * 60 * G_USEC_PER_SEC;
-	g_autoptr(GError) error = NULL;
-	gint64 n;
-
-	/* delivered outbox items are kept a month, to dedupe late retries */
-	if (self->outbox != NULL &&
-	    vb_outbox_prune(self->outbox,
-			    g_get_real_time() -
-				(gint64)VB_OUTBOX_KEEP_DONE_DAYS * 86400 * G_USEC_PER_SEC,
-			    &error) < 0) {
-		g_warning("%s", error->message);
-		g_clear_error(&error);
-	}
-	/* what is still buffered is new, so it is kept anyway */
-	n = vb_audit_prune(self->store, cutoff, &error);
-	if (n < 0)
-		g_warning("%s", error->message);
-	else if (n > 0)
-		g_message("removed %" G_GINT64_FORMAT " audit entries older than %" G_GINT64_FORMAT
-			  " days",
-			  n, days);
-	return G_SOURCE_CONTINUE;
-}
-
-static gboolean
-vb_daemon_prune_first_cb(gpointer user_data)
-{
-	VbDaemon *self = VB_DAEMON(user_data);
-	vb_daemon_prune_cb(self);
-	g_clear_pointer(&self->prune_first, g_source_unref);
-	return G_SOURCE_REMOVE;
+	return self->visits == NULL || vb_visit_manager_is_idle(self->visits);
 }
 
 static gboolean
@@ -356,16 +322,12 @@ vb_daemon_start(VbDaemon *self, GError **error)
 	vb_daemon_control_services(self, &services);
 	self->control_visits = vb_control_visits_register(self->http, &services);
 
-	/* retention runs after ready, off the start-up path, then daily */
-	self->prune = g_timeout_source_new_seconds(VB_PRUNE_INTERVAL_S);
-	g_source_set_callback(self->prune, vb_daemon_prune_cb, self, NULL);
-	g_source_set_static_name(self->prune, "[vestibule] audit retention");
-	g_source_attach(self->prune, NULL);
-	self->prune_first = g_idle_source_new();
-	g_source_set_priority(self->prune_first, G_PRIORITY_LOW);
-	g_source_set_callback(self->prune_first, vb_daemon_prune_first_cb, self, NULL);
-	g_source_set_static_name(self->prune_first, "[vestibule] audit retention, first");
-	g_source_attach(self->prune_first, NULL);
+	/* the integrity check and retention run at idle, after ready */
+	self->upkeep = vb_upkeep_new(self->context, self->metrics);
+	vb_upkeep_set_config(self->upkeep, self->config);
+	vb_upkeep_set_outbox(self->upkeep, self->outbox);
+	vb_upkeep_set_idle_func(self->upkeep, vb_daemon_visits_idle_cb, self);
+	vb_upkeep_start(self->upkeep);
 
 	self->running = TRUE;
 	self->ready_us = g_get_monotonic_time() - self->started_at;
@@ -444,6 +406,7 @@ vb_daemon_reload_internal(VbDaemon *self, GError **error)
 	g_set_object(&self->config, config);
 	vb_visit_manager_set_config(self->visits, config);
 	vb_replies_set_config(self->replies, config);
+	vb_upkeep_set_config(self->upkeep, config);
 	return TRUE;
 }
 
@@ -483,14 +446,8 @@ vb_daemon_stop(VbDaemon *self)
 		g_source_destroy(self->watchdog);
 		g_clear_pointer(&self->watchdog, g_source_unref);
 	}
-	if (self->prune != NULL) {
-		g_source_destroy(self->prune);
-		g_clear_pointer(&self->prune, g_source_unref);
-	}
-	if (self->prune_first != NULL) {
-		g_source_destroy(self->prune_first);
-		g_clear_pointer(&self->prune_first, g_source_unref);
-	}
+	if (self->upkeep != NULL)
+		vb_upkeep_stop(self->upkeep);
 	/* no new work comes in; what is in flight stays in the store for the next start */
 	if (self->http != NULL && self->visits != NULL)
 		vb_orders_unregister(self->http);
@@ -513,8 +470,13 @@ vb_daemon_stop(VbDaemon *self)
 	}
 	if (self->host != NULL)
 		vb_host_flush_audit(self->host);
-	if (self->store != NULL)
+	/* closed here, not when the last reference goes (a check still running
+	 * in its thread holds one): a clean stop gives the store's lock back and
+	 * removes its marker, so that the next start does not check it */
+	if (self->store != NULL) {
 		vb_store_checkpoint(self->store, NULL);
+		vb_store_close(self->store);
+	}
 	g_message("stopped");
 }
 
@@ -683,6 +645,8 @@ vb_daemon_get_status(VbDaemon *self)
 			      vb_store_get_schema_version(self->store));
 	if (self->quarantined != NULL)
 		g_variant_dict_insert(&dict, "store-quarantined", "s", self->quarantined);
+	if (self->upkeep != NULL)
+		g_variant_dict_insert_value(&dict, "store", vb_upkeep_get_status(self->upkeep));
 	g_variant_dict_insert_value(
 	    &dict, "config-files",
 	    g_variant_new_strv((const gchar *const *)files->pdata, (gssize)files->len));
@@ -709,6 +673,7 @@ vb_daemon_dispose(GObject *object)
 	/* registered by a start that failed further on, which stop leaves alone */
 	g_clear_pointer(&self->control_visits, vb_control_visits_unregister);
 	g_clear_pointer(&self->control, vb_control_unregister);
+	g_clear_object(&self->upkeep);
 	g_clear_object(&self->replies);
 	g_clear_object(&self->visits);
 	g_clear_object(&self->outbox);

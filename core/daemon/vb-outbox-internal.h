@@ -86,7 +86,9 @@ struct _VbOutbox {
 	gboolean source_is_idle;
 	gboolean started;
 	gboolean in_tick;
-	gint64 n_done; /* for the gauge; -1 until counted */
+	gint64 n_done;	     /* for the gauge; -1 until counted */
+	GSource *count_done; /* counts them once the daemon is ready: the count reads
+			      * every done row, which start-up must not wait for */
 	guint max_pending;
 	gint64 max_age_s;
 	guint max_attempts;

@@ -203,7 +203,7 @@ vb_outbox_retry(VbOutbox *self, gint64 id, GError **error);
 /* deletes the items delivered before @before (µs since the epoch); dead letters
  * stay until an operator retries them. Returns how many went, or -1 */
 gint64
-vb_outbox_prune(VbOutbox *self, gint64 before, GError **error);
+vb_outbox_prune(VbOutbox *self, gint64 before, guint limit, GError **error);
 /* counts by state, a{sv} of pending, sending, done, dead (x); transfer full */
 GVariant *
 vb_outbox_get_counts(VbOutbox *self);

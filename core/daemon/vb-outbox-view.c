@@ -59,7 +59,7 @@ vb_outbox_update_gauges(VbOutbox *self)
 	gint64 counts[VB_OUTBOX_N_STATES] = {0};
 	VbStoreStep step;
 
-	if (self->n_done < 0)
+	if (self->n_done < 0 && self->count_done == NULL)
 		self->n_done = vb_outbox_count_state(self, "done", &error);
 	if (error != NULL) {
 		g_warning("cannot count the outbox: %s", error->message);
@@ -82,7 +82,7 @@ vb_outbox_update_gauges(VbOutbox *self)
 		g_warning("cannot count the outbox: %s", error->message);
 		return;
 	}
-	counts[VB_OUTBOX_STATE_DONE] = self->n_done;
+	counts[VB_OUTBOX_STATE_DONE] = MAX(self->n_done, 0);
 	for (guint i = 0; i < VB_OUTBOX_N_STATES; i++)
 		vb_outbox_set_gauge(self, vb_outbox_states[i], counts[i]);
 }

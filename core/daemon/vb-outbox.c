@@ -272,6 +272,16 @@ vb_outbox_health_cb(gpointer user_data)
 	return G_SOURCE_CONTINUE;
 }
 
+static gboolean
+vb_outbox_count_done_cb(gpointer user_data)
+{
+	VbOutbox *self = VB_OUTBOX(user_data);
+
+	g_clear_pointer(&self->count_done, g_source_unref);
+	vb_outbox_update_gauges(self);
+	return G_SOURCE_REMOVE;
+}
+
 static void
 vb_outbox_start_health(VbOutbox *self)
 {
@@ -315,6 +325,11 @@ vb_outbox_start(VbOutbox *self)
 		g_message("sending %d outbox items again, cut short by a stop or a crash",
 			  vb_store_changes(self->store));
 	self->n_done = -1;
+	self->count_done = g_idle_source_new();
+	g_source_set_priority(self->count_done, G_PRIORITY_LOW);
+	g_source_set_callback(self->count_done, vb_outbox_count_done_cb, self, NULL);
+	g_source_set_static_name(self->count_done, "[vestibule] outbox done count");
+	g_source_attach(self->count_done, self->context);
 	vb_outbox_update_gauges(self);
 	vb_outbox_start_health(self);
 	vb_outbox_wake(self);
@@ -347,6 +362,10 @@ vb_outbox_stop(VbOutbox *self)
 
 	self->started = FALSE;
 	vb_outbox_clear_source(self);
+	if (self->count_done != NULL) {
+		g_source_destroy(self->count_done);
+		g_clear_pointer(&self->count_done, g_source_unref);
+	}
 	if (self->health_source != NULL) {
 		g_source_destroy(self->health_source);
 		g_clear_pointer(&self->health_source, g_source_unref);

@@ -50,6 +50,9 @@ void
 vb_visit_manager_start(VbVisitManager *self);
 void
 vb_visit_manager_stop(VbVisitManager *self);
+/* no door is in the middle of a visit: the time for the store's upkeep */
+gboolean
+vb_visit_manager_is_idle(VbVisitManager *self);
 
 /* the order API: validates @order ({"currency": "EUR", "lines": [{"sku", "name",
  * "quantity", "unit_price"}]}), records it and settles the hold. Posting the

@@ -194,6 +194,7 @@ static const gchar *const vb_alert_message_ids[] = {
     [VB_ALERT_KIND_SMS_DEAD_LETTER] = "bae743a1ff0c4185974335bf28eba6d8",
     [VB_ALERT_KIND_ITEM_STUCK] = "07c259a0ae8541d0a85c3b08e5f38b6e",
     [VB_ALERT_KIND_OUTCOME_UNKNOWABLE] = "3d7dec3d2f7040e3a3ec891dc18298f1",
+    [VB_ALERT_KIND_STORE_DAMAGED] = "d592d7232c464f15b46294f4341e991f",
 };
 
 /**

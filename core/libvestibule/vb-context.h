@@ -54,6 +54,8 @@ typedef enum {
  * @VB_ALERT_KIND_ITEM_STUCK: an item stayed in the store's way too long
  * @VB_ALERT_KIND_OUTCOME_UNKNOWABLE: a peer refuses to say what became of a
  *   request whose outcome is unknown: a configuration fault
+ * @VB_ALERT_KIND_STORE_DAMAGED: the database failed its integrity check, or
+ *   the check could not run for too long
  *
  * What an operator alert is about. Each kind but the first is logged with a
  * fixed journald `MESSAGE_ID`, which vb_alert_kind_get_message_id() gives
@@ -70,6 +72,7 @@ typedef enum {
 	VB_ALERT_KIND_SMS_DEAD_LETTER,
 	VB_ALERT_KIND_ITEM_STUCK,
 	VB_ALERT_KIND_OUTCOME_UNKNOWABLE,
+	VB_ALERT_KIND_STORE_DAMAGED,
 } VbAlertKind;
 
 const gchar *

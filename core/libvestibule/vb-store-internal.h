@@ -37,6 +37,11 @@ struct _VbStore {
 	gboolean denied_in_step; /* the authorizer refused a statement of a namespace step */
 	GSource *checkpoint;	 /* the idle checkpoint, when one is due */
 	guint64 syncs;		 /* syncs of the log known to have succeeded */
+	guint64 vm_steps;	 /* of the statements given back so far */
+	gboolean unclean;	 /* the last open found an unclean shutdown, and checked */
+	gint64 open_check_us;	 /* how long that check took */
+	gchar *damage;		 /* what the check found, while the damaged store is open */
+	gint marker_fd;		 /* PATH.running, locked while the store is open; -1 */
 };
 
 struct _VbStoreStmt {

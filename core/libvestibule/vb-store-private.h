@@ -6,6 +6,8 @@
 
 #pragma once
 
+#include <gio/gio.h>
+
 #include "vb-event.h"
 #include "vb-store.h"
 
@@ -46,6 +48,53 @@ vb_store_sync(VbStore *self, GError **error);
  * this read N is on disk once it reads more than N */
 guint64
 vb_store_get_syncs(VbStore *self);
+/* how many virtual machine steps the statements given back with
+ * vb_store_stmt_free() took: the work of a query, whatever the page cache
+ * holds, for tests that check that work stays bounded as the store grows */
+guint64
+vb_store_get_vm_steps(VbStore *self);
+/* TRUE when the last vb_store_open() found the store not closed cleanly
+ * (PATH.running left behind, or a -wal with frames) and so checked its
+ * integrity first; @check_us, if given, is how long that took */
+gboolean
+vb_store_get_unclean(VbStore *self, gint64 *check_us);
+/* what the integrity check found while the store is open, or NULL. A damaged
+ * store refuses write transactions (VB_ERROR_STORE_CORRUPT), so that no visit
+ * goes on, and keeps PATH.running, so that the next start checks it and moves
+ * it aside */
+const gchar *
+vb_store_get_damage(VbStore *self);
+void
+vb_store_set_damaged(VbStore *self, const gchar *problem);
+/* PRAGMA quick_check on a read-only connection of its own, in a worker thread;
+ * the main loop goes on writing meanwhile. Finishing with damage found sets
+ * *problem and marks the store damaged (vb_store_set_damaged); FALSE with
+ * @error only when the check could not run */
+void
+vb_store_check_integrity_async(VbStore *self,
+			       GCancellable *cancellable,
+			       GAsyncReadyCallback callback,
+			       gpointer user_data);
+gboolean
+vb_store_check_integrity_finish(VbStore *self,
+				GAsyncResult *result,
+				gchar **problem,
+				gint64 *duration_us,
+				GError **error);
+typedef struct {
+	gint64 page_size;
+	gint64 page_count;
+	gint64 freelist_count; /* pages free inside the file */
+	gboolean incremental;  /* auto_vacuum=INCREMENTAL: free pages can be given back */
+} VbStorePages;
+gboolean
+vb_store_get_pages(VbStore *self, VbStorePages *pages, GError **error);
+/* gives up to @max_pages free pages back to the file system, in one short
+ * transaction; the number given back, 0 when the file cannot (no incremental
+ * auto_vacuum), -1 on error */
+gint64
+vb_store_incremental_vacuum(VbStore *self, guint max_pages, GError **error);
+
 /* the SQLite connection, for the tests that read its statements' counters */
 struct sqlite3;
 struct sqlite3 *

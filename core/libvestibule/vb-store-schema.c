@@ -255,9 +255,31 @@ vb_store_migrate_v8(VbStore *self, GError **error)
 				    error);
 }
 
+/* retention and the integrity check's schedule: deleting a visit sets its
+ * feedback's visit_id to NULL, which without an index reads every feedback
+ * row for each visit deleted; a visit with an outbox item not yet done is
+ * kept, which the partial index answers without the history of items sent;
+ * cards are found by when they were last seen;
+ * upkeep keeps when the last check ran across restarts, so that a store
+ * restarted every night still gets checked */
+static gboolean
+vb_store_migrate_v9(VbStore *self, GError **error)
+{
+	return vb_store_exec_script(self,
+				    "CREATE INDEX feedback_visit ON feedback (visit_id);"
+				    "CREATE INDEX cards_last_seen ON cards (last_seen);"
+				    "CREATE INDEX outbox_visit_open ON outbox (visit_id) "
+				    "WHERE state != 'done';"
+				    "CREATE TABLE upkeep ("
+				    "name TEXT PRIMARY KEY, "
+				    "value INTEGER NOT NULL);",
+				    error);
+}
+
 static const VbStoreMigrateFunc vb_store_migrations[] = {
-    vb_store_migrate_v1, vb_store_migrate_v2, vb_store_migrate_v3, vb_store_migrate_v4,
-    vb_store_migrate_v5, vb_store_migrate_v6, vb_store_migrate_v7, vb_store_migrate_v8,
+    vb_store_migrate_v1, vb_store_migrate_v2, vb_store_migrate_v3,
+    vb_store_migrate_v4, vb_store_migrate_v5, vb_store_migrate_v6,
+    vb_store_migrate_v7, vb_store_migrate_v8, vb_store_migrate_v9,
 };
 
 /**

@@ -264,6 +264,10 @@ vb_store_stmt_step(VbStoreStmt *stmt, GError **error)
 		return VB_STORE_STEP_ROW;
 	if (rc == SQLITE_DONE)
 		return VB_STORE_STEP_DONE;
+	/* damage met in use is treated as damage found by the check: nothing
+	 * more is written, and so no door opens, until a restart moves it aside */
+	if ((rc & 0xff) == SQLITE_CORRUPT && stmt->store != NULL)
+		vb_store_set_damaged(stmt->store, sqlite3_errmsg(sqlite3_db_handle(stmt->stmt)));
 	vb_store_set_sqlite_error(error, rc, sqlite3_errmsg(sqlite3_db_handle(stmt->stmt)));
 	return VB_STORE_STEP_ERROR;
 }
@@ -383,6 +387,9 @@ vb_store_stmt_free(VbStoreStmt *stmt)
 {
 	if (stmt == NULL)
 		return;
+	if (stmt->store != NULL && stmt->stmt != NULL)
+		stmt->store->vm_steps +=
+		    (guint64)sqlite3_stmt_status(stmt->stmt, SQLITE_STMTSTATUS_VM_STEP, 1);
 	if (stmt->cached) {
 		sqlite3_reset(stmt->stmt);
 		sqlite3_clear_bindings(stmt->stmt);

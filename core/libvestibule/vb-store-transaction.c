@@ -118,6 +118,13 @@ vb_store_transaction_begin_full(VbStore *self, VbStoreTransactionFlags flags, GE
 
 	if (!vb_store_check_open(self, error))
 		return NULL;
+	if (self->damage != NULL) {
+		g_set_error(error, VB_ERROR, VB_ERROR_STORE_CORRUPT,
+			    "the database failed its integrity check (%s); nothing more is "
+			    "written to it: restart vestibuled to move it aside",
+			    self->damage);
+		return NULL;
+	}
 	if (self->tx != NULL) {
 		g_set_error_literal(error, VB_ERROR, VB_ERROR_FAILED,
 				    "a transaction is already open; commit or free it first");

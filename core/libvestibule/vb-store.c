@@ -19,6 +19,16 @@
  *   whatever the SQLite build defaults to
  * - a file that fails its integrity check is moved aside, never deleted: it may
  *   be the only record of holds that still have to be settled
+ * - the integrity check reads the whole file, seconds for a gigabyte, so it
+ *   runs at open only after an unclean shutdown: PATH.running exists from open
+ *   to a clean close, and a crash or a power cut leaves it (or a -wal with
+ *   frames) behind. Otherwise the daemon checks on a schedule, on its own
+ *   read-only connection in a worker thread (vb_store_check_integrity_async)
+ * - a store found damaged while open refuses every write transaction, so that
+ *   no visit, and no door, goes on from it; it keeps its PATH.running, so the
+ *   next start checks it again and moves it aside
+ * - new files use auto_vacuum=INCREMENTAL, so that the pages retention frees
+ *   go back to the file system (vb_store_incremental_vacuum)
  */
 
 #include "config.h"
@@ -27,6 +37,7 @@
 #include <fcntl.h>
 #include <glib/gstdio.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -118,35 +129,40 @@ vb_store_create_file(const gchar *path, GError **error)
 	return TRUE;
 }
 
-/* sets *problem when the file is damaged; FALSE only when the check could not run */
+/* sets *problem when the file is damaged; FALSE only when the check could not
+ * run. Plain SQLite calls, so that the worker thread's connection can use it */
 static gboolean
-vb_store_check_integrity(VbStore *self, gchar **problem, GError **error)
+vb_store_run_quick_check(sqlite3 *db, gchar **problem, GError **error)
 {
-	g_autoptr(VbStoreStmt) stmt = NULL;
-	g_autoptr(GError) error_local = NULL;
 	g_autoptr(GPtrArray) lines = g_ptr_array_new_with_free_func(g_free);
+	sqlite3_stmt *stmt = NULL;
+	gint rc;
 
 	/* a few findings are enough for the log; the copy keeps the rest */
-	stmt = vb_store_prepare(self, "PRAGMA quick_check(3)", &error_local);
-	while (stmt != NULL && vb_store_stmt_step(stmt, &error_local) == VB_STORE_STEP_ROW) {
-		g_auto(GStrv) split = g_strsplit(vb_store_stmt_column_text(stmt, 0), "\n", -1);
+	rc = sqlite3_prepare_v2(db, "PRAGMA quick_check(3)", -1, &stmt, NULL);
+	while (stmt != NULL && (rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		const gchar *text = (const gchar *)sqlite3_column_text(stmt, 0);
+		g_auto(GStrv) split = g_strsplit(text != NULL ? text : "", "\n", -1);
 		for (guint i = 0; split[i] != NULL; i++) {
 			if (split[i][0] != '\0' && !g_str_has_prefix(split[i], "***"))
 				g_ptr_array_add(lines, g_strdup(split[i]));
 		}
 	}
-	if (error_local != NULL) {
+	sqlite3_finalize(stmt);
+	if (rc != SQLITE_DONE) {
 		/* a locked or unreadable file is not a damaged one */
-		if (!g_error_matches(error_local, VB_ERROR, VB_ERROR_STORE_CORRUPT)) {
-			g_propagate_prefixed_error(error, g_steal_pointer(&error_local),
-						   "cannot check the store: ");
+		if ((rc & 0xff) != SQLITE_CORRUPT && (rc & 0xff) != SQLITE_NOTADB) {
+			vb_store_set_sqlite_error(error, rc, sqlite3_errmsg(db));
+			g_prefix_error(error, "cannot check the store: ");
 			return FALSE;
 		}
-		*problem = g_strdup(sqlite3_errmsg(self->db));
+		*problem = g_strdup(sqlite3_errmsg(db));
 		return TRUE;
 	}
 	if (lines->len == 1 && g_strcmp0(g_ptr_array_index(lines, 0), "ok") == 0)
 		return TRUE;
+	if (lines->len == 0)
+		g_ptr_array_add(lines, g_strdup("no answer from the check"));
 	g_ptr_array_add(lines, NULL);
 	*problem = g_strjoinv("; ", (gchar **)lines->pdata);
 	return TRUE;
@@ -195,6 +211,104 @@ vb_store_rename(const gchar *from, const gchar *to, GError **error)
 	return TRUE;
 }
 
+/* PATH.running: present from open to a clean close */
+static gchar *
+vb_store_marker_path(const gchar *path)
+{
+	return g_strconcat(path, ".running", NULL);
+}
+
+static void
+vb_store_unmark_open(const gchar *path)
+{
+	g_autofree gchar *marker = vb_store_marker_path(path);
+	if (g_unlink(marker) != 0 && errno != ENOENT)
+		g_warning("cannot remove %s: %s; the next start will check the store", marker,
+			  g_strerror(errno));
+}
+
+/* takes PATH.running and its lock before anything touches the store. The
+ * marker exists from open to a clean close, so finding it unlocked means the
+ * last process to open the store died with it open; finding it locked means
+ * another process has the store open now, and nothing may be done to the file
+ * (a second vestibuled started by mistake must never check it, let alone move
+ * it aside under the first one). *@unclean: the marker was left behind, or a
+ * -wal with frames was (a crash of a build before the marker existed, or a
+ * marker removed by hand) */
+static gboolean
+vb_store_lock(VbStore *self, const gchar *path, gboolean *unclean, GError **error)
+{
+	g_autofree gchar *marker = vb_store_marker_path(path);
+	g_autofree gchar *wal = g_strconcat(path, "-wal", NULL);
+	gboolean existed;
+	GStatBuf st;
+	gint fd;
+
+	existed = g_lstat(marker, &st) == 0;
+	fd = g_open(marker, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0) {
+		gint errsv = errno;
+		g_set_error(error, VB_ERROR, vb_error_from_errno(errsv),
+			    "cannot create %s: %s; check the state directory's owner and space",
+			    marker, g_strerror(errsv));
+		return FALSE;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+		gint errsv = errno;
+		g_close(fd, NULL);
+		if (errsv == EWOULDBLOCK) {
+			g_set_error(error, VB_ERROR, VB_ERROR_CONFLICT,
+				    "another process has the store open (it holds %s); stop the "
+				    "other vestibuled first",
+				    marker);
+		} else {
+			g_set_error(error, VB_ERROR, vb_error_from_errno(errsv),
+				    "cannot lock %s: %s", marker, g_strerror(errsv));
+		}
+		return FALSE;
+	}
+	self->marker_fd = fd;
+	*unclean = existed || (g_lstat(wal, &st) == 0 && st.st_size > 0);
+	return TRUE;
+}
+
+/* gives the lock back, removing the marker first when the store was closed
+ * cleanly, so that no other process finds it unlocked */
+static void
+vb_store_unlock(VbStore *self, const gchar *path, gboolean clean)
+{
+	if (self->marker_fd < 0)
+		return;
+	if (clean)
+		vb_store_unmark_open(path);
+	g_close(self->marker_fd, NULL);
+	self->marker_fd = -1;
+}
+
+/* the marker must survive a power cut that the commits after it survive: the
+ * file and its directory entry are synced, once per start */
+static gboolean
+vb_store_sync_marker(VbStore *self, const gchar *path, GError **error)
+{
+	g_autofree gchar *marker = vb_store_marker_path(path);
+	g_autofree gchar *dir = g_path_get_dirname(path);
+	gint fd;
+
+	if (fsync(self->marker_fd) != 0) {
+		gint errsv = errno;
+		g_set_error(error, VB_ERROR, vb_error_from_errno(errsv), "cannot sync %s: %s",
+			    marker, g_strerror(errsv));
+		return FALSE;
+	}
+	fd = g_open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
+	if (fd >= 0) {
+		if (fsync(fd) != 0)
+			g_debug("cannot sync %s: %s", dir, g_strerror(errno));
+		g_close(fd, NULL);
+	}
+	return TRUE;
+}
+
 /* moves the damaged file and its companions aside, keeping the -wal beside its
  * database so that the copy can still be opened for recovery; a failure here is
  * VB_ERROR_IO, not VB_ERROR_STORE_CORRUPT, so that nobody starts a fresh
@@ -212,6 +326,7 @@ vb_store_quarantine(VbStore *self, const gchar *path, const gchar *problem, GErr
 		if (vb_store_path_exists(from) && !vb_store_rename(from, to, error))
 			return FALSE;
 	}
+	vb_store_unmark_open(path);
 	g_warning("THE STORE %s FAILED ITS INTEGRITY CHECK (%s): it was moved to %s and "
 		  "nothing was deleted; keep that file, it may hold unsettled payments",
 		  path, problem, qpath);
@@ -324,13 +439,70 @@ vb_store_setup_connection(VbStore *self, GError **error)
 	return TRUE;
 }
 
+/* the first pages of a new file decide its auto_vacuum mode; an existing
+ * file gets it only through a VACUUM, which rewrites the whole file: done at
+ * open for a file this small, a fraction of a second, once. A bigger one is
+ * converted by hand, daemon stopped (see "The store" in the README) */
+#define VB_STORE_VACUUM_AT_OPEN_MAX_BYTES (16 * 1024 * 1024)
+
+static gint64
+vb_store_pragma_int(VbStore *self, const gchar *pragma)
+{
+	sqlite3_stmt *stmt = NULL;
+	gint64 value = -1;
+
+	if (sqlite3_prepare_v2(self->db, pragma, -1, &stmt, NULL) == SQLITE_OK &&
+	    sqlite3_step(stmt) == SQLITE_ROW)
+		value = sqlite3_column_int64(stmt, 0);
+	sqlite3_finalize(stmt);
+	return value;
+}
+
+static void
+vb_store_convert_auto_vacuum(VbStore *self)
+{
+	g_autoptr(GError) error = NULL;
+	gint64 bytes = vb_store_pragma_int(self, "PRAGMA page_count") *
+		       vb_store_pragma_int(self, "PRAGMA page_size");
+
+	if (vb_store_pragma_int(self, "PRAGMA auto_vacuum") == 2)
+		return;
+	if (bytes > VB_STORE_VACUUM_AT_OPEN_MAX_BYTES) {
+		g_message("the store %s (%" G_GINT64_FORMAT " MiB) does not give freed space back "
+			  "to the file system; to convert it, stop vestibuled and run: sqlite3 %s "
+			  "'PRAGMA auto_vacuum=INCREMENTAL; VACUUM'",
+			  self->path, bytes / (1024 * 1024), self->path);
+		return;
+	}
+	if (!vb_store_exec_script(self, "PRAGMA auto_vacuum = INCREMENTAL; VACUUM", &error))
+		g_warning("cannot convert the store %s to incremental vacuum: %s", self->path,
+			  error->message);
+	else
+		g_message("converted the store %s to incremental vacuum", self->path);
+}
+
+/* damage found by the check, or by SQLite while opening: the file goes aside */
+static void
+vb_store_open_damaged(VbStore *self, const gchar *path, const gchar *problem, GError **error)
+{
+	/* a checkpoint on close would write into a damaged file before it is moved */
+	sqlite3_db_config(self->db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, NULL);
+	g_free(self->damage);
+	self->damage = g_strdup(problem);
+	vb_store_close(self);
+	vb_store_quarantine(self, path, problem, error);
+}
+
 static gboolean
 vb_store_open_db(VbStore *self, const gchar *path, guint target_version, GError **error)
 {
 	g_autofree gchar *problem = NULL;
+	g_autoptr(GError) error_local = NULL;
 	gint rc;
 
 	if (!vb_store_create_file(path, error))
+		return FALSE;
+	if (!vb_store_lock(self, path, &self->unclean, error))
 		return FALSE;
 	rc = sqlite3_open_v2(path, &self->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
 	if (rc != SQLITE_OK) {
@@ -342,20 +514,41 @@ vb_store_open_db(VbStore *self, const gchar *path, guint target_version, GError 
 	sqlite3_extended_result_codes(self->db, 1);
 	sqlite3_busy_timeout(self->db, VB_STORE_BUSY_TIMEOUT_MS);
 
-	/* a checkpoint on close would write into a damaged file before it is moved */
-	sqlite3_db_config(self->db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, NULL);
-	if (!vb_store_check_integrity(self, &problem, error))
+	if (self->unclean) {
+		gint64 start = g_get_monotonic_time();
+		g_message("the store %s was not closed cleanly: checking its integrity", path);
+		sqlite3_db_config(self->db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, NULL);
+		if (!vb_store_run_quick_check(self->db, &problem, error))
+			return FALSE;
+		if (problem != NULL) {
+			vb_store_open_damaged(self, path, problem, error);
+			return FALSE;
+		}
+		sqlite3_db_config(self->db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 0, NULL);
+		self->open_check_us = g_get_monotonic_time() - start;
+		g_message("the store %s passed its integrity check in %.1f ms", path,
+			  self->open_check_us / 1000.0);
+	}
+	if (!vb_store_sync_marker(self, path, error))
 		return FALSE;
-	if (problem != NULL) {
-		vb_store_close(self);
-		vb_store_quarantine(self, path, problem, error);
+	/* before the first table: a new file frees pages incrementally */
+	if (vb_store_pragma_int(self, "PRAGMA page_count") == 0 &&
+	    !vb_store_exec_script(self, "PRAGMA auto_vacuum = INCREMENTAL", error))
+		return FALSE;
+
+	/* damage SQLite trips over here (a header that is not SQLite's) is damage
+	 * all the same, whether or not the check ran */
+	if (!vb_store_setup_connection(self, &error_local) ||
+	    !vb_store_migrate(self, target_version, &error_local)) {
+		if (g_error_matches(error_local, VB_ERROR, VB_ERROR_STORE_CORRUPT)) {
+			vb_store_open_damaged(self, path, error_local->message, error);
+			return FALSE;
+		}
+		g_propagate_error(error, g_steal_pointer(&error_local));
 		return FALSE;
 	}
-	sqlite3_db_config(self->db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 0, NULL);
-
-	if (!vb_store_setup_connection(self, error))
-		return FALSE;
-	return vb_store_migrate(self, target_version, error);
+	vb_store_convert_auto_vacuum(self);
+	return TRUE;
 }
 
 /**
@@ -392,6 +585,8 @@ vb_store_open_at_version(VbStore *self, const gchar *path, guint target_version,
 		return FALSE;
 	}
 	g_clear_pointer(&self->quarantined_path, g_free);
+	self->unclean = FALSE;
+	self->open_check_us = 0;
 	if (!vb_store_open_db(self, path, target_version, error)) {
 		vb_store_close(self);
 		g_prefix_error(error, "cannot open the store %s: ", path);
@@ -407,7 +602,10 @@ vb_store_open_at_version(VbStore *self, const gchar *path, guint target_version,
  * @error: (nullable): return location for a #GError
  *
  * Opens the store, creating the file (mode 0600) and its directory (0700)
- * if needed, checks its integrity and migrates it to the latest schema.
+ * if needed, and migrates it to the latest schema. Its integrity is checked
+ * first when it was not closed cleanly (`PATH.running` left by a crash, or a
+ * `-wal` with frames); otherwise vb_store_check_integrity_async() checks it
+ * in the background.
  *
  * A damaged file is never deleted: it and its `-wal` and `-shm` files are
  * renamed to `PATH.corrupt-YYYYmmddTHHMMSS` and %VB_ERROR_STORE_CORRUPT is
@@ -465,8 +663,12 @@ vb_store_close(VbStore *self)
 		if (rc != SQLITE_OK)
 			g_warning("cannot close the store %s: %s", self->path, sqlite3_errstr(rc));
 		self->db = NULL;
+		/* a damaged store keeps its marker: the next start checks it again */
+		if (self->path != NULL)
+			vb_store_unlock(self, self->path, rc == SQLITE_OK && self->damage == NULL);
 	}
 	g_clear_pointer(&self->path, g_free);
+	g_clear_pointer(&self->damage, g_free);
 	self->schema_version = 0;
 }
 
@@ -565,6 +767,14 @@ vb_store_get_syncs(VbStore *self)
 	return self->syncs;
 }
 
+/* vb_store_get_vm_steps: see vb-store-private.h */
+guint64
+vb_store_get_vm_steps(VbStore *self)
+{
+	g_return_val_if_fail(VB_IS_STORE(self), 0);
+	return self->vm_steps;
+}
+
 /**
  * vb_store_checkpoint:
  * @self: a #VbStore
@@ -598,6 +808,180 @@ vb_store_checkpoint(VbStore *self, GError **error)
 		return FALSE;
 	}
 	return TRUE;
+}
+
+/* vb_store_get_unclean: see vb-store-private.h */
+gboolean
+vb_store_get_unclean(VbStore *self, gint64 *check_us)
+{
+	g_return_val_if_fail(VB_IS_STORE(self), FALSE);
+	if (check_us != NULL)
+		*check_us = self->open_check_us;
+	return self->unclean;
+}
+
+/* vb_store_get_damage: see vb-store-private.h */
+const gchar *
+vb_store_get_damage(VbStore *self)
+{
+	g_return_val_if_fail(VB_IS_STORE(self), NULL);
+	return self->damage;
+}
+
+/* vb_store_set_damaged: see vb-store-private.h */
+void
+vb_store_set_damaged(VbStore *self, const gchar *problem)
+{
+	g_return_if_fail(VB_IS_STORE(self));
+	g_return_if_fail(problem != NULL);
+	if (self->db == NULL || self->damage != NULL)
+		return;
+	self->damage = g_strdup(problem);
+	/* from now on nothing is written into it, not even by a checkpoint */
+	sqlite3_db_config(self->db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, NULL);
+}
+
+typedef struct {
+	gchar *path;
+	gchar *problem;
+	gint64 duration_us;
+} VbStoreCheck;
+
+static void
+vb_store_check_free(VbStoreCheck *check)
+{
+	g_free(check->path);
+	g_free(check->problem);
+	g_free(check);
+}
+
+/* in a worker thread, on a connection of its own: WAL lets it read a
+ * consistent snapshot while the main loop goes on writing */
+static void
+vb_store_check_thread(GTask *task, gpointer source, gpointer task_data, GCancellable *cancellable)
+{
+	VbStoreCheck *check = task_data;
+	g_autoptr(GError) error = NULL;
+	sqlite3 *db = NULL;
+	gint64 start = g_get_monotonic_time();
+	gint rc;
+
+	rc = sqlite3_open_v2(check->path, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL);
+	if (rc != SQLITE_OK) {
+		vb_store_set_sqlite_error(&error, rc,
+					  db != NULL ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+		sqlite3_close(db);
+		g_prefix_error(&error, "cannot check the store: ");
+		g_task_return_error(task, g_steal_pointer(&error));
+		return;
+	}
+	sqlite3_extended_result_codes(db, 1);
+	sqlite3_busy_timeout(db, VB_STORE_BUSY_TIMEOUT_MS);
+	if (!vb_store_run_quick_check(db, &check->problem, &error)) {
+		sqlite3_close(db);
+		g_task_return_error(task, g_steal_pointer(&error));
+		return;
+	}
+	sqlite3_close(db);
+	check->duration_us = g_get_monotonic_time() - start;
+	g_task_return_boolean(task, TRUE);
+}
+
+/* vb_store_check_integrity_async: see vb-store-private.h */
+void
+vb_store_check_integrity_async(VbStore *self,
+			       GCancellable *cancellable,
+			       GAsyncReadyCallback callback,
+			       gpointer user_data)
+{
+	g_autoptr(GTask) task = NULL;
+	VbStoreCheck *check;
+
+	g_return_if_fail(VB_IS_STORE(self));
+
+	task = g_task_new(self, cancellable, callback, user_data);
+	g_task_set_source_tag(task, vb_store_check_integrity_async);
+	if (self->path == NULL) {
+		g_task_return_new_error(task, VB_ERROR, VB_ERROR_FAILED,
+					"the store is not open; call vb_store_open() first");
+		return;
+	}
+	check = g_new0(VbStoreCheck, 1);
+	check->path = g_strdup(self->path);
+	g_task_set_task_data(task, check, (GDestroyNotify)vb_store_check_free);
+	g_task_run_in_thread(task, vb_store_check_thread);
+}
+
+/* vb_store_check_integrity_finish: see vb-store-private.h */
+gboolean
+vb_store_check_integrity_finish(VbStore *self,
+				GAsyncResult *result,
+				gchar **problem,
+				gint64 *duration_us,
+				GError **error)
+{
+	VbStoreCheck *check;
+
+	g_return_val_if_fail(VB_IS_STORE(self), FALSE);
+	g_return_val_if_fail(g_task_is_valid(result, self), FALSE);
+
+	if (!g_task_propagate_boolean(G_TASK(result), error))
+		return FALSE;
+	check = g_task_get_task_data(G_TASK(result));
+	if (duration_us != NULL)
+		*duration_us = check->duration_us;
+	if (check->problem != NULL) {
+		g_warning("THE STORE %s FAILED ITS INTEGRITY CHECK (%s): nothing more is written "
+			  "to it and no door opens; restart vestibuled to move it aside",
+			  check->path, check->problem);
+		vb_store_set_damaged(self, check->problem);
+	}
+	if (problem != NULL)
+		*problem = g_strdup(check->problem);
+	return TRUE;
+}
+
+/* vb_store_get_pages: see vb-store-private.h */
+gboolean
+vb_store_get_pages(VbStore *self, VbStorePages *pages, GError **error)
+{
+	g_return_val_if_fail(VB_IS_STORE(self), FALSE);
+	g_return_val_if_fail(pages != NULL, FALSE);
+
+	if (!vb_store_check_open(self, error))
+		return FALSE;
+	pages->page_size = vb_store_pragma_int(self, "PRAGMA page_size");
+	pages->page_count = vb_store_pragma_int(self, "PRAGMA page_count");
+	pages->freelist_count = vb_store_pragma_int(self, "PRAGMA freelist_count");
+	pages->incremental = vb_store_pragma_int(self, "PRAGMA auto_vacuum") == 2;
+	return TRUE;
+}
+
+/* vb_store_incremental_vacuum: see vb-store-private.h */
+gint64
+vb_store_incremental_vacuum(VbStore *self, guint max_pages, GError **error)
+{
+	g_autoptr(VbStoreTransaction) tx = NULL;
+	g_autofree gchar *sql = NULL;
+	gint64 before;
+
+	g_return_val_if_fail(VB_IS_STORE(self), -1);
+	g_return_val_if_fail(max_pages > 0, -1);
+
+	if (!vb_store_check_open(self, error))
+		return -1;
+	before = vb_store_pragma_int(self, "PRAGMA freelist_count");
+	if (before <= 0 || vb_store_pragma_int(self, "PRAGMA auto_vacuum") != 2)
+		return 0;
+	/* a number, never a value from outside: printf is safe here */
+	sql = g_strdup_printf("PRAGMA incremental_vacuum(%u)", max_pages);
+	tx = vb_store_transaction_begin_full(self, VB_STORE_TRANSACTION_FLAG_NO_SYNC, error);
+	if (tx == NULL || !vb_store_exec_script(self, sql, error) ||
+	    !vb_store_transaction_commit(tx, error)) {
+		g_prefix_error(error, "cannot give free pages back: ");
+		return -1;
+	}
+	return before - vb_store_pragma_int(self, "PRAGMA freelist_count");
 }
 
 static void
@@ -644,6 +1028,7 @@ vb_store_init(VbStore *self)
 					    (GDestroyNotify)vb_store_stmt_destroy);
 	self->uncached = g_ptr_array_new();
 	self->seen = g_hash_table_new(NULL, NULL);
+	self->marker_fd = -1;
 }
 
 /**

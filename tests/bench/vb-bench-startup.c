@@ -14,7 +14,13 @@
  * others reuse it (warm). After each start the daemon is left idle, then its
  * VmRSS and VmHWM are read from /proc and it is stopped with SIGTERM.
  *
- *   vb-bench-startup [--runs N] [--idle-ms MS] [--plugin-dir DIR] [VESTIBULED]
+ *   vb-bench-startup [--runs N] [--idle-ms MS] [--visits N] [--plugin-dir DIR] [VESTIBULED]
+ *
+ * --visits N fills the database after the cold run with N finished visits
+ * spread over the past year, about 3.3 KB each with what goes with them
+ * (timeline, delivered outbox items, SMS records, audit entries, cards and
+ * customers), so that the warm runs start on a big store: 300,000 visits make
+ * about 1 GB. The database is generated with SQL, directly.
  *
  * VESTIBULED defaults to $VB_BUILD_ROOT/core/daemon/vestibuled. Targets are reported
  * as PASS or MISS; only a daemon that cannot be run makes the exit status
@@ -25,6 +31,7 @@
 #include <glib/gstdio.h>
 #include <json-glib/json-glib.h>
 #include <signal.h>
+#include <sqlite3.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -59,7 +66,9 @@ vb_bench_free(VbBench *self)
 	g_autofree gchar *cmd = NULL;
 
 	g_clear_object(&self->notify);
-	if (self->dir != NULL) {
+	if (self->dir != NULL && g_getenv("VB_BENCH_KEEP") != NULL) {
+		g_printerr("kept %s\n", self->dir);
+	} else if (self->dir != NULL) {
 		cmd = g_strdup_printf("rm -rf '%s'", self->dir);
 		if (system(cmd) != 0)
 			g_printerr("could not remove %s\n", self->dir);
@@ -273,6 +282,88 @@ vb_bench_run_once(VbBench *self, guint idle_ms, VbBenchRun *run, GError **error)
 	return TRUE;
 }
 
+/* one statement per table, each over the visits' numbers 1..?1; the visit of
+ * number i was created (?1 - i) * a year / ?1 ago */
+static const gchar *const vb_bench_fill_sql[] = {
+    "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?1) "
+    "INSERT INTO customers (phone_index, phone_sealed, phone_masked, language, created) "
+    "SELECT hex(randomblob(32)), randomblob(60), '+33 6•• •• •• ' || (i % 100), 'fr', ?2 "
+    "FROM n WHERE i % 5 = 0",
+    "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?1) "
+    "INSERT INTO cards (token, customer_id, kind, first6, last4, expiry, scheme, language, "
+    "visits, created, last_seen) SELECT 'card-' || i, NULL, 'payment', '497010', "
+    "printf('%04d', i % 10000), '12/29', 'visa', 'fr', 3, ?2, ?2 FROM n WHERE i % 3 = 0",
+    "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?1) "
+    "INSERT INTO visits (id, door, state, card_token, first6, last4, created, updated, "
+    "language, currency, hold_amount, psp_reference, capture_deadline, order_hash, order_json, "
+    "total, captured, settlement, receipt_hash, receipt_expires) SELECT 'visit-' || i, 'front', "
+    "'settled', 'card-' || (i - i % 3), '497010', printf('%04d', i % 10000), "
+    "?2 - (?1 - i) * 105120000, ?2 - (?1 - i) * 105120000 + 60000000, 'fr', 'EUR', 5000, "
+    "'psp-' || hex(randomblob(12)), 0, hex(randomblob(32)), "
+    "'{\"currency\":\"EUR\",\"lines\":[' || replace(printf('%.*c', 4, 'x'), 'x', "
+    "'{\"sku\":\"SKU-0001234\",\"name\":\"Organic whole milk 1 l\",\"quantity\":2,"
+    "\"unit_price\":189},') || '{\"sku\":\"SKU-9\",\"name\":\"Bread\",\"quantity\":1,"
+    "\"unit_price\":250}]}', 1006, 1006, 'captured', hex(randomblob(32)), 0 FROM n",
+    "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?1), "
+    "s(k, st) AS (VALUES (1, 'identified'), (2, 'authorizing'), (3, 'unlocked'), (4, 'open'), "
+    "(5, 'awaiting-order'), (6, 'settling'), (7, 'settled'), (8, 'settled')) "
+    "INSERT INTO visit_timeline (visit_id, time, state, detail) SELECT 'visit-' || i, "
+    "?2 - (?1 - i) * 105120000 + k * 1000000, st, 'door front, card 497010••••' || "
+    "printf('%04d', i % 10000) FROM n, s",
+    "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?1), "
+    "s(k, kind) AS (VALUES (1, 'sms'), (2, 'payment')) "
+    "INSERT INTO outbox (kind, recipient, idempotency_key, payload, state, attempts, "
+    "next_attempt, created, updated, result, visit_id) SELECT kind, 'r-' || (i % 5000), "
+    "'visit-' || i || '-' || kind, '{\"template\":\"receipt\",\"visit\":\"visit-' || i || "
+    "'\",\"to\":\"sealed:' || hex(randomblob(48)) || '\",\"amount\":1006,\"currency\":\"EUR\"}', "
+    "'done', 1, 0, ?2 - (?1 - i) * 105120000, ?2 - (?1 - i) * 105120000 + 90000000, "
+    "'{\"message_id\":\"SM' || hex(randomblob(16)) || '\"}', 'visit-' || i FROM n, s",
+    "INSERT INTO sms_messages (outbox_id, idempotency_key, visit_id, template, to_masked, "
+    "provider, sticky, attempts, message_id, encoding, segments, state, created, updated) "
+    "SELECT id, idempotency_key, visit_id, 'receipt', '+33 6•• •• •• 78', 'sms', 1, 1, "
+    "'SM' || hex(randomblob(16)), 'gsm7', 2, 'delivered', created, updated FROM outbox "
+    "WHERE kind = 'sms' AND state = 'done'",
+    "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?1 * 12) "
+    "INSERT INTO audit (name, source, door, mono, real, payload) SELECT 'door.opened', "
+    "'front-lock', 'front', i, ?2 - (?1 - i / 12) * 105120000 + (i % 12) * 1000000, "
+    "'{\"visit\":\"visit-' || (i / 12) || '\",\"state\":\"open\",\"detail\":\"' || "
+    "hex(randomblob(40)) || '\"}' FROM n",
+};
+
+static gboolean
+vb_bench_fill(VbBench *self, gint n_visits, GError **error)
+{
+	g_autofree gchar *path = g_build_filename(self->state_dir, "vestibule.db", NULL);
+	gint64 now = g_get_real_time();
+	sqlite3 *db = NULL;
+	gint rc = sqlite3_open(path, &db);
+
+	if (rc == SQLITE_OK)
+		rc = sqlite3_exec(db, "PRAGMA journal_mode = WAL; PRAGMA synchronous = OFF; BEGIN",
+				  NULL, NULL, NULL);
+	for (guint i = 0; rc == SQLITE_OK && i < G_N_ELEMENTS(vb_bench_fill_sql); i++) {
+		sqlite3_stmt *stmt = NULL;
+		rc = sqlite3_prepare_v2(db, vb_bench_fill_sql[i], -1, &stmt, NULL);
+		if (rc == SQLITE_OK) {
+			sqlite3_bind_int64(stmt, 1, n_visits);
+			sqlite3_bind_int64(stmt, 2, now);
+			rc = sqlite3_step(stmt);
+			rc = rc == SQLITE_DONE ? SQLITE_OK : rc;
+		}
+		sqlite3_finalize(stmt);
+	}
+	if (rc == SQLITE_OK)
+		rc = sqlite3_exec(db, "COMMIT; PRAGMA wal_checkpoint(TRUNCATE)", NULL, NULL, NULL);
+	if (rc != SQLITE_OK) {
+		g_set_error(error, G_IO_ERROR, G_IO_ERROR_FAILED, "cannot fill %s: %s", path,
+			    db != NULL ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+		sqlite3_close(db);
+		return FALSE;
+	}
+	sqlite3_close(db);
+	return TRUE;
+}
+
 static gint
 vb_bench_cmp_double(gconstpointer a, gconstpointer b)
 {
@@ -357,6 +448,7 @@ main(int argc, char **argv)
 	g_autofree gdouble *warm_file = NULL;
 	gint n_runs = 20;
 	gint idle_ms = 2000;
+	gint n_visits = 0;
 	guint n_warm;
 	gdouble median_ready, p90_ready, median_rss, median_anon, median_file, worst_ready;
 	gint64 max_hwm = 0;
@@ -366,6 +458,8 @@ main(int argc, char **argv)
 	     "N"},
 	    {"idle-ms", 0, 0, G_OPTION_ARG_INT, &idle_ms,
 	     "How long the daemon idles before its memory is read (2000)", "MS"},
+	    {"visits", 0, 0, G_OPTION_ARG_INT, &n_visits,
+	     "Fill the database with N visits of the past year after the cold run (0)", "N"},
 	    {"plugin-dir", 0, 0, G_OPTION_ARG_FILENAME, &plugin_dir,
 	     "The sim plugins (default: $VB_BUILD_ROOT/plugins)", "DIR"},
 	    {NULL}};
@@ -379,7 +473,7 @@ main(int argc, char **argv)
 		g_printerr("%s\n", error->message);
 		return 2;
 	}
-	if (n_runs < 2 || n_runs > 1000 || idle_ms < 0 || idle_ms > 600000) {
+	if (n_runs < 2 || n_runs > 1000 || idle_ms < 0 || idle_ms > 600000 || n_visits < 0) {
 		g_printerr("--runs takes 2 to 1000 and --idle-ms 0 to 600000\n");
 		return 2;
 	}
@@ -428,6 +522,21 @@ main(int argc, char **argv)
 			i + 1, i == 0 ? "cold" : "warm", runs[i].ready_ms, runs[i].rss_kib,
 			runs[i].anon_kib, runs[i].file_kib, runs[i].hwm_kib);
 		max_hwm = MAX(max_hwm, runs[i].hwm_kib);
+		if (i == 0 && n_visits > 0) {
+			g_autofree gchar *db =
+			    g_build_filename(bench->state_dir, "vestibule.db", NULL);
+			gint64 t0 = g_get_monotonic_time();
+			GStatBuf st;
+			if (!vb_bench_fill(bench, n_visits, &error)) {
+				g_printerr("%s\n", error->message);
+				return 1;
+			}
+			if (g_stat(db, &st) != 0)
+				st.st_size = 0;
+			g_print("filled with %d visits in %.1f s: %.1f MiB\n", n_visits,
+				(g_get_monotonic_time() - t0) / 1e6,
+				(gdouble)st.st_size / (1024.0 * 1024.0));
+		}
 	}
 
 	n_warm = (guint)n_runs - 1;

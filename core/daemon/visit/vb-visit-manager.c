@@ -630,6 +630,22 @@ vb_visit_manager_start(VbVisitManager *self)
 	}
 }
 
+gboolean
+vb_visit_manager_is_idle(VbVisitManager *self)
+{
+	GHashTableIter iter;
+	VbDoor *door;
+
+	g_return_val_if_fail(VB_IS_VISIT_MANAGER(self), TRUE);
+
+	g_hash_table_iter_init(&iter, self->doors);
+	while (g_hash_table_iter_next(&iter, NULL, (gpointer *)&door)) {
+		if (door->phase != VB_PHASE_IDLE)
+			return FALSE;
+	}
+	return TRUE;
+}
+
 void
 vb_visit_manager_stop(VbVisitManager *self)
 {
