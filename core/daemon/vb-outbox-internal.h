@@ -87,6 +87,7 @@ struct _VbOutbox {
 	gboolean started;
 	gboolean in_tick;
 	gint64 n_done; /* for the gauge; -1 until counted */
+	guint64 n_ticks;
 	guint max_pending;
 	gint64 max_age_s;
 	guint max_attempts;

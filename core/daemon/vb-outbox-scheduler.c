@@ -202,6 +202,7 @@ vb_outbox_tick_cb(gpointer user_data)
 
 	/* the main loop holds the source while this runs */
 	g_clear_pointer(&self->source, g_source_unref);
+	self->n_ticks++;
 	vb_outbox_tick(self);
 	return G_SOURCE_REMOVE;
 }

@@ -379,6 +379,13 @@ vb_outbox_get_n_in_flight(VbOutbox *self)
 	return g_hash_table_size(self->in_flight);
 }
 
+guint64
+vb_outbox_get_n_ticks(VbOutbox *self)
+{
+	g_return_val_if_fail(VB_IS_OUTBOX(self), 0);
+	return self->n_ticks;
+}
+
 static void
 vb_outbox_dispose(GObject *object)
 {
