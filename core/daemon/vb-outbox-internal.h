@@ -14,6 +14,10 @@
 
 G_BEGIN_DECLS
 
+/* items handed to dispatchers and not completed yet, across kinds: enough to
+ * claim and record them in batches, few enough for a provider's connections */
+#define VB_OUTBOX_MAX_IN_FLIGHT 64
+
 #define VB_OUTBOX_METRIC_ITEMS "vestibule_outbox_items"
 #define VB_OUTBOX_METRIC_DISPATCH "vestibule_outbox_dispatches_total"
 #define VB_OUTBOX_METRIC_REFUSED "vestibule_outbox_refused_total"
@@ -83,6 +87,9 @@ struct _VbOutbox {
 	GHashTable *in_flight;	   /* &item->id -> VbOutboxItem, unowned: freed by its completion */
 	GHashTable *ephemeral;	   /* idempotency key -> secret, wiped when removed */
 	GSource *source;	   /* the next look for due items */
+	GPtrArray *completions;	   /* outcomes to record at the end of the turn */
+	GSource *flush_source;	   /* records them */
+	GSource *gauges_source;	   /* the gauges, counted once a turn */
 	gboolean source_is_idle;
 	gboolean started;
 	gboolean in_tick;
@@ -130,6 +137,10 @@ G_GNUC_INTERNAL gboolean
 vb_outbox_tx_commit(VbOutboxTx *otx, GError **error);
 G_GNUC_INTERNAL GPtrArray *
 vb_outbox_claim_due(VbOutbox *self, guint room, GError **error);
+
+/* vb-outbox-outcome.c */
+G_GNUC_INTERNAL void
+vb_outbox_flush_completions(VbOutbox *self);
 
 /* vb-outbox-scheduler.c */
 G_GNUC_INTERNAL void

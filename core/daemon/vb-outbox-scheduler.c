@@ -12,7 +12,6 @@
 #include "vb-error.h"
 #include "vb-outbox-internal.h"
 
-#define VB_OUTBOX_MAX_IN_FLIGHT 8
 #define VB_OUTBOX_MAX_SLEEP_MS 60000  /* read the clock again at least this often */
 #define VB_OUTBOX_BUSY_RETRY_MS 100   /* a caller holds a transaction open */
 #define VB_OUTBOX_STORE_RETRY_MS 5000 /* the store failed: look again later */

@@ -345,6 +345,8 @@ vb_outbox_stop(VbOutbox *self)
 {
 	g_return_if_fail(VB_IS_OUTBOX(self));
 
+	/* what came back is recorded; what is still out stays 'sending' */
+	vb_outbox_flush_completions(self);
 	self->started = FALSE;
 	vb_outbox_clear_source(self);
 	if (self->health_source != NULL) {
@@ -392,6 +394,10 @@ vb_outbox_dispose(GObject *object)
 	VbOutbox *self = VB_OUTBOX(object);
 
 	vb_outbox_stop(self);
+	if (self->gauges_source != NULL) {
+		g_source_destroy(self->gauges_source);
+		g_clear_pointer(&self->gauges_source, g_source_unref);
+	}
 	vb_outbox_set_context(self, NULL);
 	g_clear_object(&self->store);
 	g_clear_object(&self->metrics);
