@@ -50,6 +50,11 @@ typedef struct {
 } VbOutboxUnknownHandling;
 
 typedef struct {
+	VbOutboxGateFunc func;
+	gpointer user_data;
+} VbOutboxGate;
+
+typedef struct {
 	VbOutboxDispatchFunc dispatch;
 	VbOutboxCompleteFunc complete;
 	gpointer user_data;
@@ -79,6 +84,8 @@ struct _VbOutbox {
 	VbMetrics *metrics;
 	GMainContext *context;
 	GHashTable *handlers;	   /* kind -> VbOutboxHandler */
+	GHashTable *gates;	   /* kind -> VbOutboxGate */
+	GHashTable *closed;	   /* kind -> when its gate opens (gint64*, the outbox's clock) */
 	GHashTable *unknown;	   /* kind -> VbOutboxUnknownHandling */
 	GHashTable *faults;	   /* source -> why: peers refusing to resolve unknown outcomes */
 	GHashTable *stuck;	   /* kinds alerted about, as stuck, until they are not */
@@ -135,8 +142,18 @@ G_GNUC_INTERNAL VbOutboxTx *
 vb_outbox_tx_begin(VbStore *store, GError **error);
 G_GNUC_INTERNAL gboolean
 vb_outbox_tx_commit(VbOutboxTx *otx, GError **error);
+/* @capacity: kind -> how many more of it may be claimed (GUINT_TO_POINTER),
+ * for the gated kinds; a kind that reaches 0 is added to @closed, the
+ * closed kinds between spaces (" sms ") */
 G_GNUC_INTERNAL GPtrArray *
-vb_outbox_claim_due(VbOutbox *self, guint room, GError **error);
+vb_outbox_claim_due(VbOutbox *self,
+		    guint room,
+		    GString *closed,
+		    GHashTable *capacity,
+		    GError **error);
+/* TRUE while @kind's gate is closed, as last asked */
+G_GNUC_INTERNAL gboolean
+vb_outbox_kind_is_closed(VbOutbox *self, const gchar *kind);
 
 /* vb-outbox-outcome.c */
 G_GNUC_INTERNAL void

@@ -286,6 +286,12 @@ vb_outbox_get_health(VbOutbox *self)
 					      vb_outbox_health_age_s(health, now));
 			g_variant_dict_insert(&dict, "stuck", "b",
 					      g_hash_table_contains(self->stuck, key));
+			/* waiting for a rate limit, not stuck */
+			if (health->queued > 0 && vb_outbox_kind_is_closed(self, key)) {
+				gint64 *until = g_hash_table_lookup(self->closed, key);
+				g_variant_dict_insert(&dict, "gate-opens-in-ms", "x",
+						      (*until - now + 999) / 1000);
+			}
 			g_variant_builder_add(&kinds_builder, "{s@a{sv}}", (const gchar *)key,
 					      g_variant_dict_end(&dict));
 		}

@@ -245,6 +245,34 @@ vb_outbox_register(VbOutbox *self,
 }
 
 void
+vb_outbox_set_gate(VbOutbox *self, const gchar *kind, VbOutboxGateFunc func, gpointer user_data)
+{
+	VbOutboxGate *gate;
+
+	g_return_if_fail(VB_IS_OUTBOX(self));
+	g_return_if_fail(kind != NULL && kind[0] != '\0');
+
+	g_hash_table_remove(self->closed, kind);
+	if (func == NULL) {
+		g_hash_table_remove(self->gates, kind);
+		vb_outbox_wake(self);
+		return;
+	}
+	gate = g_new0(VbOutboxGate, 1);
+	gate->func = func;
+	gate->user_data = user_data;
+	g_hash_table_replace(self->gates, g_strdup(kind), gate);
+	vb_outbox_wake(self);
+}
+
+gboolean
+vb_outbox_kind_is_closed(VbOutbox *self, const gchar *kind)
+{
+	gint64 *until = g_hash_table_lookup(self->closed, kind);
+	return until != NULL && *until > vb_outbox_now(self);
+}
+
+void
 vb_outbox_set_ephemeral(VbOutbox *self, const gchar *idempotency_key, const gchar *secret)
 {
 	g_return_if_fail(VB_IS_OUTBOX(self));
@@ -410,6 +438,8 @@ vb_outbox_finalize(GObject *object)
 	VbOutbox *self = VB_OUTBOX(object);
 
 	g_hash_table_unref(self->handlers);
+	g_hash_table_unref(self->gates);
+	g_hash_table_unref(self->closed);
 	g_hash_table_unref(self->unknown);
 	g_hash_table_unref(self->faults);
 	g_hash_table_unref(self->stuck);
@@ -434,6 +464,8 @@ vb_outbox_init(VbOutbox *self)
 	self->context = g_main_context_ref_thread_default();
 	self->handlers = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
 					       (GDestroyNotify)vb_outbox_handler_free);
+	self->gates = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+	self->closed = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
 	self->unknown = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
 	self->faults = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
 	self->stuck = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);

@@ -280,6 +280,23 @@ vb_sms_bucket_take(VbSmsBucket *bucket, gint64 outbox_id, gint64 now)
 	return (guint)((bucket->tat - bucket->interval_us - bucket->burst_us - now + 999) / 1000);
 }
 
+/* how many messages @bucket lets go now; when none, *@wait_us until the next */
+static guint
+vb_sms_bucket_capacity(VbSmsBucket *bucket, gint64 now, gint64 *wait_us)
+{
+	gint64 tat;
+
+	if (bucket->rate_per_minute == 0)
+		return G_MAXUINT;
+	/* a slot reserved for a message sent back to the queue is kept for it */
+	tat = MAX(bucket->tat, now);
+	if (tat - now > bucket->burst_us) {
+		*wait_us = tat - bucket->burst_us - now;
+		return 0;
+	}
+	return (guint)((bucket->burst_us - (tat - now)) / bucket->interval_us) + 1;
+}
+
 /* providers */
 
 static VbPlugin *
@@ -343,6 +360,20 @@ vb_sms_router_has_alternative(VbSmsRouter *self, const gchar *name, gint64 now)
 			return TRUE;
 	}
 	return FALSE;
+}
+
+guint
+vb_sms_router_gate(VbOutbox *outbox, const gchar *kind, gint64 *wait_us, gpointer user_data)
+{
+	VbSmsRouter *self = VB_SMS_ROUTER(user_data);
+	gint64 now = g_get_monotonic_time();
+	const gchar *name = vb_sms_router_choose(self, now);
+	VbSmsBucket *bucket = name != NULL ? vb_sms_router_bucket(self, name) : NULL;
+
+	/* with no provider running, the dispatch says so */
+	if (bucket == NULL)
+		return G_MAXUINT;
+	return vb_sms_bucket_capacity(bucket, now, wait_us);
 }
 
 /* the messages table */
