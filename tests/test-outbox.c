@@ -76,6 +76,8 @@ typedef struct {
 	VbOutboxUnknownPolicy policy; /* what the kind's policy decides */
 	GPtrArray *policy_calls;      /* "key@seconds unknown", every policy call */
 	gboolean follow_up;	      /* the complete func queues a follow-up */
+	gint64 gate_next;	      /* when the fake gate lets the next sms go */
+	guint gate_calls;	      /* how often the gate was asked */
 } Fixture;
 
 static gint64
@@ -158,6 +160,8 @@ fake_provider_accept(Fixture *fx, const gchar *key)
 		count_up(fx->deliveries, key);
 }
 
+#define GATE_INTERVAL_MS 1000
+
 /* the script letter of each attempt, 'd' past its end:
  * d: sent and answered; t: sent, the answer lost (retry); r: the provider
  * unreachable, nothing sent (retry); a: rate limited with a Retry-After of
@@ -193,6 +197,9 @@ fake_sms_dispatch(VbOutbox *outbox,
 	}
 	if (script != NULL && attempt <= strlen(script))
 		action = script[attempt - 1];
+	/* the gate's slot is taken */
+	if (fx->gate_next != 0)
+		fx->gate_next = MAX(fx->gate_next, fx->now) + GATE_INTERVAL_MS * 1000;
 	g_ptr_array_add(fx->calls, g_strdup_printf("%s#%u", send_key, attempt));
 	g_ptr_array_add(fx->secrets, g_strdup(secret != NULL ? secret : ""));
 
@@ -614,8 +621,9 @@ test_order_no_sorting(Fixture *fx, gconstpointer user_data)
 	delivered = joined(fx->delivered);
 	g_assert_cmpstr(delivered, ==, "B1 A1 A2");
 	g_assert_cmpint(queue_counter(fx, SQLITE_STMTSTATUS_SORT, FALSE), ==, 0);
-	/* a step per live item of the one scan, of the pending items' index */
-	g_assert_cmpint(queue_counter(fx, SQLITE_STMTSTATUS_FULLSCAN_STEP, FALSE), <=, 3);
+	/* a step per live item of each scan of the pending items' index: when
+	 * the items went out, and when their outcomes were recorded */
+	g_assert_cmpint(queue_counter(fx, SQLITE_STMTSTATUS_FULLSCAN_STEP, FALSE), <=, 2 * 3);
 	g_assert_cmpint(queue_counter(fx, SQLITE_STMTSTATUS_AUTOINDEX, FALSE), ==, 0);
 }
 
@@ -1044,6 +1052,8 @@ test_complete_wrong_thread(Fixture *fx, gconstpointer user_data)
 	vb_outbox_item_complete(g_ptr_array_index(fx->held, 0), VB_OUTBOX_OUTCOME_DONE, result,
 				NULL, 0);
 	g_ptr_array_set_size(fx->held, 0);
+	/* recorded at the end of the turn of the main loop */
+	drain();
 	read_row(fx, id, &row);
 	g_assert_cmpstr(row.state, ==, "done");
 }
@@ -1211,6 +1221,8 @@ test_counts(Fixture *fx, gconstpointer user_data)
 	enqueue(fx, "B", "B1", "f");
 	enqueue(fx, "C", "C1", NULL);
 	enqueue(fx, "D", "D1", "r");
+	/* the gauges are counted at the end of the turn of the main loop */
+	drain();
 	g_assert_cmpfloat(gauge(fx, "pending"), ==, 4);
 	vb_outbox_start(fx->outbox);
 	drain();
@@ -1239,11 +1251,128 @@ test_counts(Fixture *fx, gconstpointer user_data)
 	g_assert_cmpfloat(gauge(fx, "done"), ==, 2);
 }
 
+static gint64
+health_of(Fixture *fx, const gchar *figure);
+
+/* a rate limit of one sms a second, on the fake clock */
+static guint
+fake_gate(VbOutbox *outbox, const gchar *kind, gint64 *wait_us, gpointer user_data)
+{
+	Fixture *fx = user_data;
+
+	g_assert_cmpstr(kind, ==, "sms");
+	fx->gate_calls++;
+	if (fx->gate_next <= fx->now)
+		return 1;
+	*wait_us = fx->gate_next - fx->now;
+	return 0;
+}
+
+static void
+gated_note_dispatch(VbOutbox *outbox,
+		    VbOutboxItem *item,
+		    GCancellable *cancellable,
+		    gpointer user_data)
+{
+	Fixture *fx = user_data;
+
+	g_ptr_array_add(fx->calls,
+			g_strdup_printf("%s#%u", vb_outbox_item_get_idempotency_key(item),
+					vb_outbox_item_get_attempts(item)));
+	vb_outbox_item_complete(item, VB_OUTBOX_OUTCOME_DONE, NULL, NULL, 0);
+}
+
+/* 200 sms queued behind a rate limit of one a second: each waits in the
+ * queue, unclaimed and untouched (no attempt, no retry, no wake-up) until its
+ * slot, then goes once, in order; another kind does not wait for it */
+static void
+test_gate_waits_unclaimed(Fixture *fx, gconstpointer user_data)
+{
+	g_autoptr(GError) error = NULL;
+	g_autoptr(JsonNode) payload = json_from_string("{\"body\": \"note\"}", NULL);
+	g_autoptr(GString) expected = g_string_new(NULL);
+	g_autofree gchar *calls = NULL;
+	guint64 ticks;
+	guint n = 200;
+
+	vb_outbox_set_limits(fx->outbox, 1000, 24 * 3600, 10, 1000, 8000);
+	vb_outbox_register(fx->outbox, "note", gated_note_dispatch, NULL, fx, NULL);
+	fx->gate_next = fx->now;
+	vb_outbox_set_gate(fx->outbox, "sms", fake_gate, fx);
+	for (guint i = 0; i < n; i++) {
+		g_autofree gchar *recipient = g_strdup_printf("R%u", i);
+		g_autofree gchar *key = g_strdup_printf("K%u", i);
+		enqueue(fx, recipient, key, NULL);
+		g_string_append_printf(expected, "%sK%u#1", i > 0 ? " " : "", i);
+	}
+	vb_outbox_start(fx->outbox);
+	drain();
+	g_assert_cmpuint(fx->delivered->len, ==, 1);
+
+	/* waiting costs nothing: the others are neither claimed nor retried */
+	{
+		g_auto(Row) row = {0};
+		read_row(fx, 2, &row);
+		g_assert_cmpstr(row.state, ==, "pending");
+		g_assert_cmpint(row.attempts, ==, 0);
+		g_assert_null(row.last_error);
+	}
+	/* and visible as waiting for the gate, not stuck */
+	g_assert_cmpint(health_of(fx, "queued"), ==, n - 1);
+	g_assert_cmpint(health_of(fx, "gate-opens-in-ms"), ==, GATE_INTERVAL_MS);
+	g_assert_false(health_of(fx, "stuck"));
+
+	/* nothing wakes the outbox between two slots, not even a new sms */
+	ticks = vb_outbox_get_n_ticks(fx->outbox);
+	fx->now += GATE_INTERVAL_MS / 2 * 1000;
+	enqueue(fx, "late", "late", NULL);
+	drain();
+	g_assert_cmpuint(vb_outbox_get_n_ticks(fx->outbox), ==, ticks);
+	g_assert_cmpuint(fx->delivered->len, ==, 1);
+
+	/* another kind goes at once */
+	vb_outbox_enqueue(fx->outbox, "note", "R0", "N1", payload, NULL, &error);
+	g_assert_no_error(error);
+	drain();
+	g_assert_cmpstr(g_ptr_array_index(fx->calls, fx->calls->len - 1), ==, "N1#1");
+	g_ptr_array_remove_index(fx->calls, fx->calls->len - 1);
+
+	/* then one a slot, in order, each dispatched once; the gate's timer
+	 * and the outcome wake the outbox, nothing else */
+	fx->now += GATE_INTERVAL_MS / 2 * 1000;
+	for (guint i = 1; i < n; i++) {
+		guint64 before = vb_outbox_get_n_ticks(fx->outbox);
+		vb_outbox_wake(fx->outbox);
+		drain();
+		g_assert_cmpuint(fx->delivered->len, ==, i + 1);
+		g_assert_cmpuint(vb_outbox_get_n_ticks(fx->outbox) - before, <=, 3);
+		fx->now += GATE_INTERVAL_MS * 1000;
+	}
+	g_string_append(expected, " late#1");
+	vb_outbox_wake(fx->outbox);
+	drain();
+	calls = joined(fx->calls);
+	g_assert_cmpstr(calls, ==, expected->str);
+	g_assert_cmpfloat(vb_metrics_get(fx->metrics, "vestibule_outbox_dispatches_total",
+					 "kind=\"sms\",outcome=\"retry\""),
+			  ==, 0);
+	g_assert_cmpfloat(vb_metrics_get(fx->metrics, "vestibule_outbox_dispatches_total",
+					 "kind=\"sms\",outcome=\"done\""),
+			  ==, n + 1);
+	vb_outbox_set_gate(fx->outbox, "sms", NULL, NULL);
+}
+
+/* VB_OUTBOX_MAX_IN_FLIGHT */
+#define MAX_IN_FLIGHT 64
+
 static void
 test_concurrency(Fixture *fx, gconstpointer user_data)
 {
-	/* at most 8 in flight, and one per recipient */
-	for (guint i = 0; i < 12; i++) {
+	g_autofree gchar *next = g_strdup_printf("K%u#1", MAX_IN_FLIGHT);
+
+	vb_outbox_set_limits(fx->outbox, 1000, 3600, 10, 1000, 8000);
+	/* at most MAX_IN_FLIGHT in flight, and one per recipient */
+	for (guint i = 0; i < MAX_IN_FLIGHT + 4; i++) {
 		g_autofree gchar *recipient = g_strdup_printf("R%u", i);
 		g_autofree gchar *key = g_strdup_printf("K%u", i);
 		enqueue(fx, recipient, key, "h");
@@ -1251,16 +1380,16 @@ test_concurrency(Fixture *fx, gconstpointer user_data)
 	enqueue(fx, "R0", "K0-second", NULL);
 	vb_outbox_start(fx->outbox);
 	drain();
-	g_assert_cmpuint(fx->held->len, ==, 8);
-	g_assert_cmpuint(vb_outbox_get_n_in_flight(fx->outbox), ==, 8);
+	g_assert_cmpuint(fx->held->len, ==, MAX_IN_FLIGHT);
+	g_assert_cmpuint(vb_outbox_get_n_in_flight(fx->outbox), ==, MAX_IN_FLIGHT);
 
 	/* one slot frees up: the oldest waiting item takes it, never K0-second */
 	vb_outbox_item_complete(g_ptr_array_index(fx->held, 0), VB_OUTBOX_OUTCOME_RETRY, NULL,
 				"slow", 60000);
 	g_ptr_array_remove_index(fx->held, 0);
 	drain();
-	g_assert_cmpuint(fx->held->len, ==, 8);
-	g_assert_cmpstr(g_ptr_array_index(fx->calls, fx->calls->len - 1), ==, "K8#1");
+	g_assert_cmpuint(fx->held->len, ==, MAX_IN_FLIGHT);
+	g_assert_cmpstr(g_ptr_array_index(fx->calls, fx->calls->len - 1), ==, next);
 }
 
 /* kill -9 at random moments: each run of a child process queues a new batch,
@@ -1920,6 +2049,7 @@ main(int argc, char **argv)
 	ADD("/outbox/enqueue/bound", test_bound);
 	ADD("/outbox/order/per-recipient", test_order_per_recipient);
 	ADD("/outbox/order/concurrency", test_concurrency);
+	ADD("/outbox/gate/waits-unclaimed", test_gate_waits_unclaimed);
 	ADD("/outbox/retry/backoff-and-jitter", test_retry_backoff);
 	ADD("/outbox/retry/full-jitter", test_retry_jitter);
 	ADD("/outbox/retry/retry-after", test_retry_after);

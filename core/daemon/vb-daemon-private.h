@@ -41,5 +41,11 @@ vb_daemon_get_loader(VbDaemon *self);
 /* the visit's steps, for the tests that drive them one at a time; NULL before start */
 struct _VbVisitManager *
 vb_daemon_get_visit_manager(VbDaemon *self);
+/* the outbox and the customers, for the benchmarks that queue messages
+ * directly; NULL before start */
+struct _VbOutbox *
+vb_daemon_get_outbox(VbDaemon *self);
+struct _VbCustomers *
+vb_daemon_get_customers(VbDaemon *self);
 
 G_END_DECLS

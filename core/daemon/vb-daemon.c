@@ -539,6 +539,18 @@ vb_daemon_get_visit_manager(VbDaemon *self)
 	return self->visits;
 }
 
+VbOutbox *
+vb_daemon_get_outbox(VbDaemon *self)
+{
+	return self->outbox;
+}
+
+VbCustomers *
+vb_daemon_get_customers(VbDaemon *self)
+{
+	return self->customers;
+}
+
 static const gchar *vb_door_role_keys[] = {"reader", "lock", "keypad", "display"};
 
 static GVariant *

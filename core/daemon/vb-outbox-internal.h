@@ -14,6 +14,10 @@
 
 G_BEGIN_DECLS
 
+/* items handed to dispatchers and not completed yet, across kinds: enough to
+ * claim and record them in batches, few enough for a provider's connections */
+#define VB_OUTBOX_MAX_IN_FLIGHT 64
+
 #define VB_OUTBOX_METRIC_ITEMS "vestibule_outbox_items"
 #define VB_OUTBOX_METRIC_DISPATCH "vestibule_outbox_dispatches_total"
 #define VB_OUTBOX_METRIC_REFUSED "vestibule_outbox_refused_total"
@@ -46,6 +50,11 @@ typedef struct {
 } VbOutboxUnknownHandling;
 
 typedef struct {
+	VbOutboxGateFunc func;
+	gpointer user_data;
+} VbOutboxGate;
+
+typedef struct {
 	VbOutboxDispatchFunc dispatch;
 	VbOutboxCompleteFunc complete;
 	gpointer user_data;
@@ -75,6 +84,8 @@ struct _VbOutbox {
 	VbMetrics *metrics;
 	GMainContext *context;
 	GHashTable *handlers;	   /* kind -> VbOutboxHandler */
+	GHashTable *gates;	   /* kind -> VbOutboxGate */
+	GHashTable *closed;	   /* kind -> when its gate opens (gint64*, the outbox's clock) */
 	GHashTable *unknown;	   /* kind -> VbOutboxUnknownHandling */
 	GHashTable *faults;	   /* source -> why: peers refusing to resolve unknown outcomes */
 	GHashTable *stuck;	   /* kinds alerted about, as stuck, until they are not */
@@ -83,12 +94,16 @@ struct _VbOutbox {
 	GHashTable *in_flight;	   /* &item->id -> VbOutboxItem, unowned: freed by its completion */
 	GHashTable *ephemeral;	   /* idempotency key -> secret, wiped when removed */
 	GSource *source;	   /* the next look for due items */
+	GPtrArray *completions;	   /* outcomes to record at the end of the turn */
+	GSource *flush_source;	   /* records them */
+	GSource *gauges_source;	   /* the gauges, counted once a turn */
 	gboolean source_is_idle;
 	gboolean started;
 	gboolean in_tick;
 	gint64 n_done;	     /* for the gauge; -1 until counted */
 	GSource *count_done; /* counts them once the daemon is ready: the count reads
 			      * every done row, which start-up must not wait for */
+	guint64 n_ticks;
 	guint max_pending;
 	gint64 max_age_s;
 	guint max_attempts;
@@ -129,8 +144,22 @@ G_GNUC_INTERNAL VbOutboxTx *
 vb_outbox_tx_begin(VbStore *store, GError **error);
 G_GNUC_INTERNAL gboolean
 vb_outbox_tx_commit(VbOutboxTx *otx, GError **error);
+/* @capacity: kind -> how many more of it may be claimed (GUINT_TO_POINTER),
+ * for the gated kinds; a kind that reaches 0 is added to @closed, the
+ * closed kinds between spaces (" sms ") */
 G_GNUC_INTERNAL GPtrArray *
-vb_outbox_claim_due(VbOutbox *self, guint room, GError **error);
+vb_outbox_claim_due(VbOutbox *self,
+		    guint room,
+		    GString *closed,
+		    GHashTable *capacity,
+		    GError **error);
+/* TRUE while @kind's gate is closed, as last asked */
+G_GNUC_INTERNAL gboolean
+vb_outbox_kind_is_closed(VbOutbox *self, const gchar *kind);
+
+/* vb-outbox-outcome.c */
+G_GNUC_INTERNAL void
+vb_outbox_flush_completions(VbOutbox *self);
 
 /* vb-outbox-scheduler.c */
 G_GNUC_INTERNAL void

@@ -376,6 +376,88 @@ vb_outbox_settle(VbOutbox *self,
 	vb_outbox_reschedule(self, item, now, 0, failure, 0, 0);
 }
 
+typedef struct {
+	VbOutboxItem *item;
+	VbOutboxOutcome outcome;
+	JsonNode *result;
+	gchar *error_message;
+	guint retry_after_ms;
+} VbOutboxCompletion;
+
+static void
+vb_outbox_completion_free(VbOutboxCompletion *completion)
+{
+	g_clear_pointer(&completion->item, vb_outbox_item_free);
+	g_clear_pointer(&completion->result, json_node_unref);
+	g_free(completion->error_message);
+	g_free(completion);
+}
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(VbOutboxCompletion, vb_outbox_completion_free)
+
+static void
+vb_outbox_settle_completion(VbOutbox *self, VbOutboxCompletion *completion)
+{
+	VbOutboxItem *item = completion->item;
+
+	g_hash_table_steal(self->in_flight, &item->id);
+	item->outbox = NULL;
+	vb_outbox_settle(self, item, completion->outcome, completion->result,
+			 completion->error_message, completion->retry_after_ms);
+}
+
+void
+vb_outbox_flush_completions(VbOutbox *self)
+{
+	g_autoptr(GPtrArray) completions = NULL;
+	g_autoptr(VbStoreTransaction) tx = NULL;
+	g_autoptr(GError) error = NULL;
+
+	if (self->flush_source != NULL) {
+		g_source_destroy(self->flush_source);
+		g_clear_pointer(&self->flush_source, g_source_unref);
+	}
+	if (self->completions == NULL || self->completions->len == 0)
+		return;
+	completions = g_steal_pointer(&self->completions);
+
+	/* the outcomes of one turn share a transaction, and so one sync; each
+	 * is in a savepoint of its own, so that a complete func that refuses
+	 * rolls back its item only. In a caller's transaction, they join it */
+	if (!vb_store_in_transaction(self->store)) {
+		tx = vb_store_transaction_begin(self->store, &error);
+		if (tx == NULL)
+			g_warning("cannot group the outcomes of %u outbox items, recording them "
+				  "one at a time: %s",
+				  completions->len, error->message);
+	}
+	for (guint i = 0; i < completions->len; i++)
+		vb_outbox_settle_completion(self, g_ptr_array_index(completions, i));
+	if (tx != NULL && !vb_store_transaction_commit(tx, &error)) {
+		/* none of them was kept: they stay 'sending' and resume at the next
+		 * start, with the same key */
+		g_warning("cannot record the outcomes of %u outbox items, they are sent again "
+			  "at the next start: %s",
+			  completions->len, error->message);
+		self->n_done = -1;
+	}
+	vb_outbox_update_gauges(self);
+	vb_outbox_wake(self);
+}
+
+static gboolean
+vb_outbox_flush_cb(gpointer user_data)
+{
+	g_autoptr(VbOutbox) self = g_object_ref(VB_OUTBOX(user_data));
+
+	/* the main loop holds the source while this runs */
+	g_clear_pointer(&self->flush_source, g_source_unref);
+	vb_outbox_flush_completions(self);
+	return G_SOURCE_REMOVE;
+}
+
+/* the outcome is recorded at the end of this turn of the main loop, with the
+ * others of the turn; the item holds its recipient's next ones until then */
 void
 vb_outbox_item_complete(VbOutboxItem *item,
 			VbOutboxOutcome outcome,
@@ -383,16 +465,17 @@ vb_outbox_item_complete(VbOutboxItem *item,
 			const gchar *error_message,
 			guint retry_after_ms)
 {
-	g_autoptr(VbOutboxItem) owned = NULL;
-	g_autoptr(VbOutbox) self = NULL;
+	g_autoptr(VbOutboxCompletion) completion = NULL;
 	g_autofree gchar *labels = NULL;
+	VbOutbox *self;
 
 	g_return_if_fail(item != NULL);
 	g_return_if_fail(outcome <= VB_OUTBOX_OUTCOME_UNKNOWABLE);
 	g_return_if_fail(vb_outbox_item_in_context(item));
 
-	/* the item is freed on the way out, whatever happens */
-	owned = item;
+	completion = g_new0(VbOutboxCompletion, 1);
+	/* the item is freed with the completion, whatever happens */
+	completion->item = item;
 
 	/* the outbox stopped under it: it stays 'sending' and resumes at the next start */
 	if (item->outbox == NULL) {
@@ -400,14 +483,34 @@ vb_outbox_item_complete(VbOutboxItem *item,
 			item->id);
 		return;
 	}
-	self = g_object_ref(item->outbox);
-	g_hash_table_steal(self->in_flight, &item->id);
-	item->outbox = NULL;
+	self = item->outbox;
+	completion->outcome = outcome;
+	completion->result = result != NULL ? json_node_ref(result) : NULL;
+	completion->error_message = g_strdup(error_message);
+	completion->retry_after_ms = retry_after_ms;
 
 	labels = vb_metrics_labels("kind", item->kind, "outcome",
 				   vb_outbox_outcome_to_string(outcome), NULL);
 	vb_metrics_add(self->metrics, VB_OUTBOX_METRIC_DISPATCH, labels, 1);
-	vb_outbox_settle(self, item, outcome, result, error_message, retry_after_ms);
-	vb_outbox_update_gauges(self);
-	vb_outbox_wake(self);
+
+	/* inside a caller's transaction, with it */
+	if (vb_store_in_transaction(self->store)) {
+		g_autoptr(VbOutbox) ref = g_object_ref(self);
+		vb_outbox_settle_completion(self, completion);
+		vb_outbox_update_gauges(self);
+		vb_outbox_wake(self);
+		return;
+	}
+	if (self->completions == NULL)
+		self->completions =
+		    g_ptr_array_new_with_free_func((GDestroyNotify)vb_outbox_completion_free);
+	g_ptr_array_add(self->completions, g_steal_pointer(&completion));
+	if (self->flush_source != NULL)
+		return;
+	self->flush_source = g_idle_source_new();
+	/* before the next look for due items, which then finds the room */
+	g_source_set_priority(self->flush_source, G_PRIORITY_DEFAULT);
+	g_source_set_callback(self->flush_source, vb_outbox_flush_cb, self, NULL);
+	g_source_set_static_name(self->flush_source, "[vestibule] outbox outcomes");
+	g_source_attach(self->flush_source, self->context);
 }

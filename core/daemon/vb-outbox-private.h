@@ -168,6 +168,20 @@ vb_outbox_set_unknown_policy(VbOutbox *self,
 			     const gchar *kind,
 			     gboolean keep_order,
 			     VbOutboxUnknownFunc func);
+/* how many items of @kind its handler can take now: G_MAXUINT for any
+ * number, 0 when none, with *@wait_us set to how long until it can take the
+ * next (a rate limit) */
+typedef guint (*VbOutboxGateFunc)(VbOutbox *outbox,
+				  const gchar *kind,
+				  gint64 *wait_us,
+				  gpointer user_data);
+/* @kind's gate: before each look for due items the outbox asks @func how
+ * many it may claim. An item of a closed kind is neither claimed nor touched
+ * (no attempt, no write) and the outbox sleeps until the gate opens: waiting
+ * for a rate limit costs nothing. The order of each recipient's items holds.
+ * @func NULL removes the gate */
+void
+vb_outbox_set_gate(VbOutbox *self, const gchar *kind, VbOutboxGateFunc func, gpointer user_data);
 /* queues an item (in the caller's transaction when one is open); returns its id,
  * or the id of the item that already has @idempotency_key, or 0 with an error.
  * @payload must hold no secret in clear */
@@ -208,7 +222,8 @@ vb_outbox_prune(VbOutbox *self, gint64 before, guint limit, GError **error);
 GVariant *
 vb_outbox_get_counts(VbOutbox *self);
 /* the health of the queue, a{sv}: "kinds" a{sa{sv}} (kind -> queued (x),
- * unknown (x), oldest-age-s (x), stuck (b)) and "faults" a{ss} (source ->
+ * unknown (x), oldest-age-s (x), stuck (b), and gate-opens-in-ms (x) while its
+ * gate keeps its items waiting) and "faults" a{ss} (source ->
  * why); transfer full */
 GVariant *
 vb_outbox_get_health(VbOutbox *self);

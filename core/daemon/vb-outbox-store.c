@@ -185,37 +185,86 @@ vb_outbox_tx_commit(VbOutboxTx *otx, GError **error)
 	return TRUE;
 }
 
-/* takes up to @room due items, oldest first, one per recipient at most, and
- * commits them as 'sending' before anything is sent */
+/* reads due items into @items, from id @from on, until @room or a kind out of
+ * @capacity: then *@from is where to go on, with that kind closed */
+static gboolean
+vb_outbox_read_due(VbOutbox *self,
+		   GPtrArray *items,
+		   guint room,
+		   GString *closed,
+		   GHashTable *capacity,
+		   gint64 now,
+		   gint64 *from,
+		   gboolean *more,
+		   GError **error)
+{
+	g_autoptr(VbStoreStmt) stmt = NULL;
+	VbStoreStep step;
+
+	*more = FALSE;
+	/* a closed kind is excluded before its items' recipients are looked at */
+	stmt = vb_store_prepare(self->store,
+				"SELECT " VB_OUTBOX_SQL_ITEM_COLUMNS " "
+				"FROM outbox AS o INDEXED BY outbox_pending "
+				"WHERE o.state = 'pending' AND o.next_attempt <= ?1 AND o.id >= ?4 "
+				"AND instr(?3, ' ' || o.kind || ' ') = 0 "
+				"AND " VB_OUTBOX_SQL_HEAD " ORDER BY o.id LIMIT ?2",
+				error);
+	if (stmt == NULL)
+		return FALSE;
+	vb_store_stmt_bind_int64(stmt, 1, now);
+	vb_store_stmt_bind_int64(stmt, 2, room - items->len);
+	vb_store_stmt_bind_text(stmt, 3, closed->str);
+	vb_store_stmt_bind_int64(stmt, 4, *from);
+	vb_store_stmt_bind_int64(stmt, 9, now);
+	while ((step = vb_store_stmt_step(stmt, error)) == VB_STORE_STEP_ROW) {
+		const gchar *kind = vb_store_stmt_column_text(stmt, 1);
+		gpointer left;
+
+		if (g_hash_table_lookup_extended(capacity, kind, NULL, &left)) {
+			if (GPOINTER_TO_UINT(left) == 0) {
+				g_string_append_printf(closed, "%s ", kind);
+				*from = vb_store_stmt_column_int64(stmt, 0);
+				*more = TRUE;
+				return TRUE;
+			}
+			if (GPOINTER_TO_UINT(left) != G_MAXUINT)
+				g_hash_table_insert(capacity, (gpointer)g_intern_string(kind),
+						    GUINT_TO_POINTER(GPOINTER_TO_UINT(left) - 1));
+		}
+		g_ptr_array_add(items, vb_outbox_item_new_from_row(self, stmt));
+	}
+	return step != VB_STORE_STEP_ERROR;
+}
+
+/* takes up to @room due items, oldest first, one per recipient at most and
+ * no more of a gated kind than its capacity, and commits them as 'sending'
+ * before anything is sent */
 GPtrArray *
-vb_outbox_claim_due(VbOutbox *self, guint room, GError **error)
+vb_outbox_claim_due(VbOutbox *self,
+		    guint room,
+		    GString *closed,
+		    GHashTable *capacity,
+		    GError **error)
 {
 	g_autoptr(GPtrArray) items =
 	    g_ptr_array_new_with_free_func((GDestroyNotify)vb_outbox_item_free);
 	g_autoptr(VbStoreTransaction) tx = NULL;
-	g_autoptr(VbStoreStmt) stmt = NULL;
 	gint64 now = vb_outbox_now(self);
-	VbStoreStep step;
+	gint64 from = 0;
+	gboolean more = TRUE;
 
 	tx = vb_store_transaction_begin(self->store, error);
 	if (tx == NULL)
 		return NULL;
-	stmt = vb_store_prepare(self->store,
-				"SELECT " VB_OUTBOX_SQL_ITEM_COLUMNS " "
-				"FROM outbox AS o INDEXED BY outbox_pending "
-				"WHERE o.state = 'pending' AND o.next_attempt <= ?1 "
-				"AND " VB_OUTBOX_SQL_HEAD " ORDER BY o.id LIMIT ?2",
-				error);
-	if (stmt == NULL)
-		return NULL;
-	vb_store_stmt_bind_int64(stmt, 1, now);
-	vb_store_stmt_bind_int64(stmt, 2, room);
-	vb_store_stmt_bind_int64(stmt, 9, now);
-	while ((step = vb_store_stmt_step(stmt, error)) == VB_STORE_STEP_ROW)
-		g_ptr_array_add(items, vb_outbox_item_new_from_row(self, stmt));
-	if (step == VB_STORE_STEP_ERROR)
-		return NULL;
-	g_clear_pointer(&stmt, vb_store_stmt_free);
+	while (more && items->len < room) {
+		if (!vb_outbox_read_due(self, items, room, closed, capacity, now, &from, &more,
+					error))
+			return NULL;
+	}
+	/* nothing to write: no commit, and no sync */
+	if (items->len == 0)
+		return g_steal_pointer(&items);
 
 	for (guint i = 0; i < items->len; i++) {
 		VbOutboxItem *item = g_ptr_array_index(items, i);
@@ -380,7 +429,9 @@ vb_outbox_enqueue_internal(VbOutbox *self,
 		return 0;
 	}
 	vb_outbox_update_gauges(self);
-	vb_outbox_wake(self);
+	/* a closed kind's gate wakes the outbox when it opens */
+	if (!vb_outbox_kind_is_closed(self, kind))
+		vb_outbox_wake(self);
 	return id;
 }
 

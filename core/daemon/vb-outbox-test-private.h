@@ -33,5 +33,8 @@ vb_outbox_check_health(VbOutbox *self);
 /* items handed to a dispatcher and not completed yet */
 guint
 vb_outbox_get_n_in_flight(VbOutbox *self);
+/* how many times the outbox woke up to look for due items, since it was made */
+guint64
+vb_outbox_get_n_ticks(VbOutbox *self);
 
 G_END_DECLS

@@ -51,8 +51,8 @@ vb_outbox_set_gauge(VbOutbox *self, const gchar *state, gint64 value)
 
 /* done rows pile up, so they are counted once and then followed in memory; the
  * other states are bounded and read from the index */
-void
-vb_outbox_update_gauges(VbOutbox *self)
+static void
+vb_outbox_count_gauges(VbOutbox *self)
 {
 	g_autoptr(GError) error = NULL;
 	g_autoptr(VbStoreStmt) stmt = NULL;
@@ -85,6 +85,30 @@ vb_outbox_update_gauges(VbOutbox *self)
 	counts[VB_OUTBOX_STATE_DONE] = MAX(self->n_done, 0);
 	for (guint i = 0; i < VB_OUTBOX_N_STATES; i++)
 		vb_outbox_set_gauge(self, vb_outbox_states[i], counts[i]);
+}
+
+static gboolean
+vb_outbox_gauges_cb(gpointer user_data)
+{
+	VbOutbox *self = VB_OUTBOX(user_data);
+
+	g_clear_pointer(&self->gauges_source, g_source_unref);
+	vb_outbox_count_gauges(self);
+	return G_SOURCE_REMOVE;
+}
+
+/* a count reads every live item: in a burst, once a turn of the main loop
+ * rather than once an item, so that draining n items costs n, not n² */
+void
+vb_outbox_update_gauges(VbOutbox *self)
+{
+	if (self->gauges_source != NULL)
+		return;
+	self->gauges_source = g_idle_source_new();
+	g_source_set_priority(self->gauges_source, G_PRIORITY_DEFAULT_IDLE);
+	g_source_set_callback(self->gauges_source, vb_outbox_gauges_cb, self, NULL);
+	g_source_set_static_name(self->gauges_source, "[vestibule] outbox gauges");
+	g_source_attach(self->gauges_source, self->context);
 }
 
 /* the health of each kind's queue */
@@ -262,6 +286,12 @@ vb_outbox_get_health(VbOutbox *self)
 					      vb_outbox_health_age_s(health, now));
 			g_variant_dict_insert(&dict, "stuck", "b",
 					      g_hash_table_contains(self->stuck, key));
+			/* waiting for a rate limit, not stuck */
+			if (health->queued > 0 && vb_outbox_kind_is_closed(self, key)) {
+				gint64 *until = g_hash_table_lookup(self->closed, key);
+				g_variant_dict_insert(&dict, "gate-opens-in-ms", "x",
+						      (*until - now + 999) / 1000);
+			}
 			g_variant_builder_add(&kinds_builder, "{s@a{sv}}", (const gchar *)key,
 					      g_variant_dict_end(&dict));
 		}

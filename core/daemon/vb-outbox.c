@@ -245,6 +245,34 @@ vb_outbox_register(VbOutbox *self,
 }
 
 void
+vb_outbox_set_gate(VbOutbox *self, const gchar *kind, VbOutboxGateFunc func, gpointer user_data)
+{
+	VbOutboxGate *gate;
+
+	g_return_if_fail(VB_IS_OUTBOX(self));
+	g_return_if_fail(kind != NULL && kind[0] != '\0');
+
+	g_hash_table_remove(self->closed, kind);
+	if (func == NULL) {
+		g_hash_table_remove(self->gates, kind);
+		vb_outbox_wake(self);
+		return;
+	}
+	gate = g_new0(VbOutboxGate, 1);
+	gate->func = func;
+	gate->user_data = user_data;
+	g_hash_table_replace(self->gates, g_strdup(kind), gate);
+	vb_outbox_wake(self);
+}
+
+gboolean
+vb_outbox_kind_is_closed(VbOutbox *self, const gchar *kind)
+{
+	gint64 *until = g_hash_table_lookup(self->closed, kind);
+	return until != NULL && *until > vb_outbox_now(self);
+}
+
+void
 vb_outbox_set_ephemeral(VbOutbox *self, const gchar *idempotency_key, const gchar *secret)
 {
 	g_return_if_fail(VB_IS_OUTBOX(self));
@@ -360,6 +388,8 @@ vb_outbox_stop(VbOutbox *self)
 {
 	g_return_if_fail(VB_IS_OUTBOX(self));
 
+	/* what came back is recorded; what is still out stays 'sending' */
+	vb_outbox_flush_completions(self);
 	self->started = FALSE;
 	vb_outbox_clear_source(self);
 	if (self->count_done != NULL) {
@@ -398,12 +428,23 @@ vb_outbox_get_n_in_flight(VbOutbox *self)
 	return g_hash_table_size(self->in_flight);
 }
 
+guint64
+vb_outbox_get_n_ticks(VbOutbox *self)
+{
+	g_return_val_if_fail(VB_IS_OUTBOX(self), 0);
+	return self->n_ticks;
+}
+
 static void
 vb_outbox_dispose(GObject *object)
 {
 	VbOutbox *self = VB_OUTBOX(object);
 
 	vb_outbox_stop(self);
+	if (self->gauges_source != NULL) {
+		g_source_destroy(self->gauges_source);
+		g_clear_pointer(&self->gauges_source, g_source_unref);
+	}
 	vb_outbox_set_context(self, NULL);
 	g_clear_object(&self->store);
 	g_clear_object(&self->metrics);
@@ -416,6 +457,8 @@ vb_outbox_finalize(GObject *object)
 	VbOutbox *self = VB_OUTBOX(object);
 
 	g_hash_table_unref(self->handlers);
+	g_hash_table_unref(self->gates);
+	g_hash_table_unref(self->closed);
 	g_hash_table_unref(self->unknown);
 	g_hash_table_unref(self->faults);
 	g_hash_table_unref(self->stuck);
@@ -440,6 +483,8 @@ vb_outbox_init(VbOutbox *self)
 	self->context = g_main_context_ref_thread_default();
 	self->handlers = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
 					       (GDestroyNotify)vb_outbox_handler_free);
+	self->gates = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+	self->closed = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
 	self->unknown = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
 	self->faults = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
 	self->stuck = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);

@@ -27,7 +27,10 @@ G_BEGIN_DECLS
  *   looks it up by its idempotency key: never both.
  * - The provider of an attempt is committed before the attempt.
  * - Each provider has a token bucket ([sms] rate-per-minute and
- *   fallback-rate-per-minute); a message over it waits for a reserved slot.
+ *   fallback-rate-per-minute). Through vb_sms_router_gate() the outbox claims
+ *   no more messages than it lets go: one over it waits in the queue, not
+ *   dispatched, until its turn. A message sent back to the queue over it (a
+ *   sticky one, for the other provider) waits for a reserved slot.
  * - It records each message's provider, message id, encoding, segments and
  *   delivery state, updated from VB_EVENT_SMS_STATUS.
  */
@@ -76,6 +79,12 @@ vb_sms_router_send(VbSmsRouter *self,
 		   gchar *body,
 		   gboolean shortened,
 		   GCancellable *cancellable);
+
+/* the outbox's gate for the SMS kind (user_data: the router): as many
+ * messages as the rate limit of the provider that would take them lets go
+ * now, so that one over it waits in the queue, unclaimed, for its turn */
+guint
+vb_sms_router_gate(VbOutbox *outbox, const gchar *kind, gint64 *wait_us, gpointer user_data);
 
 /* a{sv} per message, newest first: outbox-id (x), visit (s), template (s),
  * to (s, masked), provider (s), message-id (s), encoding (s), segments (u),

@@ -60,6 +60,8 @@ struct _VbSmsRouter {
 	GHashTable *down_until; /* instance name -> monotonic µs (gint64*) */
 	GHashTable *in_flight;	/* outbox id (gint64*) -> VbSmsCall, until the provider answers */
 	GHashTable *early;	/* "provider\nmessage-id" -> state */
+	GPtrArray *to_send;	/* VbSmsCall, recorded and waiting for the sync that sends them */
+	GSource *send_source;
 	gulong event_handler;
 };
 
@@ -76,7 +78,8 @@ struct _VbSmsCall {
 	VbSmsEncoding encoding;
 	guint segments;
 	GSource *timer;
-	gboolean asking; /* the outcome of an earlier attempt was unknown */
+	gboolean asking;	   /* the outcome of an earlier attempt was unknown */
+	GCancellable *cancellable; /* until it is sent */
 };
 
 static void
@@ -89,6 +92,7 @@ vb_sms_call_free(VbSmsCall *call)
 	vb_secure_free_string(call->to);
 	vb_secure_free_string(call->body);
 	g_free(call->provider);
+	g_clear_object(&call->cancellable);
 	g_object_unref(call->self);
 	g_free(call);
 }
@@ -276,6 +280,23 @@ vb_sms_bucket_take(VbSmsBucket *bucket, gint64 outbox_id, gint64 now)
 	return (guint)((bucket->tat - bucket->interval_us - bucket->burst_us - now + 999) / 1000);
 }
 
+/* how many messages @bucket lets go now; when none, *@wait_us until the next */
+static guint
+vb_sms_bucket_capacity(VbSmsBucket *bucket, gint64 now, gint64 *wait_us)
+{
+	gint64 tat;
+
+	if (bucket->rate_per_minute == 0)
+		return G_MAXUINT;
+	/* a slot reserved for a message sent back to the queue is kept for it */
+	tat = MAX(bucket->tat, now);
+	if (tat - now > bucket->burst_us) {
+		*wait_us = tat - bucket->burst_us - now;
+		return 0;
+	}
+	return (guint)((bucket->burst_us - (tat - now)) / bucket->interval_us) + 1;
+}
+
 /* providers */
 
 static VbPlugin *
@@ -341,6 +362,20 @@ vb_sms_router_has_alternative(VbSmsRouter *self, const gchar *name, gint64 now)
 	return FALSE;
 }
 
+guint
+vb_sms_router_gate(VbOutbox *outbox, const gchar *kind, gint64 *wait_us, gpointer user_data)
+{
+	VbSmsRouter *self = VB_SMS_ROUTER(user_data);
+	gint64 now = g_get_monotonic_time();
+	const gchar *name = vb_sms_router_choose(self, now);
+	VbSmsBucket *bucket = name != NULL ? vb_sms_router_bucket(self, name) : NULL;
+
+	/* with no provider running, the dispatch says so */
+	if (bucket == NULL)
+		return G_MAXUINT;
+	return vb_sms_bucket_capacity(bucket, now, wait_us);
+}
+
 /* the messages table */
 
 typedef struct {
@@ -388,6 +423,21 @@ vb_sms_encoding_to_string(VbSmsEncoding encoding)
 	return encoding == VB_SMS_ENCODING_GSM7 ? "gsm7" : "ucs2";
 }
 
+/* the message's state after its send: on a power cut the outbox's own synced
+ * commit, which follows the send, or a delivery report sent again by the
+ * provider restore it, so these writes do not wait for the disk */
+static gboolean
+vb_sms_router_exec_unsynced(VbSmsRouter *self, VbStoreStmt *stmt, GError **error)
+{
+	g_autoptr(VbStoreTransaction) tx = NULL;
+
+	if (vb_store_in_transaction(self->store))
+		return vb_store_stmt_exec(stmt, error);
+	tx = vb_store_transaction_begin_full(self->store, VB_STORE_TRANSACTION_FLAG_NO_SYNC, error);
+	return tx != NULL && vb_store_stmt_exec(stmt, error) &&
+	       vb_store_transaction_commit(tx, error);
+}
+
 /* committed before the attempt: from here on, the outcome is unknown until
  * the provider answers, and the message is that provider's */
 static gboolean
@@ -425,22 +475,8 @@ vb_sms_router_record_attempt(VbSmsRouter *self,
 	vb_store_stmt_bind_int64(stmt, 8, call->segments);
 	vb_store_stmt_bind_int64(stmt, 9, shortened ? 1 : 0);
 	vb_store_stmt_bind_int64(stmt, 10, g_get_real_time());
-	return vb_store_stmt_exec(stmt, error);
-}
-
-/* the message's state after its send: on a power cut the outbox's own synced
- * commit, which follows the send, or a delivery report sent again by the
- * provider restore it, so these writes do not wait for the disk */
-static gboolean
-vb_sms_router_exec_unsynced(VbSmsRouter *self, VbStoreStmt *stmt, GError **error)
-{
-	g_autoptr(VbStoreTransaction) tx = NULL;
-
-	if (vb_store_in_transaction(self->store))
-		return vb_store_stmt_exec(stmt, error);
-	tx = vb_store_transaction_begin_full(self->store, VB_STORE_TRANSACTION_FLAG_NO_SYNC, error);
-	return tx != NULL && vb_store_stmt_exec(stmt, error) &&
-	       vb_store_transaction_commit(tx, error);
+	/* synced once for all the attempts of the turn, before any is made */
+	return vb_sms_router_exec_unsynced(self, stmt, error);
 }
 
 /* @sticky: -1 leaves it; @message_id NULL leaves it */
@@ -745,6 +781,57 @@ vb_sms_router_timeout_cb(gpointer user_data)
 	return G_SOURCE_REMOVE;
 }
 
+/* the attempts recorded in this turn are synced to disk together, then made:
+ * after a power cut, each message is still with the provider that had it */
+static gboolean
+vb_sms_router_send_cb(gpointer user_data)
+{
+	VbSmsRouter *self = VB_SMS_ROUTER(user_data);
+	g_autoptr(GPtrArray) calls = g_steal_pointer(&self->to_send);
+	g_autoptr(GError) error = NULL;
+	gboolean synced;
+
+	g_clear_pointer(&self->send_source, g_source_unref);
+	self->to_send = g_ptr_array_new();
+	synced = vb_store_sync(self->store, &error);
+	for (guint i = 0; i < calls->len; i++) {
+		VbSmsCall *call = g_ptr_array_index(calls, i);
+		g_autoptr(GCancellable) cancellable = g_steal_pointer(&call->cancellable);
+		VbOutboxItem *item = call->item;
+		VbPlugin *provider = vb_sms_router_running(self, call->provider);
+		VbSmsMessage message = {0};
+
+		if (!synced || provider == NULL) {
+			g_autofree gchar *msg =
+			    !synced ? g_strdup_printf("cannot record the attempt, so it is not "
+						      "made: %s",
+						      error->message)
+				    : g_strdup_printf("%s stopped before the message went",
+						      call->provider);
+			call->item = NULL;
+			vb_sms_router_update_row(self, call->outbox_id, "waiting", 0, NULL, msg);
+			/* frees the call */
+			g_hash_table_remove(self->in_flight, &call->outbox_id);
+			vb_outbox_item_complete(item, VB_OUTBOX_OUTCOME_RETRY, NULL, msg, 0);
+			continue;
+		}
+		call->timer = g_timeout_source_new_seconds(self->send_timeout_s);
+		g_source_set_callback(call->timer, vb_sms_router_timeout_cb, call, NULL);
+		g_source_set_static_name(call->timer, "[vestibule] sms send time-out");
+		g_source_attach(call->timer, NULL);
+
+		message.to = call->to;
+		message.body = call->body;
+		/* a new key once the outbox sent the item again on purpose */
+		message.idempotency_key = vb_outbox_item_get_send_key(item);
+		g_debug("SMS %" G_GINT64_FORMAT " goes to %s (%s, %u segments)", call->outbox_id,
+			call->provider, vb_sms_encoding_to_string(call->encoding), call->segments);
+		vb_sms_provider_send_async(VB_SMS_PROVIDER(provider), &message, cancellable,
+					   vb_sms_router_sent_cb, call);
+	}
+	return G_SOURCE_REMOVE;
+}
+
 void
 vb_sms_router_send(VbSmsRouter *self,
 		   VbOutboxItem *item,
@@ -761,7 +848,6 @@ vb_sms_router_send(VbSmsRouter *self,
 	const gchar *name;
 	VbPlugin *provider;
 	VbSmsBucket *bucket;
-	VbSmsMessage message = {0};
 	VbSmsCall *call;
 	guint wait_ms;
 
@@ -853,19 +939,17 @@ vb_sms_router_send(VbSmsRouter *self,
 		return;
 	}
 	g_hash_table_insert(self->in_flight, &call->outbox_id, call);
-	call->timer = g_timeout_source_new_seconds(self->send_timeout_s);
-	g_source_set_callback(call->timer, vb_sms_router_timeout_cb, call, NULL);
-	g_source_set_static_name(call->timer, "[vestibule] sms send time-out");
-	g_source_attach(call->timer, NULL);
-
-	message.to = call->to;
-	message.body = call->body;
-	/* a new key once the outbox sent the item again on purpose */
-	message.idempotency_key = vb_outbox_item_get_send_key(item);
-	g_debug("SMS %" G_GINT64_FORMAT " goes to %s (%s, %u segments)", outbox_id, name,
-		vb_sms_encoding_to_string(call->encoding), call->segments);
-	vb_sms_provider_send_async(VB_SMS_PROVIDER(provider), &message, cancellable,
-				   vb_sms_router_sent_cb, call);
+	call->cancellable = g_object_ref(cancellable);
+	g_ptr_array_add(self->to_send, call);
+	if (self->send_source != NULL)
+		return;
+	self->send_source = g_idle_source_new();
+	/* the dispatches of this turn are all recorded by then */
+	g_source_set_priority(self->send_source, G_PRIORITY_HIGH);
+	g_source_set_callback(self->send_source, vb_sms_router_send_cb, g_object_ref(self),
+			      g_object_unref);
+	g_source_set_static_name(self->send_source, "[vestibule] sms sends");
+	g_source_attach(self->send_source, NULL);
 }
 
 /* the listing */
@@ -990,6 +1074,7 @@ vb_sms_router_finalize(GObject *object)
 	g_hash_table_unref(self->down_until);
 	g_hash_table_unref(self->in_flight);
 	g_hash_table_unref(self->early);
+	g_ptr_array_unref(self->to_send);
 	G_OBJECT_CLASS(vb_sms_router_parent_class)->finalize(object);
 }
 
@@ -1012,6 +1097,7 @@ vb_sms_router_init(VbSmsRouter *self)
 	self->in_flight = g_hash_table_new_full(g_int64_hash, g_int64_equal, NULL,
 						(GDestroyNotify)vb_sms_call_free);
 	self->early = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+	self->to_send = g_ptr_array_new();
 	self->max_segments = 3;
 	self->send_timeout_s = 60;
 }

@@ -43,6 +43,9 @@ struct _VbLogSms {
 	gchar *sql_insert;
 	guint64 sent;
 	guint64 received;
+	GHashTable *unrecorded; /* key -> message id, of the handset's lines not in the table */
+	GPtrArray *batch;	/* GTask: the messages due, sent together by the batch_source */
+	GSource *batch_source;
 };
 
 static void
@@ -192,14 +195,14 @@ vb_log_sms_open(const gchar *path, GError **error)
 }
 
 static gboolean
-vb_log_sms_append(const gchar *path, const gchar *line, GError **error)
+vb_log_sms_append(const gchar *path, const gchar *data, gsize len, GError **error)
 {
 	gint fd = vb_log_sms_open(path, error);
 	gboolean ok;
 
 	if (fd < 0)
 		return FALSE;
-	ok = vb_log_sms_write_all(fd, path, line, strlen(line), error);
+	ok = vb_log_sms_write_all(fd, path, data, len, error);
 	if (!g_close(fd, NULL) && ok) {
 		g_set_error(error, VB_ERROR, VB_ERROR_IO, _("cannot close %s"), path);
 		return FALSE;
@@ -286,93 +289,43 @@ vb_log_sms_record(VbLogSms *self, const gchar *key, const gchar *message_id, GEr
 	return vb_store_stmt_exec(stmt, error);
 }
 
-/* the message id of @key if the handset file already holds it: a crash
- * between writing the line and committing the key must not send it twice.
- * The file is read whole; it plays a handset in tests and the demo, small */
-static gchar *
-vb_log_sms_file_lookup(const gchar *path, const gchar *key)
+/* the lines of the handset file whose key the table does not hold: a crash
+ * between writing a line and committing its key must not send it twice. The
+ * file is read once, at the first message after a start or a reload; from
+ * then on a line whose commit failed is added here */
+static void
+vb_log_sms_load_unrecorded(VbLogSms *self)
 {
 	g_autofree gchar *data = NULL;
 	g_auto(GStrv) lines = NULL;
 
-	if (path == NULL || !g_file_get_contents(path, &data, NULL, NULL))
-		return NULL;
+	if (self->unrecorded != NULL)
+		return;
+	self->unrecorded = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+	if (self->path == NULL || !g_file_get_contents(self->path, &data, NULL, NULL))
+		return;
 	lines = g_strsplit(data, "\n", -1);
 	explicit_bzero(data, strlen(data));
 	for (guint i = 0; lines[i] != NULL; i++) {
-		g_autoptr(JsonParser) parser = NULL;
+		g_autoptr(JsonParser) parser = json_parser_new();
+		g_autofree gchar *id = NULL;
+		const gchar *key;
 		JsonObject *obj;
-		gchar *id = NULL;
 
-		if (strstr(lines[i], key) != NULL) {
-			parser = json_parser_new();
-			/* a line cut by the crash is not a message that was sent */
-			if (json_parser_load_from_data(parser, lines[i], -1, NULL) &&
-			    JSON_NODE_HOLDS_OBJECT(json_parser_get_root(parser))) {
-				obj = json_node_get_object(json_parser_get_root(parser));
-				if (g_strcmp0(json_object_get_string_member_with_default(
-						  obj, "idempotency-key", NULL),
-					      key) == 0)
-					id = g_strdup(json_object_get_string_member_with_default(
-					    obj, "id", NULL));
-			}
+		/* a line cut by the crash is not a message that was sent */
+		if (lines[i][0] != '\0' && json_parser_load_from_data(parser, lines[i], -1, NULL) &&
+		    JSON_NODE_HOLDS_OBJECT(json_parser_get_root(parser))) {
+			obj = json_node_get_object(json_parser_get_root(parser));
+			key = json_object_get_string_member_with_default(obj, "idempotency-key",
+									 NULL);
+			if (key != NULL && vb_log_sms_lookup(self, key, &id, NULL) && id == NULL)
+				g_hash_table_replace(
+				    self->unrecorded, g_strdup(key),
+				    g_strdup(
+					json_object_get_string_member_with_default(obj, "id", "")));
 		}
 		explicit_bzero(lines[i], strlen(lines[i]));
-		if (id != NULL)
-			return id;
 	}
-	return NULL;
-}
-
-/* writes the message once; @fresh is FALSE when the key was already sent */
-static gchar *
-vb_log_sms_deliver(VbLogSms *self, const VbLogSmsSend *send, gboolean *fresh, GError **error)
-{
-	g_autoptr(VbStoreTransaction) tx = NULL;
-	g_autofree gchar *message_id = NULL;
-	g_autofree gchar *masked = NULL;
-	g_autofree gchar *redacted = NULL;
-
-	tx = vb_store_transaction_begin(vb_log_sms_get_store(self), error);
-	if (tx == NULL)
-		return NULL;
-	if (send->idempotency_key != NULL) {
-		if (!vb_log_sms_lookup(self, send->idempotency_key, &message_id, error))
-			return NULL;
-		if (message_id == NULL) {
-			message_id = vb_log_sms_file_lookup(self->path, send->idempotency_key);
-			/* a key found only in the file is recorded now */
-			if (message_id != NULL &&
-			    vb_log_sms_record(self, send->idempotency_key, message_id, NULL))
-				vb_store_transaction_commit(tx, NULL);
-		}
-		if (message_id != NULL) {
-			g_debug("message %s was already sent; not sending it again", message_id);
-			*fresh = FALSE;
-			return g_steal_pointer(&message_id);
-		}
-	}
-	message_id = vb_log_sms_new_message_id();
-	if (send->idempotency_key != NULL &&
-	    !vb_log_sms_record(self, send->idempotency_key, message_id, error))
-		return NULL;
-	if (self->path != NULL) {
-		g_autofree gchar *line = vb_log_sms_format_line(send, message_id);
-		gboolean ok = vb_log_sms_append(self->path, line, error);
-		explicit_bzero(line, strlen(line));
-		if (!ok)
-			return NULL;
-	}
-	if (!vb_store_transaction_commit(tx, error))
-		return NULL;
-
-	/* codes never reach the log */
-	masked = vb_mask_phone(send->to);
-	redacted = vb_sim_redact_digits(send->body);
-	g_message("SMS %s to %s: %s", message_id, masked, redacted);
-	self->sent++;
-	*fresh = TRUE;
-	return g_steal_pointer(&message_id);
 }
 
 static void
@@ -387,14 +340,138 @@ vb_log_sms_emit_status(VbLogSms *self, const gchar *message_id, const gchar *sta
 	vb_plugin_emit(VB_PLUGIN(self), VB_EVENT_SMS_STATUS, g_variant_builder_end(&payload));
 }
 
+/* a message of a batch, as it comes out */
+typedef struct {
+	GTask *task;
+	gchar *message_id;
+	gboolean fresh;
+} VbLogSmsOut;
+
+static void
+vb_log_sms_out_clear(VbLogSmsOut *out)
+{
+	g_clear_object(&out->task);
+	g_clear_pointer(&out->message_id, g_free);
+}
+
+/* the message id of a send of the batch: the one already sent under its key,
+ * or a new one, recorded in the batch's transaction with its line in @lines */
+static gboolean
+vb_log_sms_take(VbLogSms *self,
+		const VbLogSmsSend *send,
+		VbLogSmsOut *out,
+		GString *lines,
+		GError **error)
+{
+	if (send->idempotency_key != NULL) {
+		if (!vb_log_sms_lookup(self, send->idempotency_key, &out->message_id, error))
+			return FALSE;
+		if (out->message_id == NULL) {
+			const gchar *id =
+			    g_hash_table_lookup(self->unrecorded, send->idempotency_key);
+			/* a key found only in the file is recorded now */
+			if (id != NULL) {
+				out->message_id = g_strdup(id);
+				if (vb_log_sms_record(self, send->idempotency_key, id, NULL))
+					g_hash_table_remove(self->unrecorded,
+							    send->idempotency_key);
+			}
+		}
+		if (out->message_id != NULL) {
+			g_debug("message %s was already sent; not sending it again",
+				out->message_id);
+			return TRUE;
+		}
+	}
+	out->message_id = vb_log_sms_new_message_id();
+	if (send->idempotency_key != NULL &&
+	    !vb_log_sms_record(self, send->idempotency_key, out->message_id, error))
+		return FALSE;
+	if (self->path != NULL) {
+		g_autofree gchar *line = vb_log_sms_format_line(send, out->message_id);
+		g_string_append(lines, line);
+		explicit_bzero(line, strlen(line));
+	}
+	out->fresh = TRUE;
+	return TRUE;
+}
+
+/* the messages that came due in one turn of the main loop go out together:
+ * one transaction for their keys, one write and one sync of the handset, as
+ * a provider takes a batch. Each is answered only once both are on disk */
+static gboolean
+vb_log_sms_flush_cb(gpointer user_data)
+{
+	VbLogSms *self = VB_LOG_SMS(user_data);
+	g_autoptr(GPtrArray) tasks = g_steal_pointer(&self->batch);
+	g_autoptr(GArray) outs = g_array_new(FALSE, TRUE, sizeof(VbLogSmsOut));
+	g_autoptr(GString) lines = g_string_new(NULL);
+	g_autoptr(VbStoreTransaction) tx = NULL;
+	g_autoptr(GError) error = NULL;
+
+	g_clear_pointer(&self->batch_source, g_source_unref);
+	g_array_set_clear_func(outs, (GDestroyNotify)vb_log_sms_out_clear);
+	vb_log_sms_load_unrecorded(self);
+	tx = vb_store_transaction_begin(vb_log_sms_get_store(self), &error);
+	for (guint i = 0; i < tasks->len; i++) {
+		GTask *task = g_ptr_array_index(tasks, i);
+		VbLogSmsOut out = {.task = g_object_ref(task)};
+		g_autoptr(GError) error_local = NULL;
+
+		if (tx != NULL &&
+		    !vb_log_sms_take(self, g_task_get_task_data(task), &out, lines, &error_local)) {
+			g_prefix_error(&error_local, "%s", _("the message could not be sent: "));
+			g_task_return_error(task, g_steal_pointer(&error_local));
+			vb_log_sms_out_clear(&out);
+			continue;
+		}
+		g_array_append_val(outs, out);
+	}
+	if (tx != NULL && lines->len > 0 &&
+	    !vb_log_sms_append(self->path, lines->str, lines->len, &error))
+		g_clear_pointer(&tx, vb_store_transaction_free);
+	explicit_bzero(lines->str, lines->len);
+	if (tx != NULL && !vb_store_transaction_commit(tx, &error)) {
+		g_clear_pointer(&tx, vb_store_transaction_free);
+		/* the lines are on the handset: a retry finds them there */
+		for (guint i = 0; i < outs->len; i++) {
+			VbLogSmsOut *out = &g_array_index(outs, VbLogSmsOut, i);
+			VbLogSmsSend *send = g_task_get_task_data(out->task);
+			if (out->fresh && send->idempotency_key != NULL && self->path != NULL)
+				g_hash_table_replace(self->unrecorded,
+						     g_strdup(send->idempotency_key),
+						     g_strdup(out->message_id));
+		}
+	}
+	if (tx == NULL) {
+		for (guint i = 0; i < outs->len; i++)
+			g_task_return_new_error(
+			    g_array_index(outs, VbLogSmsOut, i).task, error->domain, error->code,
+			    "%s%s", _("the message could not be sent: "), error->message);
+		return G_SOURCE_REMOVE;
+	}
+	for (guint i = 0; i < outs->len; i++) {
+		VbLogSmsOut *out = &g_array_index(outs, VbLogSmsOut, i);
+		VbLogSmsSend *send = g_task_get_task_data(out->task);
+
+		if (out->fresh) {
+			/* codes never reach the log */
+			g_autofree gchar *masked = vb_mask_phone(send->to);
+			g_autofree gchar *redacted = vb_sim_redact_digits(send->body);
+			g_message("SMS %s to %s: %s", out->message_id, masked, redacted);
+			self->sent++;
+		}
+		g_task_return_pointer(out->task, g_strdup(out->message_id), g_free);
+		if (out->fresh)
+			vb_log_sms_emit_status(self, out->message_id, "delivered");
+	}
+	return G_SOURCE_REMOVE;
+}
+
 static void
 vb_log_sms_send_cb(GTask *task)
 {
 	VbLogSms *self = VB_LOG_SMS(g_task_get_source_object(task));
-	VbLogSmsSend *send = g_task_get_task_data(task);
-	g_autoptr(GError) error = NULL;
-	g_autofree gchar *message_id = NULL;
-	gboolean fresh = FALSE;
 
 	/* the outage is checked when the answer would come */
 	if (self->down) {
@@ -403,15 +480,16 @@ vb_log_sms_send_cb(GTask *task)
 					  "nothing was sent"));
 		return;
 	}
-	message_id = vb_log_sms_deliver(self, send, &fresh, &error);
-	if (message_id == NULL) {
-		g_prefix_error(&error, "%s", _("the message could not be sent: "));
-		g_task_return_error(task, g_steal_pointer(&error));
+	if (self->batch == NULL)
+		self->batch = g_ptr_array_new_with_free_func(g_object_unref);
+	g_ptr_array_add(self->batch, g_object_ref(task));
+	if (self->batch_source != NULL)
 		return;
-	}
-	g_task_return_pointer(task, g_strdup(message_id), g_free);
-	if (fresh)
-		vb_log_sms_emit_status(self, message_id, "delivered");
+	self->batch_source = g_idle_source_new();
+	g_source_set_priority(self->batch_source, G_PRIORITY_DEFAULT);
+	g_source_set_callback(self->batch_source, vb_log_sms_flush_cb, self, NULL);
+	g_source_set_static_name(self->batch_source, "[vestibule] log-sms batch");
+	g_source_attach(self->batch_source, g_task_get_context(task));
 }
 
 static void
@@ -631,6 +709,17 @@ vb_log_sms_startup(VbPlugin *plugin, GError **error)
 static void
 vb_log_sms_stop_delays(VbLogSms *self)
 {
+	if (self->batch_source != NULL) {
+		g_source_destroy(self->batch_source);
+		g_clear_pointer(&self->batch_source, g_source_unref);
+	}
+	if (self->batch != NULL) {
+		g_autoptr(GPtrArray) batch = g_steal_pointer(&self->batch);
+		for (guint i = 0; i < batch->len; i++)
+			g_task_return_new_error(
+			    g_ptr_array_index(batch, i), VB_ERROR, VB_ERROR_UNREACHABLE, "%s",
+			    _("the SMS provider stopped before sending; nothing was sent"));
+	}
 	if (self->delays != NULL) {
 		vb_sim_delays_abort(self->delays,
 				    _("the SMS provider stopped before sending; nothing was sent"));
@@ -657,6 +746,8 @@ vb_log_sms_reload(VbPlugin *plugin, GError **error)
 		return FALSE;
 	g_free(self->path);
 	self->path = g_steal_pointer(&path);
+	/* another handset file is read again */
+	g_clear_pointer(&self->unrecorded, g_hash_table_unref);
 	self->latency_ms = vb_plugin_get_int(plugin, "latency-ms");
 	return TRUE;
 }
@@ -698,6 +789,7 @@ vb_log_sms_finalize(GObject *object)
 	VbLogSms *self = VB_LOG_SMS(object);
 
 	g_free(self->path);
+	g_clear_pointer(&self->unrecorded, g_hash_table_unref);
 	g_free(self->sql_lookup);
 	g_free(self->sql_insert);
 	G_OBJECT_CLASS(vb_log_sms_parent_class)->finalize(object);

@@ -607,6 +607,8 @@ vb_visit_manager_start(VbVisitManager *self)
 	 * vb_visit_sms_unknown(); money is never sent again on a guess, and a
 	 * cancel never overtakes a capture */
 	vb_outbox_set_unknown_policy(self->outbox, "sms", FALSE, vb_visit_sms_unknown);
+	/* a message over the rate limit waits in the queue, unclaimed */
+	vb_outbox_set_gate(self->outbox, "sms", vb_sms_router_gate, self->sms_router);
 	vb_outbox_set_unknown_policy(self->outbox, "payment", TRUE, NULL);
 	vb_visit_manager_resume(self);
 	/* after the start, not in it: a sync less before the daemon is ready,
@@ -658,6 +660,7 @@ vb_visit_manager_stop(VbVisitManager *self)
 	self->started = FALSE;
 	self->reservations_renewed = FALSE;
 	g_clear_signal_handler(&self->event_handler, vb_context_get_bus(self->context));
+	vb_outbox_set_gate(self->outbox, "sms", NULL, NULL);
 	vb_sms_router_stop(self->sms_router);
 	if (self->renew_source != NULL) {
 		g_source_destroy(self->renew_source);
