@@ -1241,7 +1241,7 @@ test_integrity_unclean_checks(Fixture *f, gconstpointer user_data)
 {
 	g_autoptr(VbStore) store = vb_store_new();
 	g_autoptr(GError) error = NULL;
-	g_autoptr(GBytes) full = make_database(f);
+	g_autoptr(GBytes) full G_GNUC_UNUSED = make_database(f);
 	g_autofree gchar *problem = NULL;
 	gint64 check_us = 0;
 

@@ -495,7 +495,7 @@ vb_outbox_item_complete(VbOutboxItem *item,
 
 	/* inside a caller's transaction, with it */
 	if (vb_store_in_transaction(self->store)) {
-		g_autoptr(VbOutbox) ref = g_object_ref(self);
+		g_autoptr(VbOutbox) ref G_GNUC_UNUSED = g_object_ref(self);
 		vb_outbox_settle_completion(self, completion);
 		vb_outbox_update_gauges(self);
 		vb_outbox_wake(self);
