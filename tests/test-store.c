@@ -1504,7 +1504,7 @@ test_visits_list(Fixture *f, gconstpointer user_data)
 	    store,
 	    "INSERT INTO visits (id, state, created, updated) VALUES ('v2', 'started', 200, 200)");
 
-	visits = vb_visit_list(store, 0, &error);
+	visits = vb_visit_list(store, 0, NULL, &error);
 	g_assert_no_error(error);
 	g_assert_cmpuint(visits->len, ==, 2);
 	g_assert_true(g_variant_lookup(g_ptr_array_index(visits, 0), "id", "&s", &text));
@@ -1522,9 +1522,53 @@ test_visits_list(Fixture *f, gconstpointer user_data)
 	g_assert_false(g_variant_lookup(g_ptr_array_index(visits, 1), "card_token", "&s", &text));
 	g_clear_pointer(&visits, g_ptr_array_unref);
 
-	visits = vb_visit_list(store, 1, &error);
+	visits = vb_visit_list(store, 1, NULL, &error);
 	g_assert_no_error(error);
 	g_assert_cmpuint(visits->len, ==, 1);
+}
+
+/* the id of row @i of @visits */
+static const gchar *
+visit_id_at(GPtrArray *visits, guint i)
+{
+	const gchar *id = NULL;
+	g_assert_true(g_variant_lookup(g_ptr_array_index(visits, i), "id", "&s", &id));
+	return id;
+}
+
+/* a page goes on where the one before ended, visits of the same time
+ * included, and an unknown cursor is an error, not an empty page */
+static void
+test_visits_list_pages(Fixture *f, gconstpointer user_data)
+{
+	g_autoptr(VbStore) store = open_store(f->path);
+	g_autoptr(GError) error = NULL;
+	g_autoptr(GPtrArray) page = NULL;
+	g_autoptr(GString) order = g_string_new(NULL);
+	g_autofree gchar *cursor = NULL;
+
+	/* v3 and v4 were created in the same microsecond: the later row first */
+	exec_sql(store, "INSERT INTO visits (id, state, created, updated) VALUES "
+			"('v1', 'settled', 100, 100), ('v2', 'settled', 200, 200), "
+			"('v3', 'settled', 300, 300), ('v4', 'settled', 300, 300), "
+			"('v5', 'settled', 400, 400)");
+	for (guint n = 0; n < 4; n++) {
+		g_clear_pointer(&page, g_ptr_array_unref);
+		page = vb_visit_list(store, 2, cursor, &error);
+		g_assert_no_error(error);
+		if (page->len == 0)
+			break;
+		for (guint i = 0; i < page->len; i++)
+			g_string_append_printf(order, "%s ", visit_id_at(page, i));
+		g_free(cursor);
+		cursor = g_strdup(visit_id_at(page, page->len - 1));
+	}
+	g_assert_cmpstr(order->str, ==, "v5 v4 v3 v2 v1 ");
+
+	g_clear_pointer(&page, g_ptr_array_unref);
+	page = vb_visit_list(store, 2, "v-none", &error);
+	g_assert_error(error, VB_ERROR, VB_ERROR_NOT_FOUND);
+	g_assert_null(page);
 }
 
 static void
@@ -1584,6 +1628,7 @@ main(int argc, char **argv)
 	ADD("/store/audit/prune", test_audit_prune);
 	ADD("/store/tokens", test_tokens);
 	ADD("/store/visits/list", test_visits_list);
+	ADD("/store/visits/list-pages", test_visits_list_pages);
 	ADD("/store/checkpoint", test_checkpoint);
 #undef ADD
 

@@ -1164,6 +1164,63 @@ test_returning(void)
 	g_assert_cmpint(vb_test_daemon_stop(d), ==, 0);
 }
 
+/* the id of visit @i of a GET /v1/visits answer */
+static const gchar *
+page_id(JsonNode *page, guint i)
+{
+	JsonArray *visits = json_object_get_array_member(json_node_get_object(page), "visits");
+	return json_object_get_string_member(json_array_get_object_element(visits, i), "id");
+}
+
+static guint
+page_len(JsonNode *page)
+{
+	return json_array_get_length(
+	    json_object_get_array_member(json_node_get_object(page), "visits"));
+}
+
+/* GET /v1/visits pages: a full page names the next one's cursor, the next
+ * page goes on after it, the last page has none, and a cursor that names no
+ * visit is refused */
+static void
+test_list_pages(void)
+{
+	g_autoptr(VbTestDaemon) d = daemon_new(NULL);
+	g_autoptr(JsonNode) page1 = NULL;
+	g_autoptr(JsonNode) page2 = NULL;
+	g_autoptr(JsonNode) page3 = NULL;
+	g_autofree gchar *first = NULL;
+	g_autofree gchar *second = NULL;
+	g_autofree gchar *path2 = NULL;
+	g_autofree gchar *path3 = NULL;
+
+	first = first_visit(d, PAN_A, NULL, PHONE_A_TYPED, PHONE_A, TRUE, NULL);
+	walk_in_and_out(d, first);
+	second = returning_visit(d, PAN_A, NULL);
+	walk_in_and_out(d, second);
+
+	page1 = ctl(d, "GET", "/v1/visits?limit=1", NULL);
+	g_assert_cmpuint(page_len(page1), ==, 1);
+	g_assert_cmpstr(page_id(page1, 0), ==, second);
+	g_assert_cmpstr(json_object_get_string_member(json_node_get_object(page1), "next"), ==,
+			second);
+
+	path2 = g_strdup_printf("/v1/visits?limit=1&before=%s", second);
+	page2 = ctl(d, "GET", path2, NULL);
+	g_assert_cmpuint(page_len(page2), ==, 1);
+	g_assert_cmpstr(page_id(page2, 0), ==, first);
+
+	path3 = g_strdup_printf("/v1/visits?limit=2&before=%s", first);
+	page3 = ctl(d, "GET", path3, NULL);
+	g_assert_cmpuint(page_len(page3), ==, 0);
+	g_assert_false(json_object_has_member(json_node_get_object(page3), "next"));
+
+	g_assert_cmpint(
+	    ctl_refused(d, "GET", "/v1/visits?before=v-20260101T000000-nosuchvisit", NULL), ==,
+	    VB_ERROR_NOT_FOUND);
+	g_assert_cmpint(vb_test_daemon_stop(d), ==, 0);
+}
+
 static void
 test_two_cards_one_phone(void)
 {
@@ -2759,6 +2816,7 @@ main(int argc, char **argv)
 	ADD("/visit/first/without-code", test_first_without_code);
 	ADD("/visit/first/wrong-code-three-times", test_first_wrong_code);
 	ADD("/visit/returning", test_returning);
+	ADD("/visit/list-pages", test_list_pages);
 	ADD("/visit/two-cards-one-phone", test_two_cards_one_phone);
 	ADD("/visit/hold/declined", test_hold_declined);
 	ADD("/visit/hold/processor-down", test_hold_processor_down);

@@ -149,13 +149,15 @@ vb_control_visits_cb(VbHttpServer *server,
 	g_autoptr(GPtrArray) visits = NULL;
 	g_autoptr(GError) error = NULL;
 	guint64 limit = 50;
+	const gchar *before = query != NULL ? g_hash_table_lookup(query, "before") : NULL;
 	GVariantBuilder builder;
+	GVariantDict reply;
 
 	if (!vb_control_check_method(msg, "GET"))
 		return;
 	if (!vb_control_query_uint(query, "limit", 10000, &limit, msg))
 		return;
-	visits = vb_visit_list(store, (guint)limit, &error);
+	visits = vb_visit_list(store, (guint)limit, before, &error);
 	if (visits == NULL) {
 		vb_http_reply_gerror(msg, error);
 		return;
@@ -163,8 +165,15 @@ vb_control_visits_cb(VbHttpServer *server,
 	g_variant_builder_init(&builder, G_VARIANT_TYPE("aa{sv}"));
 	for (guint i = 0; i < visits->len; i++)
 		g_variant_builder_add_value(&builder, g_ptr_array_index(visits, i));
-	vb_control_reply_variant(
-	    msg, g_variant_new_parsed("{'visits': <%v>}", g_variant_builder_end(&builder)));
+	g_variant_dict_init(&reply, NULL);
+	g_variant_dict_insert_value(&reply, "visits", g_variant_builder_end(&builder));
+	/* a full page: the next one is ?before= its last visit */
+	if (limit > 0 && visits->len == limit) {
+		const gchar *last = NULL;
+		g_variant_lookup(g_ptr_array_index(visits, visits->len - 1), "id", "&s", &last);
+		g_variant_dict_insert(&reply, "next", "s", last);
+	}
+	vb_control_reply_variant(msg, g_variant_dict_end(&reply));
 }
 
 static void

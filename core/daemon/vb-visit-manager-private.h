@@ -82,10 +82,12 @@ vb_visit_manager_get_receipt(VbVisitManager *self, const gchar *token, GError **
 gchar *
 vb_visit_manager_receipt_token(VbVisitManager *self, const gchar *visit_id);
 
-/* the latest visits, newest first, at most @limit (0 for all): array of
- * GVariant a{sv} with id, door, state, first6, last4 (s, empty when unknown),
- * created and updated (x, unix µs); never the card token. Needs only @store */
+/* the latest visits, newest first, at most @limit (0 for all), after the
+ * visit @before in that order when it is not NULL (the next page; NOT_FOUND
+ * when there is no such visit): array of GVariant a{sv} with id, door, state,
+ * first6, last4 (s, empty when unknown), created and updated (x, unix µs);
+ * never the card token. Needs only @store */
 GPtrArray *
-vb_visit_list(VbStore *store, guint limit, GError **error);
+vb_visit_list(VbStore *store, guint limit, const gchar *before, GError **error);
 
 G_END_DECLS
