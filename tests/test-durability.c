@@ -7,6 +7,7 @@
 #include "config.h"
 
 #include <glib/gstdio.h>
+#include <signal.h>
 #include <sqlite3.h>
 #include <string.h>
 
@@ -535,6 +536,38 @@ test_checkpoint_then_unsynced_commit(void)
 	vb_test_remove_tree(dir);
 }
 
+/* a SIGTERM that comes while the daemon starts (or just after READY=1) waits
+ * for the main loop, which stops cleanly: the store is closed and its marker
+ * removed, so the next start does not take it for a crash */
+static void
+test_sigterm_while_starting(void)
+{
+	g_autofree gchar *dir = NULL;
+	g_autofree gchar *config_path = NULL;
+	g_autofree gchar *secrets_path = NULL;
+	g_autofree gchar *marker = NULL;
+	g_autoptr(VbDaemon) daemon = NULL;
+	g_autoptr(GError) error = NULL;
+
+	/* a first start makes the state directory and the store */
+	vb_test_inprocess_halt(vb_test_inprocess_start(TEST_CONFIG, &dir));
+	config_path = g_build_filename(dir, "vestibule.conf", NULL);
+	secrets_path = g_build_filename(dir, "secrets.conf", NULL);
+	marker = g_build_filename(dir, "state", "vestibule.db.running", NULL);
+	g_assert_false(g_file_test(marker, G_FILE_TEST_EXISTS));
+
+	daemon = vb_daemon_new(config_path, secrets_path, NULL);
+	vb_daemon_handle_signals(daemon);
+	g_assert_cmpint(raise(SIGTERM), ==, 0);
+	g_assert_true(vb_daemon_start(daemon, &error));
+	g_assert_no_error(error);
+	g_assert_true(g_file_test(marker, G_FILE_TEST_EXISTS));
+	g_assert_cmpint(vb_daemon_run(daemon), ==, 0);
+	g_assert_false(g_file_test(marker, G_FILE_TEST_EXISTS));
+	g_clear_object(&daemon);
+	vb_test_remove_tree(dir);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -545,6 +578,7 @@ main(int argc, char **argv)
 			     test_tap_syncs);
 	g_test_add_func("/durability/tap/door-added-by-reload", test_door_added_by_reload);
 	g_test_add_func("/durability/tap/release-fails-at-start", test_release_fails_at_start);
+	g_test_add_func("/durability/stop/sigterm-while-starting", test_sigterm_while_starting);
 	g_test_add_func("/durability/checkpoint/then-unsynced-commit",
 			test_checkpoint_then_unsynced_commit);
 	g_test_add_data_func("/durability/power-cut/at-unlock", GINT_TO_POINTER(TRUE),

@@ -28,6 +28,12 @@ gboolean
 vb_daemon_reload(VbDaemon *self, GError **error);
 void
 vb_daemon_stop(VbDaemon *self);
+/* SIGHUP, SIGTERM and SIGINT are handled by the main loop from now on: called
+ * before vb_daemon_start(), a SIGTERM that comes while it starts, or just
+ * after READY=1, waits for vb_daemon_run(), which stops cleanly, instead of
+ * killing the process with the audit log's buffer and the store's marker */
+void
+vb_daemon_handle_signals(VbDaemon *self);
 /* runs the main loop until SIGTERM or SIGINT; returns the exit status */
 gint
 vb_daemon_run(VbDaemon *self);

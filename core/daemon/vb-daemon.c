@@ -52,6 +52,7 @@ struct _VbDaemon {
 	VbControl *control;		 /* the control API */
 	VbControlVisits *control_visits; /* and its part about the visit */
 	GMainLoop *loop;
+	guint signals[3]; /* SIGHUP, SIGTERM, SIGINT, from vb_daemon_handle_signals() */
 	GSource *watchdog;
 	VbUpkeep *upkeep;  /* the store's integrity check and retention */
 	gint64 started_at; /* monotonic */
@@ -496,21 +497,32 @@ vb_daemon_sigterm_cb(gpointer user_data)
 	return G_SOURCE_CONTINUE;
 }
 
+void
+vb_daemon_handle_signals(VbDaemon *self)
+{
+	g_return_if_fail(VB_IS_DAEMON(self));
+
+	if (self->signals[0] != 0)
+		return;
+	if (self->loop == NULL)
+		self->loop = g_main_loop_new(NULL, FALSE);
+	self->signals[0] = g_unix_signal_add(SIGHUP, vb_daemon_sighup_cb, self);
+	self->signals[1] = g_unix_signal_add(SIGTERM, vb_daemon_sigterm_cb, self);
+	self->signals[2] = g_unix_signal_add(SIGINT, vb_daemon_sigterm_cb, self);
+}
+
 gint
 vb_daemon_run(VbDaemon *self)
 {
-	guint hup, term, intr;
-
 	g_return_val_if_fail(VB_IS_DAEMON(self), 1);
 
-	self->loop = g_main_loop_new(NULL, FALSE);
-	hup = g_unix_signal_add(SIGHUP, vb_daemon_sighup_cb, self);
-	term = g_unix_signal_add(SIGTERM, vb_daemon_sigterm_cb, self);
-	intr = g_unix_signal_add(SIGINT, vb_daemon_sigterm_cb, self);
+	vb_daemon_handle_signals(self);
 	g_main_loop_run(self->loop);
-	g_source_remove(hup);
-	g_source_remove(term);
-	g_source_remove(intr);
+	for (guint i = 0; i < G_N_ELEMENTS(self->signals); i++) {
+		if (self->signals[i] != 0)
+			g_source_remove(self->signals[i]);
+		self->signals[i] = 0;
+	}
 	vb_daemon_stop(self);
 	return self->exit_status;
 }

@@ -135,6 +135,7 @@ main(int argc, char **argv)
 
 	vb_log_setup(verbose);
 	daemon = vb_daemon_new(config_path, secrets_path, (const gchar *const *)plugin_dirs);
+	vb_daemon_handle_signals(daemon);
 	if (!vb_daemon_start(daemon, &error)) {
 		/* a configuration error lists every problem with its file and line */
 		g_printerr("vestibuled: %s\n", error->message);
