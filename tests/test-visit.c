@@ -1189,6 +1189,7 @@ test_list_pages(void)
 	g_autoptr(JsonNode) page1 = NULL;
 	g_autoptr(JsonNode) page2 = NULL;
 	g_autoptr(JsonNode) page3 = NULL;
+	g_autoptr(JsonNode) page4 = NULL;
 	g_autofree gchar *first = NULL;
 	g_autofree gchar *second = NULL;
 	g_autofree gchar *path2 = NULL;
@@ -1218,6 +1219,12 @@ test_list_pages(void)
 	g_assert_cmpint(
 	    ctl_refused(d, "GET", "/v1/visits?before=v-20260101T000000-nosuchvisit", NULL), ==,
 	    VB_ERROR_NOT_FOUND);
+	/* a page is at most 1000 visits: more holds up the taps for as long as it
+	 * takes to read them; the pages go on with before= */
+	g_assert_cmpint(ctl_refused(d, "GET", "/v1/visits?limit=1001", NULL), ==,
+			VB_ERROR_INVALID_DATA);
+	page4 = ctl(d, "GET", "/v1/visits?limit=1000", NULL);
+	g_assert_cmpuint(page_len(page4), ==, 2);
 	g_assert_cmpint(vb_test_daemon_stop(d), ==, 0);
 }
 

@@ -21,6 +21,8 @@
 
 #define VB_EVENTS_DEFAULT_LIMIT 50
 #define VB_EVENTS_MAX_LIMIT 1000
+/* a page of visits is read on the main loop: a tap waits for it */
+#define VB_VISITS_MAX_LIMIT 1000
 #define VB_FOLLOWERS_MAX 16
 /* what a follower may fall behind by, written but not yet read, before it is
  * dropped: about 5,000 events, several minutes of a busy store */
@@ -155,7 +157,7 @@ vb_control_visits_cb(VbHttpServer *server,
 
 	if (!vb_control_check_method(msg, "GET"))
 		return;
-	if (!vb_control_query_uint(query, "limit", 10000, &limit, msg))
+	if (!vb_control_query_uint(query, "limit", VB_VISITS_MAX_LIMIT, &limit, msg))
 		return;
 	visits = vb_visit_list(store, (guint)limit, before, &error);
 	if (visits == NULL) {

@@ -1041,7 +1041,7 @@ def main():
         listings = [
             ("GET /v1/visits (first page, 50)", "/v1/visits?limit=50"),
             ("GET /v1/visits, half a year deep (50)", f"/v1/visits?limit=50&before={deep_id}"),
-            ("GET /v1/visits?limit=10000 (the most it gives)", "/v1/visits?limit=10000"),
+            ("GET /v1/visits?limit=1000 (the most it gives)", "/v1/visits?limit=1000"),
             (f"GET /v1/visits/ID (one visit, timeline)", f"/v1/visits/{deep_id}"),
             ("GET /v1/status", "/v1/status"),
             ("GET /metrics", "/metrics"),
