@@ -452,6 +452,15 @@ plugin = sim-payment
                 pass
         return out
 
+    def io(self):
+        """(read syscalls, write syscalls, bytes written to storage)"""
+        out = {}
+        with open(f"/proc/{self.pid}/io") as f:
+            for line in f:
+                k, _, v = line.partition(":")
+                out[k] = int(v)
+        return out["syscr"], out["syscw"], out["write_bytes"]
+
     def rss_kib(self):
         with open(f"/proc/{self.pid}/status") as f:
             for line in f:
@@ -591,7 +600,7 @@ class Load:
                 await self.expect(client, "POST", f"/v1/sim/{door}-keypad/keys",
                                   {"keys": list(card.national) + ["enter"]}, (200,))
                 await self.prompt(client, door, "enter-code", timeout)
-                code = await self.sms.code_for(card, timeout)
+                code = await self.sms.code_for(card, max(timeout, 60.0))
                 await self.expect(client, "POST", f"/v1/sim/{door}-keypad/keys",
                                   {"keys": list(code) + ["enter"]}, (200,))
             ev, received = await asyncio.wait_for(unlocked, timeout)
@@ -628,10 +637,22 @@ class Load:
                 if stats is not None:
                     stats.errors.append(msg)
                 log("ERROR", msg)
-                # let the door's session end before its next tap
-                await asyncio.sleep(1.0)
+                await self.reset_door(door_i)
             finally:
                 card.busy = False
+
+    async def reset_door(self, door_i):
+        """ends whatever session the door is in, so that its next tap starts anew"""
+        door = f"d{door_i + 1}"
+        client = self.clients[door_i]
+        try:
+            await client.request("POST", f"/v1/sim/{door}-keypad/keys", {"keys": ["cancel"]})
+            status, state = await client.request("GET", f"/v1/sim/{door}-lock/state")
+            if status == 200 and state.get("door") == "open":
+                await client.request("POST", f"/v1/sim/{door}-lock/door", {"action": "close"})
+        except (OSError, HttpError, asyncio.IncompleteReadError) as e:
+            log("cannot reset", door, e)
+        await asyncio.sleep(0.5)
 
     async def play(self, rate, duration, new_fraction, stats):
         n = int(rate * duration)
@@ -671,6 +692,22 @@ def fmt_ms(v):
     return f"{v:.2f}"
 
 
+async def outbox_queued(daemon):
+    """the outbox's queued items, from the metrics"""
+    try:
+        reader, writer = await asyncio.open_unix_connection(daemon.socket_path)
+        writer.write(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        status, _, raw = await read_response(reader)
+        writer.close()
+    except (OSError, HttpError, asyncio.IncompleteReadError):
+        return None
+    total = 0
+    for line in raw.decode(errors="replace").splitlines():
+        if line.startswith("vestibule_outbox_queued"):
+            total += int(float(line.split()[-1]))
+    return total
+
+
 async def settle(daemon, seconds):
     """a rest: the outbox drains, the audit buffer is written"""
     await asyncio.sleep(seconds)
@@ -696,16 +733,19 @@ async def run_all(args, daemon, rng):
             stats = Stats()
             rss0 = daemon.rss_kib()
             threads0 = daemon.thread_ticks()
+            io0 = daemon.io()
             cpu0 = daemon.cpu_ticks()
             events0 = follower.events
             if args.perf and (args.perf_rate is None or args.perf_rate == rate):
-                perf = subprocess.Popen(["perf", "record", "-g", "-F", str(args.perf_freq),
+                perf = subprocess.Popen(["perf", "record", "--call-graph", args.perf_call_graph,
+                                         "-F", str(args.perf_freq),
                                          "-p", str(daemon.pid), "-o", args.perf],
                                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                         stderr=subprocess.DEVNULL)
             log(f"{rate:g} taps/s for {args.duration:.0f} s")
             elapsed = await load.play(rate, args.duration, args.new_fraction, stats)
             cpu1 = daemon.cpu_ticks()
+            io1 = daemon.io()
             threads1 = daemon.thread_ticks()
             if perf is not None:
                 perf.send_signal(signal.SIGINT)
@@ -714,11 +754,13 @@ async def run_all(args, daemon, rng):
             events = follower.events - events0
             await settle(daemon, args.rest)
             rss1 = daemon.rss_kib()
+            queued = await outbox_queued(daemon)
             cpu_s = (cpu1 - cpu0) / TICK
             threads = sorted(((threads1[k] - threads0.get(k, 0)) / TICK, k[1])
                              for k in threads1 if threads1[k] - threads0.get(k, 0) > 0)
             results.append({"rate": rate, "stats": stats, "elapsed": elapsed, "cpu_s": cpu_s,
-                            "rss0": rss0, "rss1": rss1, "events": events,
+                            "rss0": rss0, "rss1": rss1, "events": events, "queued": queued,
+                            "io": [b - a for a, b in zip(io0, io1)],
                             "threads": threads[::-1]})
             s = stats
             lat = sorted(s.latencies)
@@ -770,6 +812,10 @@ def report(args, results, follower):
         drss = r["rss1"] - r["rss0"]
         print(f"  {r['rate']:g} taps/s: achieved {s.visits / r['elapsed']:.1f} visits/s, "
               f"{r['events'] / max(1, s.visits):.1f} events/visit to the follower; "
+              f"per visit {r['io'][0] / max(1, s.visits):.1f} read and "
+              f"{r['io'][1] / max(1, s.visits):.1f} write syscalls, "
+              f"{r['io'][2] / max(1, s.visits) / 1024:.1f} KiB written to storage; "
+              f"outbox queued after the rest: {r['queued']}; "
               f"daemon CPU {r['cpu_s']:.2f} s = {r['cpu_s'] / r['elapsed'] * 100:.0f}% of a "
               f"core; by thread: "
               + ", ".join(f"{name} {t:.2f} s" for t, name in r["threads"][:4]))
@@ -803,8 +849,9 @@ def main():
                     help="seconds of rest before each run and before reading the RSS")
     ap.add_argument("--doors", type=int, default=16)
     ap.add_argument("--cards", type=int, default=64, help="returning cards, enrolled first")
-    ap.add_argument("--new-fraction", type=float, default=0.01,
-                    help="share of taps by a new card (a phone and a code to type)")
+    ap.add_argument("--new-fraction", type=float, default=0.0,
+                    help="share of the runs' taps by a new card (a phone and a code to "
+                         "type); the enrolled cards had theirs")
     ap.add_argument("--visit-timeout", type=float, default=10.0)
     ap.add_argument("--connection-per-request", action="store_true",
                     help="a new connection for each request, as vestibulectl does")
@@ -812,7 +859,9 @@ def main():
                     help="perf record -g the daemon during the run(s) into FILE")
     ap.add_argument("--perf-rate", type=float, default=None,
                     help="only during the run at this rate")
-    ap.add_argument("--perf-freq", type=int, default=999)
+    ap.add_argument("--perf-freq", type=int, default=499)
+    ap.add_argument("--perf-call-graph", default="dwarf,8192",
+                    help="perf record's --call-graph (fp needs -fno-omit-frame-pointer)")
     ap.add_argument("--build", default=build_default, help="the meson build directory")
     ap.add_argument("--seed", type=int, default=None)
     ap.add_argument("--keep", action="store_true", help="keep the temporary directory")
