@@ -286,42 +286,58 @@ vb_log_sms_record(VbLogSms *self, const gchar *key, const gchar *message_id, GEr
 	return vb_store_stmt_exec(stmt, error);
 }
 
-/* the message id of @key if the handset file already holds it: a crash
- * between writing the line and committing the key must not send it twice.
- * The file is read whole; it plays a handset in tests and the demo, small */
-static gchar *
-vb_log_sms_file_lookup(const gchar *path, const gchar *key)
+/* records the keys of the messages that the handset file holds and the
+ * table does not: a crash between writing a line and committing its key must
+ * not send it twice. Read once, when the file is taken into use: from then
+ * on every line is written in the transaction that records its key, so a
+ * send looks up the table alone and its cost does not grow with the file */
+static gboolean
+vb_log_sms_reconcile_file(VbLogSms *self, const gchar *path, GError **error)
 {
+	g_autoptr(VbStoreTransaction) tx = NULL;
 	g_autofree gchar *data = NULL;
 	g_auto(GStrv) lines = NULL;
+	guint recorded = 0;
+	gboolean ok = TRUE;
 
 	if (path == NULL || !g_file_get_contents(path, &data, NULL, NULL))
-		return NULL;
+		return TRUE;
 	lines = g_strsplit(data, "\n", -1);
 	explicit_bzero(data, strlen(data));
+	tx = vb_store_transaction_begin(vb_log_sms_get_store(self), error);
+	if (tx == NULL)
+		ok = FALSE;
 	for (guint i = 0; lines[i] != NULL; i++) {
-		g_autoptr(JsonParser) parser = NULL;
+		g_autoptr(JsonParser) parser = json_parser_new();
+		g_autofree gchar *known = NULL;
+		const gchar *key = NULL;
+		const gchar *id = NULL;
 		JsonObject *obj;
-		gchar *id = NULL;
 
-		if (strstr(lines[i], key) != NULL) {
-			parser = json_parser_new();
-			/* a line cut by the crash is not a message that was sent */
-			if (json_parser_load_from_data(parser, lines[i], -1, NULL) &&
-			    JSON_NODE_HOLDS_OBJECT(json_parser_get_root(parser))) {
-				obj = json_node_get_object(json_parser_get_root(parser));
-				if (g_strcmp0(json_object_get_string_member_with_default(
-						  obj, "idempotency-key", NULL),
-					      key) == 0)
-					id = g_strdup(json_object_get_string_member_with_default(
-					    obj, "id", NULL));
-			}
+		/* a line cut by the crash is not a message that was sent */
+		if (ok && lines[i][0] != '\0' &&
+		    json_parser_load_from_data(parser, lines[i], -1, NULL) &&
+		    JSON_NODE_HOLDS_OBJECT(json_parser_get_root(parser))) {
+			obj = json_node_get_object(json_parser_get_root(parser));
+			key = json_object_get_string_member_with_default(obj, "idempotency-key",
+									 NULL);
+			id = json_object_get_string_member_with_default(obj, "id", NULL);
+		}
+		if (key != NULL && id != NULL) {
+			ok = vb_log_sms_lookup(self, key, &known, error) &&
+			     (known != NULL || vb_log_sms_record(self, key, id, error));
+			if (ok && known == NULL)
+				recorded++;
 		}
 		explicit_bzero(lines[i], strlen(lines[i]));
-		if (id != NULL)
-			return id;
 	}
-	return NULL;
+	if (!ok || !vb_store_transaction_commit(tx, error))
+		return FALSE;
+	if (recorded > 0)
+		g_message("%u message(s) of %s were written but not recorded (a crash): they are "
+			  "not sent again",
+			  recorded, path);
+	return TRUE;
 }
 
 /* writes the message once; @fresh is FALSE when the key was already sent */
@@ -333,19 +349,16 @@ vb_log_sms_deliver(VbLogSms *self, const VbLogSmsSend *send, gboolean *fresh, GE
 	g_autofree gchar *masked = NULL;
 	g_autofree gchar *redacted = NULL;
 
-	tx = vb_store_transaction_begin(vb_log_sms_get_store(self), error);
+	/* not synced: the file, flushed to disk with each line, is what was
+	 * sent; a key that a power cut takes back is read from it at the next
+	 * start (vb_log_sms_reconcile_file()) */
+	tx = vb_store_transaction_begin_full(vb_log_sms_get_store(self),
+					     VB_STORE_TRANSACTION_FLAG_NO_SYNC, error);
 	if (tx == NULL)
 		return NULL;
 	if (send->idempotency_key != NULL) {
 		if (!vb_log_sms_lookup(self, send->idempotency_key, &message_id, error))
 			return NULL;
-		if (message_id == NULL) {
-			message_id = vb_log_sms_file_lookup(self->path, send->idempotency_key);
-			/* a key found only in the file is recorded now */
-			if (message_id != NULL &&
-			    vb_log_sms_record(self, send->idempotency_key, message_id, NULL))
-				vb_store_transaction_commit(tx, NULL);
-		}
 		if (message_id != NULL) {
 			g_debug("message %s was already sent; not sending it again", message_id);
 			*fresh = FALSE;
@@ -615,6 +628,10 @@ vb_log_sms_startup(VbPlugin *plugin, GError **error)
 		g_prefix_error(error, "%s", _("cannot prepare the idempotency table: "));
 		return FALSE;
 	}
+	if (!vb_log_sms_reconcile_file(self, path, error)) {
+		g_prefix_error(error, _("cannot read the messages already in %s: "), path);
+		return FALSE;
+	}
 	self->path = g_steal_pointer(&path);
 	self->latency_ms = vb_plugin_get_int(plugin, "latency-ms");
 	self->delays = vb_sim_delays_new();
@@ -655,6 +672,11 @@ vb_log_sms_reload(VbPlugin *plugin, GError **error)
 
 	if (!vb_log_sms_check_settings(self, &path, error))
 		return FALSE;
+	/* another file: its messages are taken into account as at a start */
+	if (g_strcmp0(path, self->path) != 0 && !vb_log_sms_reconcile_file(self, path, error)) {
+		g_prefix_error(error, _("cannot read the messages already in %s: "), path);
+		return FALSE;
+	}
 	g_free(self->path);
 	self->path = g_steal_pointer(&path);
 	self->latency_ms = vb_plugin_get_int(plugin, "latency-ms");
