@@ -230,15 +230,11 @@ class Follower:
 
     def handle(self, line, received):
         self.events += 1
-        # most events wake nobody: parse only those that may
-        if b'"door"' not in line:
+        # only the unlocks wake anybody: the other lines are not parsed
+        if b'"door-unlocked"' not in line:
             return
         ev = json.loads(line)
-        door = ev.get("door")
-        name = ev.get("name")
-        if name == "visit-state":
-            name = "visit-state:" + str(ev.get("payload", {}).get("state"))
-        lst = self.waiters.get((door, name))
+        lst = self.waiters.get((ev.get("door"), ev.get("name")))
         if lst:
             fut = lst.pop(0)
             if not fut.done():
@@ -389,6 +385,9 @@ plugin = sim-payment
         cmd = [self.args.vestibuled, "--config", os.path.join(self.tmp, "vestibule.conf"),
                "--secrets", os.path.join(self.tmp, "secrets.conf"),
                "--plugin-dir", self.args.plugin_dir]
+        if self.args.callgrind:
+            cmd = ["valgrind", "--tool=callgrind", "--quiet",
+                   f"--callgrind-out-file={self.tmp}/callgrind.out.%p"] + cmd
         if shutil.which("setpriv"):
             cmd = ["setpriv", "--pdeathsig", "KILL", "--"] + cmd
         env = dict(os.environ)
@@ -398,7 +397,7 @@ plugin = sim-payment
         with open(self.log_path, "ab") as logf:
             self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=logf,
                                          stderr=subprocess.STDOUT, env=env)
-        deadline = time.time() + 60
+        deadline = time.time() + (300 if self.args.callgrind else 60)
         while time.time() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"vestibuled exited with status {self.proc.returncode} "
@@ -460,6 +459,20 @@ plugin = sim-payment
                 k, _, v = line.partition(":")
                 out[k] = int(v)
         return out["syscr"], out["syscw"], out["write_bytes"]
+
+    def callgrind(self, action):
+        """zeroes the counts (z), or dumps them and returns the instructions since (d)"""
+        subprocess.run(["callgrind_control", "-" + action, str(self.pid)], check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        if action != "d":
+            return None
+        dumps = sorted((f for f in os.listdir(self.tmp) if f.startswith("callgrind.out.")),
+                       key=lambda f: os.path.getmtime(os.path.join(self.tmp, f)))
+        with open(os.path.join(self.tmp, dumps[-1])) as f:
+            for line in f:
+                if line.startswith(("summary:", "totals:")):
+                    return int(line.split()[1])
+        return None
 
     def rss_kib(self):
         with open(f"/proc/{self.pid}/status") as f:
@@ -734,7 +747,10 @@ async def run_all(args, daemon, rng):
             rss0 = daemon.rss_kib()
             threads0 = daemon.thread_ticks()
             io0 = daemon.io()
+            if args.callgrind:
+                daemon.callgrind("z")
             cpu0 = daemon.cpu_ticks()
+            self0 = os.times()
             events0 = follower.events
             if args.perf and (args.perf_rate is None or args.perf_rate == rate):
                 perf = subprocess.Popen(["perf", "record", "--call-graph", args.perf_call_graph,
@@ -745,6 +761,8 @@ async def run_all(args, daemon, rng):
             log(f"{rate:g} taps/s for {args.duration:.0f} s")
             elapsed = await load.play(rate, args.duration, args.new_fraction, stats)
             cpu1 = daemon.cpu_ticks()
+            self1 = os.times()
+            instructions = daemon.callgrind("d") if args.callgrind else None
             io1 = daemon.io()
             threads1 = daemon.thread_ticks()
             if perf is not None:
@@ -760,6 +778,8 @@ async def run_all(args, daemon, rng):
                              for k in threads1 if threads1[k] - threads0.get(k, 0) > 0)
             results.append({"rate": rate, "stats": stats, "elapsed": elapsed, "cpu_s": cpu_s,
                             "rss0": rss0, "rss1": rss1, "events": events, "queued": queued,
+                            "instructions": instructions,
+                            "gen_cpu_s": (self1.user + self1.system) - (self0.user + self0.system),
                             "io": [b - a for a, b in zip(io0, io1)],
                             "threads": threads[::-1]})
             s = stats
@@ -817,12 +837,15 @@ def report(args, results, follower):
               f"{r['io'][2] / max(1, s.visits) / 1024:.1f} KiB written to storage; "
               f"outbox queued after the rest: {r['queued']}; "
               f"daemon CPU {r['cpu_s']:.2f} s = {r['cpu_s'] / r['elapsed'] * 100:.0f}% of a "
-              f"core; by thread: "
+              f"core (this generator: {r['gen_cpu_s'] / r['elapsed'] * 100:.0f}%); by thread: "
               + ", ".join(f"{name} {t:.2f} s" for t, name in r["threads"][:4]))
         if r["rate"] >= 200:
             print(f"    p99 tap-to-unlock at {r['rate']:g}/s: {p99:.2f} ms "
                   f"(target < {P99_TARGET_MS:g} ms) "
                   f"{'PASS' if p99 < P99_TARGET_MS else 'MISS'}")
+        if r["instructions"]:
+            print(f"    instructions per visit (callgrind, the main loop and its threads): "
+                  f"{r['instructions'] / max(1, s.visits) / 1e6:.3f} M")
         print(f"    CPU per visit: {cpu:.3f} ms (target < {CPU_TARGET_MS:g} ms) "
               f"{'PASS' if cpu < CPU_TARGET_MS else 'MISS'}")
         print(f"    RSS: {r['rss0']} -> {r['rss1']} KiB ({drss:+d}; target flat, "
@@ -862,6 +885,9 @@ def main():
     ap.add_argument("--perf-freq", type=int, default=499)
     ap.add_argument("--perf-call-graph", default="dwarf,8192",
                     help="perf record's --call-graph (fp needs -fno-omit-frame-pointer)")
+    ap.add_argument("--callgrind", action="store_true",
+                    help="run the daemon under valgrind's callgrind and count its "
+                         "instructions per visit (use a low rate, such as --rates 3)")
     ap.add_argument("--build", default=build_default, help="the meson build directory")
     ap.add_argument("--seed", type=int, default=None)
     ap.add_argument("--keep", action="store_true", help="keep the temporary directory")
