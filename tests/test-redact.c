@@ -86,6 +86,61 @@ test_redact_event(void)
 	g_assert_nonnull(strstr(json, "\"name\":\"sms-received\""));
 }
 
+/* the followers' lines are written without a JSON tree: each is the very
+ * text json-glib writes for the event, whatever its strings hold */
+static void
+assert_line_as_json_glib(VbEvent *event)
+{
+	g_autoptr(JsonNode) node = vb_redact_event_to_json(event);
+	g_autofree gchar *json = json_to_string(node, FALSE);
+	g_autofree gchar *expected = g_strconcat(json, "\n", NULL);
+	g_autofree gchar *payload = vb_redact_event_payload_to_string(event);
+	g_autofree gchar *line = NULL;
+	g_autofree gchar *expected_payload =
+	    json_to_string(json_object_get_member(json_node_get_object(node), "payload"), FALSE);
+	gsize len = 0;
+
+	line = vb_redact_event_to_line(event, payload, &len);
+	g_assert_cmpstr(line, ==, expected);
+	g_assert_cmpuint(len, ==, strlen(expected));
+	/* and the audit log's payload is the line's */
+	g_assert_cmpstr(payload, ==, expected_payload);
+}
+
+static void
+test_redact_event_line(void)
+{
+	GVariantBuilder payload;
+	g_autoptr(VbEvent) plain = NULL;
+	g_autoptr(VbEvent) odd = NULL;
+	g_autoptr(VbEvent) empty = NULL;
+
+	g_variant_builder_init(&payload, G_VARIANT_TYPE_VARDICT);
+	g_variant_builder_add(&payload, "{sv}", VB_KEY_STATE, g_variant_new_string("unlocked"));
+	g_variant_builder_add(&payload, "{sv}", "duration-ms", g_variant_new_int32(5000));
+	g_variant_builder_add(&payload, "{sv}", "count", g_variant_new_uint64(G_MAXUINT64 / 3));
+	g_variant_builder_add(&payload, "{sv}", "ok", g_variant_new_boolean(TRUE));
+	g_variant_builder_add(&payload, "{sv}", "ratio", g_variant_new_double(0.125));
+	plain = vb_event_new(VB_EVENT_DOOR_UNLOCKED, "front-lock", "front",
+			     g_variant_builder_end(&payload));
+	assert_line_as_json_glib(plain);
+
+	/* quotes, backslashes, control characters, UTF-8, a phone and a body */
+	g_variant_builder_init(&payload, G_VARIANT_TYPE_VARDICT);
+	g_variant_builder_add(&payload, "{sv}", VB_KEY_MESSAGE,
+			      g_variant_new_string("a \"quoted\" \\path\\\n\ttab\x01\x1f\x7f é €"));
+	g_variant_builder_add(&payload, "{sv}", VB_KEY_PHONE, g_variant_new_string("+33612345678"));
+	g_variant_builder_add(&payload, "{sv}", VB_KEY_BODY, g_variant_new_string("STOP \"now\""));
+	g_variant_builder_add(&payload, "{sv}", "pair", g_variant_new("(si)", "x\"y", 2));
+	odd = vb_event_new("alert", "in\"st\\ance\b\f\r", "do\u00e9or\n",
+			   g_variant_builder_end(&payload));
+	assert_line_as_json_glib(odd);
+
+	/* neither a source nor a door, no payload */
+	empty = vb_event_new(VB_EVENT_DAEMON_READY, NULL, NULL, NULL);
+	assert_line_as_json_glib(empty);
+}
+
 static void
 test_redact_keypad_digits(void)
 {
@@ -152,6 +207,7 @@ main(int argc, char **argv)
 	g_test_add_func("/redact/mask-phone", test_redact_mask_phone);
 	g_test_add_func("/redact/text", test_redact_text);
 	g_test_add_func("/redact/event", test_redact_event);
+	g_test_add_func("/redact/event-line", test_redact_event_line);
 	g_test_add_func("/redact/luhn", test_redact_luhn);
 	g_test_add_func("/redact/keypad-digits", test_redact_keypad_digits);
 	g_test_add_func("/i18n/per-language", test_i18n_per_language);

@@ -2196,6 +2196,45 @@ test_sms_same_key_once(SimFixture *fx, gconstpointer data)
 	g_assert_cmpuint(lines->len, ==, 3);
 }
 
+/* a crash between writing a message and recording its key: the message is
+ * in the handset file only. The next start reads the file once, and the
+ * retry of that key is not sent again, nor is the key recorded only now */
+static void
+test_sms_written_not_recorded(SimFixture *fx, gconstpointer data)
+{
+	g_autofree gchar *config = sms_config(fx, NULL);
+	g_autofree gchar *path = sms_outbox_path(fx);
+	g_autofree gchar *again = NULL;
+	g_autofree gchar *other = NULL;
+	g_autoptr(GPtrArray) lines = NULL;
+	g_autoptr(GError) error = NULL;
+	const gchar *written =
+	    "{\"id\":\"SMcrash1\",\"to\":\"+33 6\",\"to-hash\":\"00\",\"body\":\"Your code "
+	    "is 123456\",\"idempotency-key\":\"otp-9\",\"time\":\"2026-01-01T00:00:00Z\"}\n";
+
+	g_assert_true(
+	    g_file_set_contents_full(path, written, -1, G_FILE_SET_CONTENTS_NONE, 0600, NULL));
+	sim_stack_start(fx, config);
+	again = sms_send(fx, TEST_PHONE, "Your code is 123456", "otp-9", &error);
+	g_assert_no_error(error);
+	g_assert_cmpstr(again, ==, "SMcrash1");
+	g_assert_cmpuint(sim_status_uint(fx, "sms", "sent"), ==, 0);
+
+	/* a new key is sent, once */
+	other = sms_send(fx, TEST_PHONE, "Your code is 654321", "otp-10", &error);
+	g_assert_no_error(error);
+	g_assert_cmpstr(other, !=, "SMcrash1");
+	g_assert_cmpuint(sim_status_uint(fx, "sms", "sent"), ==, 1);
+	g_clear_pointer(&again, g_free);
+	again = sms_send(fx, TEST_PHONE, "Your code is 654321", "otp-10", &error);
+	g_assert_no_error(error);
+	g_assert_cmpstr(again, ==, other);
+	g_assert_cmpuint(sim_status_uint(fx, "sms", "sent"), ==, 1);
+	lines = sms_outbox(fx);
+	g_assert_cmpuint(lines->len, ==, 2);
+	g_assert_cmpstr(json_object_get_string_member(line_at(lines, 1), "id"), ==, other);
+}
+
 static void
 test_sms_outage_sends_nothing(SimFixture *fx, gconstpointer data)
 {
@@ -2629,6 +2668,7 @@ main(int argc, char **argv)
 	add_sim_test("/sim/payment/bad-requests", test_payment_bad_requests);
 	add_sim_test("/sim/sms/send-one-line", test_sms_send_one_line);
 	add_sim_test("/sim/sms/same-key-once", test_sms_same_key_once);
+	add_sim_test("/sim/sms/written-not-recorded", test_sms_written_not_recorded);
 	add_sim_test("/sim/sms/outage-sends-nothing", test_sms_outage_sends_nothing);
 	add_sim_test("/sim/sms/bad-messages", test_sms_bad_messages);
 	add_sim_test("/sim/sms/private-file", test_sms_private_file);

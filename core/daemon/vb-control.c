@@ -350,14 +350,14 @@ static void
 vb_control_event_cb(VbBus *bus, VbEvent *event, gpointer user_data)
 {
 	VbControl *ctl = user_data;
-	g_autoptr(JsonNode) node = NULL;
 	g_autofree gchar *line = NULL;
 	gsize len;
 
 	if (ctl->followers->len == 0)
 		return;
-	node = vb_redact_event_to_json(event);
-	line = vb_control_event_line(node, &len);
+	/* the payload as the audit log redacted it, and the line around it
+	 * written directly: no JSON tree per event */
+	line = vb_redact_event_to_line(event, vb_host_event_payload_json(ctl->host, event), &len);
 	/* backwards: a follower dropped leaves the array */
 	for (guint i = ctl->followers->len; i > 0; i--) {
 		VbFollower *follower = g_ptr_array_index(ctl->followers, i - 1);

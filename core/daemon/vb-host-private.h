@@ -43,4 +43,7 @@ vb_host_start_audit(VbHost *self);
 void
 vb_host_flush_audit(VbHost *self);
 
+const gchar *
+vb_host_event_payload_json(VbHost *self, VbEvent *event);
+
 G_END_DECLS

@@ -35,7 +35,13 @@ struct _VbHost {
 	GMutex key_mutex;
 	GBytes *keys[VB_STORE_KEY_LAST]; /* guarded by key_mutex: readers tokenize in threads */
 	gulong audit_handler;
-	GPtrArray *audit_pending; /* of VbEvent */
+	GPtrArray *audit_pending;  /* of VbEvent */
+	GPtrArray *audit_payloads; /* of gchar *: each pending event's payload, redacted */
+	/* the last event's redacted payload, for its other listeners (the
+	 * followers of the control API): serialized once per event */
+	VbEvent *payload_event;
+	gchar *payload_json;
+	GHashTable *event_labels; /* interned event name -> its metric labels */
 	GSource *audit_source;
 	gboolean audit_source_is_idle; /* not the time-out: a batch is full */
 };
@@ -199,12 +205,8 @@ vb_host_flush_audit(VbHost *self)
 	}
 	tx = vb_store_transaction_begin_full(store, VB_STORE_TRANSACTION_FLAG_NO_SYNC, &error);
 	for (guint i = 0; tx != NULL && i < self->audit_pending->len; i++) {
-		VbEvent *event = g_ptr_array_index(self->audit_pending, i);
-		g_autoptr(JsonNode) node = vb_redact_event_to_json(event);
-		JsonObject *obj = json_node_get_object(node);
-		g_autofree gchar *payload =
-		    json_to_string(json_object_get_member(obj, "payload"), FALSE);
-		if (!vb_audit_append(store, event, payload, &error))
+		if (!vb_audit_append(store, g_ptr_array_index(self->audit_pending, i),
+				     g_ptr_array_index(self->audit_payloads, i), &error))
 			break;
 	}
 	if (tx != NULL && error == NULL)
@@ -215,6 +217,25 @@ vb_host_flush_audit(VbHost *self)
 			  self->audit_pending->len, error->message);
 	}
 	g_ptr_array_set_size(self->audit_pending, 0);
+	g_ptr_array_set_size(self->audit_payloads, 0);
+}
+
+/* the payload of @event as the audit log records it, redacted: computed
+ * once per event, whichever listener asks first; valid until the next event
+ * is asked for */
+const gchar *
+vb_host_event_payload_json(VbHost *self, VbEvent *event)
+{
+	g_return_val_if_fail(VB_IS_HOST(self), NULL);
+
+	/* the reference kept makes the pointer a safe key */
+	if (self->payload_event != event) {
+		g_clear_pointer(&self->payload_event, vb_event_unref);
+		g_free(self->payload_json);
+		self->payload_json = vb_redact_event_payload_to_string(event);
+		self->payload_event = vb_event_ref(event);
+	}
+	return self->payload_json;
 }
 
 static gboolean
@@ -230,11 +251,19 @@ static void
 vb_host_audit_event_cb(VbBus *bus, VbEvent *event, gpointer user_data)
 {
 	VbHost *self = VB_HOST(user_data);
-	g_autofree gchar *labels = vb_metrics_labels("name", vb_event_get_name(event), NULL);
+	/* names are interned, and few: their labels are made once */
+	const gchar *name = vb_event_get_name(event);
+	const gchar *labels = g_hash_table_lookup(self->event_labels, name);
 
+	if (labels == NULL) {
+		gchar *made = vb_metrics_labels("name", name, NULL);
+		g_hash_table_insert(self->event_labels, (gpointer)name, made);
+		labels = made;
+	}
 	vb_metrics_add(vb_context_get_metrics(self->context), "vestibule_bus_events_total", labels,
 		       1);
 	g_ptr_array_add(self->audit_pending, vb_event_ref(event));
+	g_ptr_array_add(self->audit_payloads, g_strdup(vb_host_event_payload_json(self, event)));
 	/* never written from here: the event may come from inside a caller's
 	 * transaction. Each step up replaces the source of the step below */
 	if (self->audit_pending->len >= AUDIT_MAX_PENDING) {
@@ -298,6 +327,10 @@ vb_host_finalize(GObject *object)
 	for (guint i = 0; i < VB_STORE_KEY_LAST; i++)
 		g_clear_pointer(&self->keys[i], g_bytes_unref);
 	g_ptr_array_unref(self->audit_pending);
+	g_ptr_array_unref(self->audit_payloads);
+	g_clear_pointer(&self->payload_event, vb_event_unref);
+	g_free(self->payload_json);
+	g_hash_table_unref(self->event_labels);
 	g_mutex_clear(&self->key_mutex);
 	G_OBJECT_CLASS(vb_host_parent_class)->finalize(object);
 }
@@ -315,6 +348,8 @@ vb_host_init(VbHost *self)
 {
 	g_mutex_init(&self->key_mutex);
 	self->audit_pending = g_ptr_array_new_with_free_func((GDestroyNotify)vb_event_unref);
+	self->audit_payloads = g_ptr_array_new_with_free_func(g_free);
+	self->event_labels = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL, g_free);
 }
 
 VbHost *

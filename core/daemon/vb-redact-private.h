@@ -19,4 +19,15 @@ G_BEGIN_DECLS
 JsonNode *
 vb_redact_event_to_json(VbEvent *event);
 
+/* the payload of vb_redact_event_to_json(), as JSON text: what the audit log
+ * records */
+gchar *
+vb_redact_event_payload_to_string(VbEvent *event);
+
+/* vb_redact_event_to_json() as one line of NDJSON, the same text that
+ * json-glib writes, built around @payload_json (from
+ * vb_redact_event_payload_to_string()) without a JSON tree */
+gchar *
+vb_redact_event_to_line(VbEvent *event, const gchar *payload_json, gsize *len);
+
 G_END_DECLS

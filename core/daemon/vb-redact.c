@@ -6,6 +6,8 @@
 
 #include "config.h"
 
+#include <string.h>
+
 #include "vb-events.h"
 #include "vb-redact-private.h"
 
@@ -59,18 +61,37 @@ vb_redact_variant_to_json(const gchar *key, GVariant *value)
 	return node;
 }
 
-JsonNode *
-vb_redact_event_to_json(VbEvent *event)
+/* the payload, redacted, as a JSON object */
+static JsonNode *
+vb_redact_payload_to_json(VbEvent *event)
 {
-	g_autoptr(JsonBuilder) builder = json_builder_new();
-	g_autoptr(GDateTime) dt = NULL;
-	g_autofree gchar *iso = NULL;
+	JsonObject *obj = json_object_new();
+	JsonNode *node = json_node_new(JSON_NODE_OBJECT);
 	GVariantIter iter;
 	const gchar *key;
 	GVariant *value;
 
-	dt = g_date_time_new_from_unix_utc(vb_event_get_real_time(event) / G_USEC_PER_SEC);
-	iso = g_date_time_format_iso8601(dt);
+	g_variant_iter_init(&iter, vb_event_get_payload(event));
+	while (g_variant_iter_next(&iter, "{&sv}", &key, &value)) {
+		json_object_set_member(obj, key, vb_redact_variant_to_json(key, value));
+		g_variant_unref(value);
+	}
+	json_node_take_object(node, obj);
+	return node;
+}
+
+static gchar *
+vb_redact_time_iso8601(gint64 real_time)
+{
+	g_autoptr(GDateTime) dt = g_date_time_new_from_unix_utc(real_time / G_USEC_PER_SEC);
+	return g_date_time_format_iso8601(dt);
+}
+
+JsonNode *
+vb_redact_event_to_json(VbEvent *event)
+{
+	g_autoptr(JsonBuilder) builder = json_builder_new();
+	g_autofree gchar *iso = vb_redact_time_iso8601(vb_event_get_real_time(event));
 
 	json_builder_begin_object(builder);
 	json_builder_set_member_name(builder, "seq");
@@ -92,14 +113,84 @@ vb_redact_event_to_json(VbEvent *event)
 		json_builder_add_string_value(builder, vb_event_get_door(event));
 	}
 	json_builder_set_member_name(builder, "payload");
-	json_builder_begin_object(builder);
-	g_variant_iter_init(&iter, vb_event_get_payload(event));
-	while (g_variant_iter_next(&iter, "{&sv}", &key, &value)) {
-		json_builder_set_member_name(builder, key);
-		json_builder_add_value(builder, vb_redact_variant_to_json(key, value));
-		g_variant_unref(value);
-	}
-	json_builder_end_object(builder);
+	json_builder_add_value(builder, vb_redact_payload_to_json(event));
 	json_builder_end_object(builder);
 	return json_builder_get_root(builder);
+}
+
+gchar *
+vb_redact_event_payload_to_string(VbEvent *event)
+{
+	g_autoptr(JsonNode) node = vb_redact_payload_to_json(event);
+	return json_to_string(node, FALSE);
+}
+
+/* a string as JSON writes it, quotes included, escaped as json-glib escapes */
+static void
+vb_redact_append_json_string(GString *out, const gchar *str)
+{
+	g_string_append_c(out, '"');
+	for (const gchar *p = str; *p != '\0'; p++) {
+		guchar c = (guchar)*p;
+
+		switch (c) {
+		case '"':
+			g_string_append(out, "\\\"");
+			break;
+		case '\\':
+			g_string_append(out, "\\\\");
+			break;
+		case '\b':
+			g_string_append(out, "\\b");
+			break;
+		case '\f':
+			g_string_append(out, "\\f");
+			break;
+		case '\n':
+			g_string_append(out, "\\n");
+			break;
+		case '\r':
+			g_string_append(out, "\\r");
+			break;
+		case '\t':
+			g_string_append(out, "\\t");
+			break;
+		default:
+			if (c < 0x20)
+				g_string_append_printf(out, "\\u%04x", c);
+			else
+				g_string_append_c(out, (gchar)c);
+			break;
+		}
+	}
+	g_string_append_c(out, '"');
+}
+
+gchar *
+vb_redact_event_to_line(VbEvent *event, const gchar *payload_json, gsize *len)
+{
+	g_autofree gchar *iso = vb_redact_time_iso8601(vb_event_get_real_time(event));
+	GString *out = g_string_sized_new(256 + strlen(payload_json));
+
+	g_string_append_printf(
+	    out, "{\"seq\":%" G_GUINT64_FORMAT ",\"name\":", vb_event_get_sequence(event));
+	vb_redact_append_json_string(out, vb_event_get_name(event));
+	g_string_append(out, ",\"time\":");
+	vb_redact_append_json_string(out, iso);
+	g_string_append_printf(out,
+			       ",\"real-us\":%" G_GINT64_FORMAT ",\"mono-us\":%" G_GINT64_FORMAT,
+			       vb_event_get_real_time(event), vb_event_get_monotonic_time(event));
+	if (vb_event_get_source(event) != NULL) {
+		g_string_append(out, ",\"source\":");
+		vb_redact_append_json_string(out, vb_event_get_source(event));
+	}
+	if (vb_event_get_door(event) != NULL) {
+		g_string_append(out, ",\"door\":");
+		vb_redact_append_json_string(out, vb_event_get_door(event));
+	}
+	g_string_append(out, ",\"payload\":");
+	g_string_append(out, payload_json);
+	g_string_append(out, "}\n");
+	*len = out->len;
+	return g_string_free(out, FALSE);
 }

@@ -157,8 +157,15 @@ vb_visit_door_close(VbDoor *door)
 	/* the notice and the state change are one commit: neither without the
 	 * other. With the outbox full (a long outage), the closed door is
 	 * recorded all the same, so that the visit's order can settle, and the
-	 * visit owes its notice, queued as soon as the outbox has room */
-	tx = vb_store_transaction_begin(self->store, &error);
+	 * visit owes its notice, queued as soon as the outbox has room.
+	 *
+	 * Not synced: a power cut that takes this commit back leaves the visit
+	 * open, and the next start closes it again from the door's contact,
+	 * notice included (vb_visit_manager_resume()); nothing leaves the store
+	 * on the strength of it before a later commit that syncs (the outbox
+	 * syncs before it sends, the order's settlement when it is recorded) */
+	tx =
+	    vb_store_transaction_begin_full(self->store, VB_STORE_TRANSACTION_FLAG_NO_SYNC, &error);
 	ok = tx != NULL &&
 	     vb_visit_set_state(self, door->visit_id, "awaiting-order", NULL, &error) &&
 	     vb_visit_notice_queue(self, door->visit_id, door->customer_id, door->language,
