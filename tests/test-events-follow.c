@@ -350,6 +350,13 @@ stream_thread(gpointer user_data)
 	return NULL;
 }
 
+static gboolean
+following_cb(gpointer user_data)
+{
+	return metric(user_data, "vestibule_control_followers") >= 1;
+}
+
+/* returns once the daemon counts the follower: what follows comes live */
 static Stream *
 stream_new(VbTestDaemon *d, guint64 after)
 {
@@ -361,6 +368,7 @@ stream_new(VbTestDaemon *d, guint64 after)
 	s->lines = g_ptr_array_new_with_free_func((GDestroyNotify)json_node_unref);
 	g_mutex_init(&s->mutex);
 	s->thread = g_thread_new("stream", stream_thread, s);
+	g_assert_true(vb_test_poll(following_cb, d, 10000));
 	return s;
 }
 
@@ -533,6 +541,11 @@ test_seq_across_restart(gconstpointer user_data)
 
 	g_assert_true(vb_test_daemon_start(d, &error));
 	g_assert_no_error(error);
+	{
+		g_autoptr(GPtrArray) all = list_after(d, 0);
+		g_test_message("%u of the %u key presses followed before the %s are in the log",
+			       count_keys(all), count_keys(seen), kill ? "kill" : "stop");
+	}
 	/* the old run's events that were followed do not come again */
 	resumed = list_after(d, last);
 	g_assert_cmpuint(count_keys(resumed), ==, 0);
