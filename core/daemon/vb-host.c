@@ -243,7 +243,8 @@ vb_host_audit_timeout_cb(gpointer user_data)
 	return G_SOURCE_REMOVE;
 }
 
-/* raises the reserved mark to @used + SEQ_BLOCK in a synced commit */
+/* raises the reserved mark to @used + SEQ_BLOCK in a synced commit; never lowers it,
+ * even after a start that could not read it */
 static gboolean
 vb_host_reserve_seq(VbHost *self, guint64 used, GError **error)
 {
@@ -256,7 +257,8 @@ vb_host_reserve_seq(VbHost *self, guint64 used, GError **error)
 	if (tx != NULL)
 		stmt = vb_store_prepare(store,
 					"INSERT INTO upkeep (name, value) VALUES ('event-seq', ?1) "
-					"ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+					"ON CONFLICT (name) DO UPDATE SET "
+					"value = max(value, excluded.value)",
 					error);
 	if (stmt != NULL)
 		vb_store_stmt_bind_int64(stmt, 1, (gint64)mark);
