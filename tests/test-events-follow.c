@@ -318,11 +318,266 @@ test_burst(void)
 	vb_test_daemon_free(d);
 }
 
+/* a follower reading in a thread, as `vestibulectl events --follow` does */
+typedef struct {
+	gchar *socket_path;
+	gchar *path;
+	GCancellable *cancellable;
+	GThread *thread;
+	GMutex mutex;
+	GPtrArray *lines; /* of JsonNode, guarded by mutex */
+} Stream;
+
+static gboolean
+stream_line_cb(JsonNode *line, gpointer user_data)
+{
+	Stream *s = user_data;
+
+	g_mutex_lock(&s->mutex);
+	g_ptr_array_add(s->lines, json_node_copy(line));
+	g_mutex_unlock(&s->mutex);
+	return TRUE;
+}
+
+static gpointer
+stream_thread(gpointer user_data)
+{
+	Stream *s = user_data;
+	g_autoptr(VbCtlClient) client = vb_ctl_client_new(s->socket_path);
+
+	/* ends when the daemon does, or when cancelled */
+	vb_ctl_client_stream(client, s->path, stream_line_cb, s, s->cancellable, NULL);
+	return NULL;
+}
+
+static gboolean
+following_cb(gpointer user_data)
+{
+	return metric(user_data, "vestibule_control_followers") >= 1;
+}
+
+/* returns once the daemon counts the follower: what follows comes live */
+static Stream *
+stream_new(VbTestDaemon *d, guint64 after)
+{
+	Stream *s = g_new0(Stream, 1);
+
+	s->socket_path = g_strdup(d->socket_path);
+	s->path = g_strdup_printf("/v1/events?follow=1&limit=1000&after=%" G_GUINT64_FORMAT, after);
+	s->cancellable = g_cancellable_new();
+	s->lines = g_ptr_array_new_with_free_func((GDestroyNotify)json_node_unref);
+	g_mutex_init(&s->mutex);
+	s->thread = g_thread_new("stream", stream_thread, s);
+	g_assert_true(vb_test_poll(following_cb, d, 10000));
+	return s;
+}
+
+static void
+stream_free(Stream *s)
+{
+	g_cancellable_cancel(s->cancellable);
+	g_thread_join(s->thread);
+	g_object_unref(s->cancellable);
+	g_ptr_array_unref(s->lines);
+	g_mutex_clear(&s->mutex);
+	g_free(s->socket_path);
+	g_free(s->path);
+	g_free(s);
+}
+
+typedef struct {
+	Stream *stream;
+	guint n;
+} KeysWait;
+
+/* key presses among @events (the digits themselves are redacted) */
+static guint
+count_keys(GPtrArray *events)
+{
+	guint n = 0;
+
+	for (guint i = 0; i < events->len; i++) {
+		JsonObject *obj = json_node_get_object(g_ptr_array_index(events, i));
+		n += g_strcmp0(json_object_get_string_member(obj, "name"), "keypad-key") == 0;
+	}
+	return n;
+}
+
+static gboolean
+keys_cb(gpointer user_data)
+{
+	KeysWait *wait = user_data;
+	guint n;
+
+	g_mutex_lock(&wait->stream->mutex);
+	n = count_keys(wait->stream->lines);
+	g_mutex_unlock(&wait->stream->mutex);
+	return n >= wait->n;
+}
+
+/* a copy of what the stream got so far */
+static GPtrArray *
+stream_lines(Stream *s)
+{
+	GPtrArray *copy = g_ptr_array_new_with_free_func((GDestroyNotify)json_node_unref);
+
+	g_mutex_lock(&s->mutex);
+	for (guint i = 0; i < s->lines->len; i++)
+		g_ptr_array_add(copy, json_node_ref(g_ptr_array_index(s->lines, i)));
+	g_mutex_unlock(&s->mutex);
+	return copy;
+}
+
+static void
+press(VbTestDaemon *d, guint n)
+{
+	g_autoptr(GString) body = g_string_new("{\"keys\": [");
+	g_autoptr(GError) error = NULL;
+	g_autoptr(JsonNode) node = NULL;
+
+	for (guint i = 0; i < n; i++)
+		g_string_append_printf(body, "%s\"%u\"", i > 0 ? ", " : "", i % 10);
+	g_string_append(body, "]}");
+	node = vb_test_daemon_ctl(d, "POST", "/v1/sim/front-keypad/keys", body->str, &error);
+	g_assert_no_error(error);
+}
+
+/* GET /v1/events?after=@after, oldest first */
+static GPtrArray *
+list_after(VbTestDaemon *d, guint64 after)
+{
+	g_autofree gchar *path =
+	    g_strdup_printf("/v1/events?limit=1000&after=%" G_GUINT64_FORMAT, after);
+	g_autoptr(GError) error = NULL;
+	g_autoptr(JsonNode) node = vb_test_daemon_ctl(d, "GET", path, NULL, &error);
+	GPtrArray *out = g_ptr_array_new_with_free_func((GDestroyNotify)json_node_unref);
+	JsonArray *events;
+
+	g_assert_no_error(error);
+	events = json_object_get_array_member(json_node_get_object(node), "events");
+	for (guint i = 0; i < json_array_get_length(events); i++)
+		g_ptr_array_add(out, json_node_copy(json_array_get_element(events, i)));
+	return out;
+}
+
+static guint64
+event_seq(GPtrArray *events, guint i)
+{
+	return (guint64)json_object_get_int_member(
+	    json_node_get_object(g_ptr_array_index(events, i)), "seq");
+}
+
+/* @live, as followed, and @logged, as listed afterwards, name the same
+ * events by the same numbers, up to the last one both have */
+static void
+assert_same_events(GPtrArray *live, GPtrArray *logged)
+{
+	guint64 last;
+	guint n_live = 0, n_logged = 0;
+
+	g_assert_cmpuint(live->len, >, 0);
+	g_assert_cmpuint(logged->len, >, 0);
+	last = MIN(event_seq(live, live->len - 1), event_seq(logged, logged->len - 1));
+	while (n_live < live->len && event_seq(live, n_live) <= last)
+		n_live++;
+	while (n_logged < logged->len && event_seq(logged, n_logged) <= last)
+		n_logged++;
+	g_assert_cmpuint(n_live, ==, n_logged);
+	for (guint i = 0; i < n_live; i++) {
+		JsonObject *a = json_node_get_object(g_ptr_array_index(live, i));
+		JsonObject *b = json_node_get_object(g_ptr_array_index(logged, i));
+		g_autofree gchar *pa = json_to_string(json_object_get_member(a, "payload"), FALSE);
+		g_autofree gchar *pb = json_to_string(json_object_get_member(b, "payload"), FALSE);
+
+		g_assert_cmpint(json_object_get_int_member(a, "seq"), ==,
+				json_object_get_int_member(b, "seq"));
+		g_assert_cmpstr(json_object_get_string_member(a, "name"), ==,
+				json_object_get_string_member(b, "name"));
+		g_assert_cmpstr(pa, ==, pb);
+	}
+}
+
+/* an event's seq names it across a restart, a clean one or a kill -9 right
+ * after events were followed (before the audit log wrote them): a follower
+ * resuming with after= the last seq it read gets exactly the events that came
+ * after, live and from the log under the same numbers */
+static void
+test_seq_across_restart(gconstpointer user_data)
+{
+	gboolean kill = GPOINTER_TO_INT(user_data);
+	g_autoptr(VbTestDaemon) d = vb_test_daemon_new(NULL);
+	g_autoptr(GError) error = NULL;
+	g_autoptr(GPtrArray) seen = NULL;
+	g_autoptr(GPtrArray) live = NULL;
+	g_autoptr(GPtrArray) logged = NULL;
+	g_autoptr(GPtrArray) resumed = NULL;
+	Stream *stream;
+	KeysWait wait;
+	guint64 last = 0;
+
+	g_assert_true(vb_test_daemon_start(d, &error));
+	g_assert_no_error(error);
+	/* a first run, followed live, so that the second one starts on a used store */
+	press(d, 5);
+	g_assert_cmpint(vb_test_daemon_stop(d), ==, 0);
+	g_assert_true(vb_test_daemon_start(d, &error));
+	g_assert_no_error(error);
+
+	/* the first run's from the log, then the second's live */
+	stream = stream_new(d, 0);
+	press(d, 10);
+	wait = (KeysWait){stream, 15};
+	g_assert_true(vb_test_poll(keys_cb, &wait, 10000));
+	seen = stream_lines(stream);
+	if (kill)
+		vb_test_daemon_kill(d);
+	else
+		g_assert_cmpint(vb_test_daemon_stop(d), ==, 0);
+	stream_free(stream);
+	for (guint i = 0; i < seen->len; i++) {
+		g_assert_cmpuint(event_seq(seen, i), >, last);
+		last = event_seq(seen, i);
+	}
+
+	g_assert_true(vb_test_daemon_start(d, &error));
+	g_assert_no_error(error);
+	{
+		g_autoptr(GPtrArray) all = list_after(d, 0);
+		g_test_message("%u of the %u key presses followed before the %s are in the log",
+			       count_keys(all), count_keys(seen), kill ? "kill" : "stop");
+	}
+	/* the old run's events that were followed do not come again */
+	resumed = list_after(d, last);
+	g_assert_cmpuint(count_keys(resumed), ==, 0);
+
+	stream = stream_new(d, last);
+	press(d, 10);
+	wait = (KeysWait){stream, 10};
+	g_assert_true(vb_test_poll(keys_cb, &wait, 10000));
+	live = stream_lines(stream);
+	logged = list_after(d, last);
+	stream_free(stream);
+	/* every new event is numbered past the old ones, in order */
+	for (guint i = 0; i < live->len; i++) {
+		g_assert_cmpuint(event_seq(live, i), >, last);
+		last = event_seq(live, i);
+	}
+	g_assert_cmpuint(count_keys(live), ==, 10);
+	g_assert_cmpuint(count_keys(logged), ==, 10);
+	/* the live stream and the log agree, event for event */
+	assert_same_events(live, logged);
+	g_assert_cmpint(vb_test_daemon_stop(d), ==, 0);
+}
+
 int
 main(int argc, char **argv)
 {
 	g_test_init(&argc, &argv, NULL);
 	g_test_add_func("/control/events/followers-flat", test_followers_flat);
 	g_test_add_func("/control/burst", test_burst);
+	g_test_add_data_func("/control/events/seq-after-restart", GINT_TO_POINTER(FALSE),
+			     test_seq_across_restart);
+	g_test_add_data_func("/control/events/seq-after-kill", GINT_TO_POINTER(TRUE),
+			     test_seq_across_restart);
 	return g_test_run();
 }

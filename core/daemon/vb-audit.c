@@ -29,8 +29,8 @@ vb_audit_append(VbStore *store, VbEvent *event, const gchar *payload_json, GErro
 	g_return_val_if_fail(error == NULL || *error == NULL, FALSE);
 
 	stmt = vb_store_prepare(store,
-				"INSERT INTO audit (name, source, door, mono, real, payload) "
-				"VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+				"INSERT INTO audit (seq, name, source, door, mono, real, payload) "
+				"VALUES (?7, ?1, ?2, ?3, ?4, ?5, ?6)",
 				error);
 	if (stmt == NULL) {
 		g_prefix_error(error, "cannot append to the audit log: ");
@@ -42,6 +42,12 @@ vb_audit_append(VbStore *store, VbEvent *event, const gchar *payload_json, GErro
 	vb_store_stmt_bind_int64(stmt, 4, vb_event_get_monotonic_time(event));
 	vb_store_stmt_bind_int64(stmt, 5, vb_event_get_real_time(event));
 	vb_store_stmt_bind_text(stmt, 6, payload_json);
+	/* the bus's number, so that the log and the live stream agree; an event
+	 * never emitted gets the table's next */
+	if (vb_event_get_sequence(event) > 0)
+		vb_store_stmt_bind_int64(stmt, 7, (gint64)vb_event_get_sequence(event));
+	else
+		vb_store_stmt_bind_null(stmt, 7);
 	if (!vb_store_stmt_exec(stmt, error)) {
 		g_prefix_error(error, "cannot append to the audit log: ");
 		return FALSE;

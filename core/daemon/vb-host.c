@@ -7,6 +7,7 @@
 #include "config.h"
 
 #include "vb-audit-private.h"
+#include "vb-bus-private.h"
 #include "vb-crypto-private.h"
 #include "vb-error.h"
 #include "vb-host-private.h"
@@ -25,6 +26,18 @@
  * waits, so that a flood of events cannot grow the buffer without bound */
 #define AUDIT_BATCH 64
 #define AUDIT_MAX_PENDING (4 * AUDIT_BATCH)
+/* an event's number (its seq in the audit log and the event stream) names it
+ * across restarts, and a follower resumes after the last one it read. The bus
+ * hands numbers out in memory, and the audit rows that record them may be lost
+ * to a crash, so numbers are reserved in the store ahead of use, SEQ_BLOCK at a
+ * time, in a synced commit ('event-seq' in upkeep: the highest number that may
+ * have been handed out). A start continues from there, past every number any
+ * follower can have seen; a restart skips at most a block. The next block is
+ * reserved from the loop when half of this one is used, never from the bus's
+ * emit; only an event delivered past the reserved mark (the loop held up for
+ * half a block of events) waits for the commit, before any follower sees it */
+#define SEQ_BLOCK 10000
+#define SEQ_RETRY_S 10
 
 G_STATIC_ASSERT(VB_CARD_TOKEN_SIZE == VB_CRYPTO_HMAC_HEX_SIZE);
 
@@ -44,6 +57,10 @@ struct _VbHost {
 	GHashTable *event_labels; /* interned event name -> its metric labels */
 	GSource *audit_source;
 	gboolean audit_source_is_idle; /* not the time-out: a batch is full */
+	guint64 seq_reserved;	       /* the highest event number reserved in the store */
+	guint64 seq_seen;	       /* the highest number delivered */
+	gboolean seq_failing;	       /* the last reservation failed: retried on a timer */
+	GSource *seq_source;	       /* the next reservation, if one is due */
 };
 
 G_DEFINE_FINAL_TYPE(VbHost, vb_host, G_TYPE_OBJECT)
@@ -247,6 +264,95 @@ vb_host_audit_timeout_cb(gpointer user_data)
 	return G_SOURCE_REMOVE;
 }
 
+/* raises the reserved mark to @used + SEQ_BLOCK in a synced commit; never lowers it,
+ * even after a start that could not read it */
+static gboolean
+vb_host_reserve_seq(VbHost *self, guint64 used, GError **error)
+{
+	VbStore *store = vb_context_get_store(self->context);
+	guint64 mark = MAX(used, self->seq_reserved) + SEQ_BLOCK;
+	g_autoptr(VbStoreTransaction) tx = NULL;
+	g_autoptr(VbStoreStmt) stmt = NULL;
+
+	tx = vb_store_transaction_begin(store, error);
+	if (tx != NULL)
+		stmt = vb_store_prepare(store,
+					"INSERT INTO upkeep (name, value) VALUES ('event-seq', ?1) "
+					"ON CONFLICT (name) DO UPDATE SET "
+					"value = max(value, excluded.value)",
+					error);
+	if (stmt != NULL)
+		vb_store_stmt_bind_int64(stmt, 1, (gint64)mark);
+	if (stmt == NULL || !vb_store_stmt_exec(stmt, error) ||
+	    !vb_store_transaction_commit(tx, error)) {
+		g_prefix_error(error, "cannot reserve event numbers: ");
+		return FALSE;
+	}
+	self->seq_reserved = mark;
+	return TRUE;
+}
+
+static gboolean
+vb_host_seq_cb(gpointer user_data);
+
+static void
+vb_host_schedule_seq(VbHost *self, GSource *source)
+{
+	if (self->seq_source != NULL) {
+		g_source_destroy(self->seq_source);
+		g_source_unref(self->seq_source);
+	}
+	self->seq_source = source;
+	g_source_set_priority(source, G_PRIORITY_LOW);
+	g_source_set_callback(source, vb_host_seq_cb, self, NULL);
+	g_source_set_static_name(source, "[vestibule] event numbers");
+	g_source_attach(source, g_main_context_get_thread_default());
+}
+
+static void
+vb_host_seq_failed(VbHost *self, const GError *error)
+{
+	g_warning("%s; trying again in %d s", error->message, SEQ_RETRY_S);
+	vb_metrics_add(vb_context_get_metrics(self->context),
+		       "vestibule_audit_write_failures_total", NULL, 1);
+	self->seq_failing = TRUE;
+	vb_host_schedule_seq(self, g_timeout_source_new_seconds(SEQ_RETRY_S));
+}
+
+static gboolean
+vb_host_seq_cb(gpointer user_data)
+{
+	VbHost *self = VB_HOST(user_data);
+	g_autoptr(GError) error = NULL;
+
+	g_clear_pointer(&self->seq_source, g_source_unref);
+	if (vb_store_in_transaction(vb_context_get_store(self->context)))
+		vb_host_schedule_seq(self, g_idle_source_new());
+	else if (vb_host_reserve_seq(self, self->seq_seen, &error))
+		self->seq_failing = FALSE;
+	else
+		vb_host_seq_failed(self, error);
+	return G_SOURCE_REMOVE;
+}
+
+/* keeps the reserved mark ahead of the numbers handed out */
+static void
+vb_host_check_seq(VbHost *self, VbEvent *event)
+{
+	guint64 seq = vb_event_get_sequence(event);
+	g_autoptr(GError) error = NULL;
+
+	self->seq_seen = MAX(self->seq_seen, seq);
+	if (seq > self->seq_reserved && !self->seq_failing &&
+	    !vb_store_in_transaction(vb_context_get_store(self->context))) {
+		/* past the mark: on disk before a follower sees it */
+		if (!vb_host_reserve_seq(self, seq, &error))
+			vb_host_seq_failed(self, error);
+	}
+	if (seq + SEQ_BLOCK / 2 > self->seq_reserved && self->seq_source == NULL)
+		vb_host_schedule_seq(self, g_idle_source_new());
+}
+
 static void
 vb_host_audit_event_cb(VbBus *bus, VbEvent *event, gpointer user_data)
 {
@@ -260,6 +366,9 @@ vb_host_audit_event_cb(VbBus *bus, VbEvent *event, gpointer user_data)
 		g_hash_table_insert(self->event_labels, (gpointer)name, made);
 		labels = made;
 	}
+
+	vb_host_check_seq(self, event);
+
 	vb_metrics_add(vb_context_get_metrics(self->context), "vestibule_bus_events_total", labels,
 		       1);
 	g_ptr_array_add(self->audit_pending, vb_event_ref(event));
@@ -281,12 +390,49 @@ vb_host_audit_event_cb(VbBus *bus, VbEvent *event, gpointer user_data)
 	}
 }
 
+/* the highest event number the store may have seen: the reserved mark, or
+ * for a store written before numbers were reserved, the audit log's highest
+ * seq ever (sqlite_sequence keeps it when retention deleted the rows) */
+static guint64
+vb_host_read_seq(VbHost *self, GError **error)
+{
+	g_autoptr(VbStoreStmt) stmt = NULL;
+	VbStoreStep step;
+
+	stmt = vb_store_prepare(
+	    vb_context_get_store(self->context),
+	    "SELECT max(coalesce((SELECT value FROM upkeep WHERE name = 'event-seq'), 0), "
+	    "coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'audit'), 0), "
+	    "coalesce((SELECT max(seq) FROM audit), 0))",
+	    error);
+	if (stmt == NULL)
+		return 0;
+	step = vb_store_stmt_step(stmt, error);
+	if (step != VB_STORE_STEP_ROW)
+		return 0;
+	return (guint64)MAX(vb_store_stmt_column_int64(stmt, 0), 0);
+}
+
 void
 vb_host_start_audit(VbHost *self)
 {
+	VbBus *bus;
+	g_autoptr(GError) error = NULL;
+
 	g_return_if_fail(VB_IS_HOST(self));
 	if (self->audit_handler != 0)
 		return;
+	/* numbering continues past what the last run may have handed out */
+	bus = vb_context_get_bus(self->context);
+	self->seq_reserved = vb_host_read_seq(self, &error);
+	if (error != NULL) {
+		g_warning("cannot read where event numbers stopped: %s", error->message);
+		g_clear_error(&error);
+	}
+	self->seq_seen = self->seq_reserved;
+	vb_bus_set_sequence(bus, self->seq_reserved);
+	if (!vb_host_reserve_seq(self, self->seq_seen, &error))
+		vb_host_seq_failed(self, error);
 	self->audit_handler = g_signal_connect(vb_context_get_bus(self->context), "event",
 					       G_CALLBACK(vb_host_audit_event_cb), self);
 }
@@ -313,6 +459,10 @@ vb_host_dispose(GObject *object)
 	if (self->audit_source != NULL) {
 		g_source_destroy(self->audit_source);
 		g_clear_pointer(&self->audit_source, g_source_unref);
+	}
+	if (self->seq_source != NULL) {
+		g_source_destroy(self->seq_source);
+		g_clear_pointer(&self->seq_source, g_source_unref);
 	}
 	g_clear_object(&self->context);
 	g_clear_object(&self->config);

@@ -14,5 +14,7 @@ VbBus *
 vb_bus_new(GMainContext *context);
 void
 vb_bus_flush(VbBus *self);
+void
+vb_bus_set_sequence(VbBus *self, guint64 sequence);
 
 G_END_DECLS

@@ -31,7 +31,8 @@ struct _VbBus {
 	GMutex mutex;
 	GQueue queue;	  /* of VbEvent, guarded by mutex */
 	GSource *wakeup;  /* guarded by mutex */
-	guint64 sequence; /* guarded by mutex */
+	guint64 sequence; /* guarded by mutex: the last number handed out */
+	guint64 first;	  /* guarded by mutex: the sequence before the first emit */
 	guint64 delivered;
 	gboolean dispatching;
 };
@@ -154,9 +155,24 @@ vb_bus_get_emitted(VbBus *self)
 
 	g_return_val_if_fail(VB_IS_BUS(self), 0);
 	g_mutex_lock(&self->mutex);
-	n = self->sequence;
+	n = self->sequence - self->first;
 	g_mutex_unlock(&self->mutex);
 	return n;
+}
+
+/* the next event emitted gets @sequence + 1: the daemon continues the
+ * numbering its store kept, so that a number names one event across restarts.
+ * Never lowers the counter */
+void
+vb_bus_set_sequence(VbBus *self, guint64 sequence)
+{
+	g_return_if_fail(VB_IS_BUS(self));
+	g_mutex_lock(&self->mutex);
+	if (sequence > self->sequence) {
+		self->first += sequence - self->sequence;
+		self->sequence = sequence;
+	}
+	g_mutex_unlock(&self->mutex);
 }
 
 /* delivers what other threads queued; for shutdown and tests */

@@ -196,7 +196,11 @@ vb_event_get_real_time(VbEvent *self)
  * vb_event_get_sequence:
  * @self: a #VbEvent
  *
- * Returns: the bus sequence number, from 1, or 0 if not emitted yet
+ * In the daemon, the number only grows, across restarts and crashes, and is
+ * the event's `seq` in the audit log and in `GET /v1/events`; numbers may be
+ * skipped. A bus made on its own numbers from 1.
+ *
+ * Returns: the bus sequence number, or 0 if not emitted yet
  *
  * Since: 0.1
  */
