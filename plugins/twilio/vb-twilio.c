@@ -205,6 +205,9 @@ static const gchar *const vb_twilio_migrations[] = {
     "PRIMARY KEY (instance, idempotency_key)); "
     "CREATE INDEX @ns@messages_sid ON @ns@messages (instance, sid); "
     "CREATE INDEX @ns@messages_tag ON @ns@messages (instance, tag)",
+    /* the records past their days are found from the oldest: the prune at
+     * each start read the whole table (100 ms for a month of a busy store) */
+    "CREATE INDEX @ns@messages_updated ON @ns@messages (instance, updated)",
     NULL,
 };
 
