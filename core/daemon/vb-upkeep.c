@@ -35,7 +35,12 @@
 #define VB_UPKEEP_TICK_S 60
 #define VB_UPKEEP_CHECK_GRACE_US (G_GINT64_CONSTANT(3600) * G_USEC_PER_SEC)
 #define VB_UPKEEP_RETENTION_EVERY_US (G_GINT64_CONSTANT(3600) * G_USEC_PER_SEC)
-#define VB_UPKEEP_BATCH 500
+/* a batch of rows per transaction, sized to take about VB_UPKEEP_STEP_TARGET_US:
+ * a tap that comes during a step waits for it */
+#define VB_UPKEEP_BATCH_MIN 10
+#define VB_UPKEEP_BATCH_FIRST 100
+#define VB_UPKEEP_BATCH_MAX 500
+#define VB_UPKEEP_STEP_TARGET_US 5000
 #define VB_UPKEEP_VACUUM_PAGES 256
 #define VB_UPKEEP_STEP_MS 10
 #define VB_UPKEEP_BUSY_RETRY_MS 1000
@@ -72,6 +77,7 @@ struct _VbUpkeep {
 	gint64 pass_removed;
 	gint64 pages_released; /* since the upkeep was made */
 	GHashTable *removed;   /* table -> gint64 *, since the upkeep was made */
+	guint batch;	       /* rows per transaction, adapted to VB_UPKEEP_STEP_TARGET_US */
 };
 
 G_DEFINE_FINAL_TYPE(VbUpkeep, vb_upkeep, G_TYPE_OBJECT)
@@ -303,6 +309,9 @@ vb_upkeep_step_cb(gpointer user_data)
 {
 	VbUpkeep *self = VB_UPKEEP(user_data);
 	g_autoptr(GError) error = NULL;
+	gint64 step_started;
+	gint64 step_us;
+	gboolean more;
 
 	g_clear_pointer(&self->step, g_source_unref);
 	/* a tap waits for nothing of this: the pass pauses during a visit */
@@ -310,7 +319,14 @@ vb_upkeep_step_cb(gpointer user_data)
 		vb_upkeep_schedule_step(self, VB_UPKEEP_BUSY_RETRY_MS);
 		return G_SOURCE_REMOVE;
 	}
-	if (vb_upkeep_retention_step(self, g_get_real_time(), VB_UPKEEP_BATCH, &error)) {
+	step_started = g_get_monotonic_time();
+	more = vb_upkeep_retention_step(self, g_get_real_time(), self->batch, &error);
+	step_us = g_get_monotonic_time() - step_started;
+	if (step_us > 2 * VB_UPKEEP_STEP_TARGET_US)
+		self->batch = MAX(self->batch / 2, VB_UPKEEP_BATCH_MIN);
+	else if (step_us < VB_UPKEEP_STEP_TARGET_US / 2)
+		self->batch = MIN(self->batch * 2, VB_UPKEEP_BATCH_MAX);
+	if (more) {
 		vb_upkeep_schedule_step(self, VB_UPKEEP_STEP_MS);
 		return G_SOURCE_REMOVE;
 	}
@@ -676,6 +692,7 @@ vb_upkeep_init(VbUpkeep *self)
 {
 	self->removed = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, g_free);
 	self->cancellable = g_cancellable_new();
+	self->batch = VB_UPKEEP_BATCH_FIRST;
 }
 
 VbUpkeep *
