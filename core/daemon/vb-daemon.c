@@ -187,8 +187,8 @@ vb_daemon_open_store(VbDaemon *self, GError **error)
 	if (vb_store_open(self->store, path, &error_local))
 		return TRUE;
 	if (!g_error_matches(error_local, VB_ERROR, VB_ERROR_STORE_CORRUPT)) {
-		g_propagate_prefixed_error(error, g_steal_pointer(&error_local),
-					   "cannot open the store %s: ", path);
+		/* the store's message names the file already */
+		g_propagate_error(error, g_steal_pointer(&error_local));
 		return FALSE;
 	}
 	/* the damaged file was moved aside, never wiped: start on a new one, loudly */
