@@ -667,6 +667,12 @@ vb_store_close(VbStore *self)
 		if (self->path != NULL)
 			vb_store_unlock(self, self->path, rc == SQLITE_OK && self->damage == NULL);
 	}
+	/* an open that failed after the lock was taken: the lock goes, the
+	 * marker stays, so that the next open checks the store */
+	if (self->marker_fd >= 0) {
+		g_close(self->marker_fd, NULL);
+		self->marker_fd = -1;
+	}
 	g_clear_pointer(&self->path, g_free);
 	g_clear_pointer(&self->damage, g_free);
 	self->schema_version = 0;
